@@ -1,0 +1,1 @@
+"""Pure library: prespecified analyses of a cluster randomised trial."""

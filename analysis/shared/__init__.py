@@ -1,0 +1,1 @@
+"""Pieces shared by every model family: results objects and small-sample inference."""
