@@ -1,0 +1,209 @@
+"""The append-only, hash-chained audit trail (DESIGN.md decision 2).
+
+Each event's hash is SHA-256 over the previous event's hash, a newline, and the canonical
+JSON of the event's own fields (see :func:`event_hash`). The first event's previous hash is
+64 zeros. Appends are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction
+advisory lock), so concurrent writers never fork the chain, and each append happens in the
+caller's transaction, so an event lands exactly when the change it records lands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from protocols.canonical import canonical_bytes, canonical_json
+from rct.db.models import AuditEvent
+
+__all__ = [
+    "GENESIS",
+    "append",
+    "event_hash",
+    "iter_events",
+    "verify_events",
+    "ChainReport",
+    "utc_now",
+    "event_record",
+]
+
+GENESIS = "0" * 64
+_ADVISORY_KEY = 0x52435441  # "RCTA": the audit-append lock on PostgreSQL
+
+
+def utc_now() -> str:
+    """Current UTC time as stored everywhere: ISO 8601 with microseconds and ``Z``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _hashed_fields(
+    seq: int,
+    occurred_at: str,
+    actor: str,
+    role: str,
+    action: str,
+    entity: str,
+    reason: str,
+    payload: str,
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "occurred_at": occurred_at,
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "entity": entity,
+        "reason": reason,
+        "payload": payload,
+    }
+
+
+def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """SHA-256 hex of ``prev_hash``, ``\\n`` and the canonical JSON of ``fields``."""
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical_bytes(fields)).hexdigest()
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    entity: str,
+    payload: dict[str, Any] | None = None,
+    reason: str = "",
+) -> AuditEvent:
+    """Append one event in ``session``'s transaction and return it.
+
+    The caller commits (or rolls back) the event together with the change it records.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq = 1 if last is None else last.seq + 1
+    prev = GENESIS if last is None else last.hash
+    body = canonical_json(payload or {})
+    fields = _hashed_fields(seq, utc_now(), actor, role, action, entity, reason, body)
+    event = AuditEvent(**fields, prev_hash=prev, hash=event_hash(prev, fields))
+    session.add(event)
+    session.flush()
+    return event
+
+
+def event_record(e: AuditEvent) -> dict[str, Any]:
+    """An event as plain data (for logs and exports), with its payload parsed."""
+    return {
+        "seq": e.seq,
+        "occurred_at": e.occurred_at,
+        "actor": e.actor,
+        "role": e.role,
+        "action": e.action,
+        "entity": e.entity,
+        "reason": e.reason,
+        "payload": json.loads(e.payload),
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
+
+
+def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
+    """Every event in sequence order, read in batches."""
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Outcome of verifying a chain: ``ok``, how many events, and the first broken link."""
+
+    ok: bool
+    events: int
+    broken_at: int | None = None
+    problem: str = ""
+    head: str = GENESIS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "broken_at": self.broken_at,
+            "problem": self.problem,
+            "head": self.head,
+        }
+
+
+def verify_events(events: Iterable[dict[str, Any]]) -> ChainReport:
+    """Recompute the chain over event records (as :func:`event_record` gives, or JSONL).
+
+    Works on records rather than rows so that a bundle's exported trail is checked by the
+    same code as the live database.
+    """
+    prev = GENESIS
+    expected_seq = 1
+    n = 0
+    for rec in events:
+        n += 1
+        seq = rec.get("seq")
+        if seq != expected_seq:
+            what = (
+                "missing or deleted"
+                if isinstance(seq, int) and seq > expected_seq
+                else "out of order"
+            )
+            return ChainReport(
+                False,
+                n,
+                expected_seq,
+                f"expected event {expected_seq} but found event {seq} (event {what}?)",
+                prev,
+            )
+        if rec.get("prev_hash") != prev:
+            return ChainReport(
+                False,
+                n,
+                seq,
+                f"event {seq} does not link to event {seq - 1}: its previous hash "
+                f"{str(rec.get('prev_hash'))[:12]}... is not {prev[:12]}... "
+                "(an event was inserted, deleted or reordered)",
+                prev,
+            )
+        payload = rec.get("payload")
+        body = payload if isinstance(payload, str) else canonical_json(payload)
+        fields = _hashed_fields(
+            seq,
+            rec["occurred_at"],
+            rec["actor"],
+            rec["role"],
+            rec["action"],
+            rec["entity"],
+            rec["reason"],
+            body,
+        )
+        h = event_hash(prev, fields)
+        if h != rec.get("hash"):
+            return ChainReport(
+                False,
+                n,
+                seq,
+                f"event {seq} ({rec.get('action')}) does not match its hash: "
+                "its content was altered",
+                prev,
+            )
+        prev = h
+        expected_seq += 1
+    return ChainReport(True, n, None, "", prev)

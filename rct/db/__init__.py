@@ -1,0 +1,1 @@
+"""The trial database: SQLAlchemy models, engine set-up and Alembic migrations."""
