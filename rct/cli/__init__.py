@@ -1,0 +1,108 @@
+"""The ``rct`` command line: a thin click layer over the service modules.
+
+Sub-command groups live in their own modules and are imported only when used, so that
+``rct --help`` starts fast. Errors from the library and services become one clear line on
+standard error and a non-zero exit code (see :func:`main`); users never see a traceback
+for a mistake they made.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from rct import __version__
+
+__all__ = ["cli", "main"]
+
+#: command name -> "module:attribute", loaded on first use.
+COMMANDS = {
+    "init": "rct.cli.workspace:init_cmd",
+    "protocol": "rct.cli.protocol:protocol",
+    "user": "rct.cli.workspace:user",
+    "audit": "rct.cli.audit:audit",
+    "demo": "rct.cli.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported when first needed."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rct")
+@click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    envvar="RCT_DATABASE_URL",
+    help="Trial database URL (default: SQLite file rct.db here). Env: RCT_DATABASE_URL.",
+)
+@click.option(
+    "--as",
+    "user",
+    metavar="NAME",
+    envvar="RCT_USER",
+    help="Act as this registered user (default: your login name). Env: RCT_USER.",
+)
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, user: str | None) -> None:
+    """Run a cluster randomised trial from locked protocol to reproducible result.
+
+    Commands take the form 'rct NOUN VERB'; every command has --help.
+    """
+    from rct.cli.common import State
+
+    ctx.obj = State(db_option=db, user_option=user)
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from protocols.errors import ProtocolError
+    from rct.errors import RctError
+
+    types: list[type[BaseException]] = [RctError, ProtocolError]
+    for module, name in (
+        ("allocation.errors", "AllocationError"),
+        ("analysis.errors", "AnalysisError"),
+    ):
+        if module in sys.modules or importlib.util.find_spec(module) is not None:
+            try:
+                types.append(getattr(importlib.import_module(module), name))
+            except (ImportError, AttributeError):
+                pass
+    return tuple(types)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``rct`` console script."""
+    try:
+        rv = cli.main(args=argv, prog_name="rct", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
+        if isinstance(exc, _user_error_types()):
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(getattr(exc, "exit_code", 1))
+        raise
+    sys.exit(rv if isinstance(rv, int) else 0)
