@@ -1,0 +1,227 @@
+"""Design of a linear mixed model: response, fixed and random design, clusters.
+
+Normalises arrays or a formula plus a data frame into one :class:`MixedDesign`, with rows
+sorted by cluster so that every later computation works on contiguous per-cluster blocks,
+and precomputes the per-cluster cross-products (``Z_g'Z_g``, ``Z_g'X_g``, ``Z_g'y_g``) from
+which the profiled likelihood is evaluated without ever forming an n x n matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from analysis.lmm.errors import DesignError
+
+__all__ = ["MixedDesign", "design_from_arrays", "design_from_formula"]
+
+FloatArray = NDArray[np.float64]
+
+
+def _r_name(name: str) -> str:
+    """Term names as R prints them, so results read the same as lme4 / lmerTest output."""
+    return "(Intercept)" if name == "Intercept" else name
+
+
+@dataclass(frozen=True, eq=False)
+class MixedDesign:
+    """Response, designs and clusters of a model with one grouping factor.
+
+    Rows are sorted by cluster (stably); ``starts`` holds the first row of each cluster.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+    X : ndarray, shape (n, p)
+        Fixed-effects design.
+    Z : ndarray, shape (n, q)
+        Random-effects design of one cluster's block (intercept first, then slopes).
+    codes : ndarray of int, shape (n,)
+        Cluster index of each row, 0..G-1, non-decreasing.
+    starts : ndarray of int, shape (G,)
+    fixed_names, random_names : tuple of str
+    group_name : str
+    group_labels : tuple
+        Original cluster labels, in code order.
+    """
+
+    y: FloatArray
+    X: FloatArray
+    Z: FloatArray
+    codes: NDArray[np.intp]
+    starts: NDArray[np.intp]
+    fixed_names: tuple[str, ...]
+    random_names: tuple[str, ...]
+    group_name: str
+    group_labels: tuple[object, ...]
+
+    @property
+    def nobs(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def ngroups(self) -> int:
+        return int(self.starts.shape[0])
+
+    @property
+    def p(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def q(self) -> int:
+        return int(self.Z.shape[1])
+
+    def _segment_sum(self, values: FloatArray) -> FloatArray:
+        return np.add.reduceat(values, self.starts, axis=0)
+
+    @cached_property
+    def ztz(self) -> FloatArray:
+        """Per-cluster ``Z_g'Z_g``, shape (G, q, q)."""
+        prod = self.Z[:, :, None] * self.Z[:, None, :]
+        return self._segment_sum(prod)
+
+    @cached_property
+    def ztx(self) -> FloatArray:
+        """Per-cluster ``Z_g'X_g``, shape (G, q, p)."""
+        prod = self.Z[:, :, None] * self.X[:, None, :]
+        return self._segment_sum(prod)
+
+    @cached_property
+    def zty(self) -> FloatArray:
+        """Per-cluster ``Z_g'y_g``, shape (G, q)."""
+        return self._segment_sum(self.Z * self.y[:, None])
+
+    @cached_property
+    def xtx(self) -> FloatArray:
+        return self.X.T @ self.X
+
+    @cached_property
+    def xty(self) -> FloatArray:
+        return self.X.T @ self.y
+
+    @cached_property
+    def yty(self) -> float:
+        return float(self.y @ self.y)
+
+
+def design_from_arrays(
+    y: ArrayLike,
+    X: ArrayLike,
+    groups: ArrayLike,
+    Z: ArrayLike | None = None,
+    *,
+    fixed_names: Sequence[str] | None = None,
+    random_names: Sequence[str] | None = None,
+    group_name: str = "group",
+) -> MixedDesign:
+    """Build a :class:`MixedDesign` from arrays (``Z`` defaults to a random intercept).
+
+    Raises
+    ------
+    DesignError
+        On mismatched lengths, missing values, fewer than two clusters or a rank-deficient ``X``.
+    """
+    y_arr = np.asarray(y, dtype=float).reshape(-1)
+    x_arr = np.asarray(X, dtype=float)
+    if x_arr.ndim == 1:
+        x_arr = x_arr[:, None]
+    n = y_arr.shape[0]
+    z_arr = np.ones((n, 1)) if Z is None else np.asarray(Z, dtype=float)
+    if z_arr.ndim == 1:
+        z_arr = z_arr[:, None]
+    g_arr = np.asarray(groups)
+    if g_arr.ndim != 1 or x_arr.ndim != 2 or z_arr.ndim != 2:
+        raise DesignError("y and groups must be one-dimensional, X and Z two-dimensional")
+    if not (x_arr.shape[0] == z_arr.shape[0] == g_arr.shape[0] == n):
+        raise DesignError(
+            f"row counts differ: y {n}, X {x_arr.shape[0]}, Z {z_arr.shape[0]}, groups {g_arr.shape[0]}"
+        )
+    if not (
+        np.all(np.isfinite(y_arr)) and np.all(np.isfinite(x_arr)) and np.all(np.isfinite(z_arr))
+    ):
+        raise DesignError("y, X and Z must be finite (drop rows with missing values first)")
+    if pd.isna(g_arr).any():
+        raise DesignError("groups contain missing values")
+    p, q = x_arr.shape[1], z_arr.shape[1]
+    fnames = tuple(fixed_names) if fixed_names is not None else tuple(f"x{i}" for i in range(p))
+    rnames = (
+        tuple(random_names)
+        if random_names is not None
+        else (("(Intercept)",) if Z is None else tuple(f"z{i}" for i in range(q)))
+    )
+    if len(fnames) != p or len(rnames) != q:
+        raise DesignError("number of names does not match the number of columns")
+    if np.linalg.matrix_rank(x_arr) < p:
+        raise DesignError("the fixed-effects design X is rank deficient")
+    codes, labels = pd.factorize(pd.Series(g_arr), sort=True)
+    order = np.argsort(codes, kind="stable")
+    codes_sorted = np.asarray(codes[order], dtype=np.intp)
+    n_groups = len(labels)
+    if n_groups < 2:
+        raise DesignError("a mixed model needs at least two clusters")
+    starts = np.searchsorted(codes_sorted, np.arange(n_groups)).astype(np.intp)
+    if n <= p:
+        raise DesignError("fewer observations than fixed effects")
+    return MixedDesign(
+        y=np.ascontiguousarray(y_arr[order]),
+        X=np.ascontiguousarray(x_arr[order]),
+        Z=np.ascontiguousarray(z_arr[order]),
+        codes=codes_sorted,
+        starts=starts,
+        fixed_names=fnames,
+        random_names=rnames,
+        group_name=group_name,
+        group_labels=tuple(labels.tolist()),
+    )
+
+
+def design_from_formula(
+    formula: str,
+    data: pd.DataFrame,
+    groups: str,
+    re_formula: str | None = None,
+) -> MixedDesign:
+    """Build a :class:`MixedDesign` from a patsy formula (R's model-formula syntax).
+
+    Parameters
+    ----------
+    formula : str
+        Fixed part, e.g. ``"Reaction ~ Days"``.
+    data : pandas.DataFrame
+    groups : str
+        Column holding the cluster of each row.
+    re_formula : str, optional
+        Random part per cluster, e.g. ``"~ Days"`` for ``(1 + Days | g)``; default a random
+        intercept ``(1 | g)``. Rows with a missing value in any used column are dropped.
+    """
+    import patsy  # statsmodels' formula engine; imported lazily to keep import time low
+
+    if groups not in data.columns:
+        raise DesignError(f"grouping column {groups!r} not in data")
+    frame = data.reset_index(drop=True)
+    try:
+        y_df, x_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="drop")
+        rhs = re_formula if re_formula is not None else "~ 1"
+        if "~" not in rhs:
+            rhs = "~ " + rhs
+        z_df = patsy.dmatrix(rhs, frame, return_type="dataframe", NA_action="drop")
+    except patsy.PatsyError as exc:
+        raise DesignError(f"cannot build the design: {exc}") from exc
+    if y_df.shape[1] != 1:
+        raise DesignError("the formula must have a single numeric response")
+    keep = y_df.index.intersection(x_df.index).intersection(z_df.index)
+    keep = keep[frame.loc[keep, groups].notna().to_numpy()]
+    return design_from_arrays(
+        y_df.loc[keep].to_numpy()[:, 0],
+        x_df.loc[keep].to_numpy(),
+        frame.loc[keep, groups].to_numpy(),
+        z_df.loc[keep].to_numpy(),
+        fixed_names=[_r_name(c) for c in x_df.columns],
+        random_names=[_r_name(c) for c in z_df.columns],
+        group_name=groups,
+    )

@@ -1,0 +1,21 @@
+"""Exceptions raised by the linear mixed model package.
+
+Every error the package raises derives from :class:`LMMError`, so callers (the SAP runner,
+the CLI) can catch one type and turn it into a clear message for the user.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LMMError", "DesignError", "FitOptionError"]
+
+
+class LMMError(Exception):
+    """Base class of every error raised by :mod:`analysis.lmm`."""
+
+
+class DesignError(LMMError, ValueError):
+    """The data or formula cannot define a linear mixed model (shapes, missing columns, rank)."""
+
+
+class FitOptionError(LMMError, ValueError):
+    """An unknown or inapplicable fitting option (method, degrees-of-freedom method)."""
