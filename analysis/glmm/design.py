@@ -1,0 +1,92 @@
+"""Turn a data frame and a formula into the arrays a model fit needs.
+
+Shared by the GLMM, GEE, cluster-level and randomisation modules: the fixed-effects design
+comes from a patsy formula (``"count ~ arm + post + treat"``), the cluster codes from one
+column, and the offset from an ``offset`` column (linear-predictor scale) and/or an
+``exposure`` column (whose log is added). Missing values are refused, not dropped: a
+prespecified analysis must say how it handles them before it is run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import patsy
+from numpy.typing import NDArray
+
+from analysis.errors import DataError, ModelSpecificationError
+
+__all__ = ["Design", "build_design"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """Outcome, fixed-effects design, offset and cluster codes of one analysis."""
+
+    y: NDArray[np.float64]
+    X: NDArray[np.float64]
+    names: tuple[str, ...]
+    offset: NDArray[np.float64]
+    group: NDArray[np.intp]
+    group_labels: tuple[str, ...]
+
+    @property
+    def nobs(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def ngroups(self) -> int:
+        return len(self.group_labels)
+
+
+def _column(data: pd.DataFrame, name: str) -> pd.Series:
+    if name not in data.columns:
+        raise DataError(f"column {name!r} is not in the data")
+    col = data[name]
+    if col.isna().any():
+        raise DataError(f"column {name!r} has missing values")
+    return col
+
+
+def build_design(
+    data: pd.DataFrame,
+    formula: str,
+    group: str,
+    *,
+    offset: str | None = None,
+    exposure: str | None = None,
+) -> Design:
+    """Evaluate ``formula`` on ``data`` and collect cluster codes and offset.
+
+    Cluster codes follow the sorted cluster labels, so the result does not depend on the
+    row order of ``data``.
+    """
+    if "~" not in formula:
+        raise ModelSpecificationError(f"formula {formula!r} has no '~'")
+    try:
+        y_df, x_df = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="raise")
+    except patsy.PatsyError as exc:
+        raise DataError(f"cannot build the design from {formula!r}: {exc}") from exc
+    if y_df.shape[1] != 1:
+        raise ModelSpecificationError("the outcome must be a single numeric column")
+    labels = _column(data, group).astype(str)
+    uniq = sorted(labels.unique())
+    codes = pd.Categorical(labels, categories=uniq).codes.astype(np.intp)
+    off = np.zeros(len(data))
+    if offset is not None:
+        off = off + _column(data, offset).to_numpy(dtype=np.float64)
+    if exposure is not None:
+        expo = _column(data, exposure).to_numpy(dtype=np.float64)
+        if np.any(expo <= 0):
+            raise DataError(f"exposure {exposure!r} must be positive")
+        off = off + np.log(expo)
+    return Design(
+        y=y_df.to_numpy(dtype=np.float64)[:, 0],
+        X=x_df.to_numpy(dtype=np.float64),
+        names=tuple(str(c) for c in x_df.columns),
+        offset=off,
+        group=codes,
+        group_labels=tuple(uniq),
+    )

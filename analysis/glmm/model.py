@@ -1,0 +1,319 @@
+"""Random-intercept GLMMs by maximum likelihood, matching lme4's ``glmer`` and glmmTMB.
+
+Families (``family=``):
+
+* ``"poisson"`` - log link, offset/exposure for rates; Laplace (``nagq=1``) or adaptive
+  Gauss-Hermite quadrature (``nagq>1``), as ``glmer(..., family = poisson, nAGQ = k)``.
+* ``"binomial"`` - logit link, binary child-level outcomes (or successes out of
+  ``trials``); Laplace or AGQ as ``glmer(..., family = binomial, nAGQ = k)``.
+* ``"poisson_olre"`` - Poisson-lognormal: an observation-level random effect for
+  overdispersion, ``glmer(y ~ ... + (1 | cluster) + (1 | obs))``. Two random effects, so
+  Laplace only (as in lme4).
+* ``"negative_binomial"`` - NB2 (variance mu + mu^2/k) with a random intercept, Laplace with
+  the observed information, as ``glmmTMB(..., family = nbinom2)``.
+
+Standard errors follow lme4's default (``vcov.merMod(use.hessian = TRUE)``): twice the
+inverse of the finite-difference Hessian of the deviance in (theta, beta), fixed-effects
+block. Fixed effects are referred to t distributions with between-within degrees of
+freedom (see :mod:`analysis.glmm.dof`) or, with ``df_method="normal"``, to the normal.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from numpy.typing import NDArray
+
+from analysis.errors import DataError, ModelSpecificationError
+from analysis.glmm.design import Design, build_design
+from analysis.glmm.dof import between_within_df
+from analysis.glmm.families import Array, Family, make_family
+from analysis.glmm.likelihood import MarginalDeviance
+from analysis.glmm.optimise import fd_hessian, minimise
+from analysis.shared.results import FitResults
+
+__all__ = ["FAMILIES", "Problem", "build_problem", "fit_glmm"]
+
+FAMILIES = ("poisson", "binomial", "poisson_olre", "negative_binomial")
+BOUNDARY_TOL = 1e-4
+
+
+def _check_outcome(family: str, y: Array, trials: Array | None) -> None:
+    if np.any(y < 0) or np.any(np.abs(y - np.round(y)) > 1e-9):
+        raise DataError(f"{family} outcome must be non-negative integers")
+    if family == "binomial":
+        m = np.ones_like(y) if trials is None else trials
+        if np.any(y > m):
+            raise DataError("binomial outcome exceeds its number of trials")
+
+
+def _start_beta(design: Design, family: str, trials: Array | None) -> Array:
+    if family == "binomial":
+        m = np.ones_like(design.y) if trials is None else trials
+        endog = np.column_stack([design.y, m - design.y])
+        glm = sm.GLM(endog, design.X, family=sm.families.Binomial(), offset=design.offset)
+    else:
+        glm = sm.GLM(design.y, design.X, family=sm.families.Poisson(), offset=design.offset)
+    with warnings.catch_warnings():
+        # separation shows up again, and is reported, in the GLMM fit itself
+        warnings.simplefilter("ignore")
+        return np.asarray(glm.fit().params, dtype=np.float64)
+
+
+@dataclass
+class Problem:
+    """Everything a fit or a profile of one GLMM needs."""
+
+    design: Design
+    family: str
+    fam: Family
+    dev: MarginalDeviance
+    objective: Callable[[Array], float]
+    lower: Array
+    x0: Array
+    ntheta: int
+
+
+def build_problem(
+    data: pd.DataFrame,
+    formula: str,
+    group: str,
+    *,
+    family: str,
+    offset: str | None,
+    exposure: str | None,
+    trials: str | None,
+    nagq: int,
+) -> Problem:
+    """Validate the inputs and set up the deviance of ``(theta[, log size], beta)``."""
+    if family not in FAMILIES:
+        raise ModelSpecificationError(f"unknown family {family!r}; choose from {FAMILIES}")
+    if not isinstance(nagq, int | np.integer) or nagq < 1:
+        raise ModelSpecificationError("nagq must be a positive integer")
+    if nagq > 1 and family in ("poisson_olre", "negative_binomial"):
+        raise ModelSpecificationError(
+            f"adaptive quadrature needs a single scalar random effect; {family} is fitted by Laplace (nagq=1)"
+        )
+    design = build_design(data, formula, group, offset=offset, exposure=exposure)
+    if design.ngroups < 2:
+        raise DataError("a GLMM needs at least two clusters")
+    m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
+    _check_outcome(family, design.y, m)
+    if np.linalg.matrix_rank(design.X) < design.X.shape[1]:
+        raise DataError("the fixed-effects design is rank deficient")
+
+    base = (
+        "binomial"
+        if family == "binomial"
+        else ("negative_binomial" if family == "negative_binomial" else "poisson")
+    )
+    fam = make_family(base, design.y, m)
+    olre = family == "poisson_olre"
+    dev = MarginalDeviance(fam, design.X, design.offset, design.group, nagq=nagq, olre=olre)
+    beta0 = _start_beta(design, family, m)
+    ntheta = 2 if family in ("poisson_olre", "negative_binomial") else 1
+    p = design.X.shape[1]
+
+    objective: Callable[[Array], float]
+    if family == "negative_binomial":
+
+        def objective(x: Array) -> float:
+            return dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1]))))
+
+        lower = np.r_[0.0, -np.inf, np.full(p, -np.inf)]
+        extra0 = [np.log(20.0)]
+    else:
+
+        def objective(x: Array) -> float:
+            return dev(x[:ntheta], x[ntheta:])
+
+        lower = np.r_[np.zeros(ntheta), np.full(p, -np.inf)]
+        extra0 = [0.1] if olre else []
+    grid = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
+    starts = [np.r_[t, extra0, beta0] for t in grid]
+    x0 = min(starts, key=objective)
+    return Problem(design, family, fam, dev, objective, lower, x0, ntheta)
+
+
+def fit_glmm(
+    data: pd.DataFrame,
+    formula: str,
+    group: str,
+    *,
+    family: str = "poisson",
+    offset: str | None = None,
+    exposure: str | None = None,
+    trials: str | None = None,
+    nagq: int = 1,
+    df_method: str = "between-within",
+) -> FitResults:
+    """Fit a GLMM with a random intercept per cluster by maximum likelihood.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per observation (borough-quarter, or child).
+    formula : str
+        Fixed effects as a patsy formula, e.g. ``"count ~ arm + post + treat"``.
+    group : str
+        Column holding the cluster (borough) label.
+    family : {"poisson", "binomial", "poisson_olre", "negative_binomial"}
+    offset : str, optional
+        Column added to the linear predictor as is.
+    exposure : str, optional
+        Column whose log is added to the linear predictor (e.g. child population).
+    trials : str, optional
+        Binomial numbers of trials (default: binary outcome).
+    nagq : int
+        Adaptive Gauss-Hermite points; 1 = Laplace. Above 1 only for ``"poisson"`` and
+        ``"binomial"`` (a single scalar random effect), as in lme4.
+    df_method : {"between-within", "normal"}
+
+    Returns
+    -------
+    FitResults
+        ``variance_components`` holds the random-effect variances (``"cluster"`` and, for
+        ``"poisson_olre"``, ``"observation"``); ``extra`` holds ``deviance`` (lme4's
+        objective), ``loglik`` (the full log-likelihood, saturated constants included),
+        ``theta``, ``random_effects`` (conditional modes on the linear-predictor scale),
+        ``size`` (NB2) and ``nagq``.
+    """
+    if df_method not in ("between-within", "normal"):
+        raise ModelSpecificationError(f"unknown df_method {df_method!r}")
+    prob = build_problem(
+        data,
+        formula,
+        group,
+        family=family,
+        offset=offset,
+        exposure=exposure,
+        trials=trials,
+        nagq=nagq,
+    )
+    design, fam, dev, objective, lower, ntheta = (
+        prob.design,
+        prob.fam,
+        prob.dev,
+        prob.objective,
+        prob.lower,
+        prob.ntheta,
+    )
+    olre = family == "poisson_olre"
+    p = design.X.shape[1]
+    x0 = prob.x0
+    x, converged, message = minimise(objective, x0, lower)
+
+    notes: list[str] = []
+    if not converged:
+        notes.append(f"the optimiser did not converge ({message}); estimates are unreliable")
+    thetas = np.abs(x[:1]) if family == "negative_binomial" else np.abs(x[:ntheta])
+    if np.any(thetas < BOUNDARY_TOL):
+        notes.append(
+            "boundary fit: a random-effect standard deviation is estimated at zero "
+            "(singular fit); the clustering is not identified from these data"
+        )
+    pinned = np.zeros(len(x), dtype=bool)
+    pinned[: len(thetas)] = thetas < BOUNDARY_TOL
+    cov, hess_ok = _fixed_effect_cov(objective, x, ntheta, p, pinned)
+    if not hess_ok:
+        notes.append(
+            "the Hessian of the deviance is not positive definite; standard errors are unreliable"
+        )
+    beta = x[ntheta:]
+    final_fam = fam.with_size(float(np.exp(x[1]))) if family == "negative_binomial" else fam
+    deviance = objective(x)
+    u, v, eta = dev.modes(x[:1] if family == "negative_binomial" else x[:ntheta], beta, final_fam)
+    if family == "binomial":
+        notes.extend(
+            _separation_warnings(
+                final_fam, eta, beta, np.sqrt(np.clip(np.diag(cov), 0.0, None)), design.names
+            )
+        )
+
+    names = list(design.names)
+    if df_method == "between-within":
+        df_values = between_within_df(design.X, design.group)
+        inference = "wald-t-between-within"
+    else:
+        df_values = np.full(p, np.inf)
+        inference = "wald-normal"
+    vc: dict[str, float] = {"cluster": float(thetas[0] ** 2)}
+    extra: dict[str, Any] = {
+        "nagq": int(nagq),
+        "deviance": float(deviance),
+        "theta": [float(t) for t in thetas]
+        if family != "negative_binomial"
+        else [float(thetas[0])],
+        "random_effects": {
+            lab: float(thetas[0] * u[i]) for i, lab in enumerate(design.group_labels)
+        },
+        "optimiser_message": message,
+    }
+    if family == "negative_binomial":
+        extra["size"] = float(np.exp(x[1]))
+        extra["loglik"] = -0.5 * float(deviance)
+    elif nagq > 1:
+        extra["loglik"] = -0.5 * (float(deviance) + dev.saturated())
+    else:
+        extra["loglik"] = -0.5 * float(deviance)
+    if olre:
+        vc["observation"] = float(thetas[1] ** 2)
+    method = "laplace" if nagq == 1 else f"agq{nagq}"
+    return FitResults(
+        params=pd.Series(beta, index=names),
+        cov_params=pd.DataFrame(cov, index=names, columns=names),
+        df=pd.Series(df_values, index=names),
+        model=f"glmm-{family}-{method}",
+        inference=inference,
+        nobs=design.nobs,
+        ngroups=design.ngroups,
+        variance_components=vc,
+        converged=converged and hess_ok,
+        warnings=tuple(notes),
+        extra=extra,
+    )
+
+
+def _fixed_effect_cov(
+    objective: Callable[[Array], float], x: Array, ntheta: int, p: int, pinned: NDArray[np.bool_]
+) -> tuple[Array, bool]:
+    """lme4's ``2 * solve(H)`` (fixed-effects block), H the deriv12 Hessian of the deviance.
+
+    At a boundary fit (a standard deviation estimated at zero) the deviance is flat to
+    second order in that standard deviation, so its row and column are dropped before
+    inverting (the covariance of the remaining parameters given the boundary value).
+    """
+    H = fd_hessian(objective, x)
+    keep = ~pinned
+    H = H[np.ix_(keep, keep)]
+    nfree_theta = int(np.sum(keep[:ntheta]))
+    idx = slice(nfree_theta, nfree_theta + p)
+    try:
+        inv = np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        return np.full((p, p), np.nan), False
+    cov = inv[idx, idx] + inv[idx, idx].T
+    ok = bool(np.all(np.isfinite(cov))) and bool(np.all(np.linalg.eigvalsh(H) > 0))
+    return cov, ok
+
+
+def _separation_warnings(
+    fam: Family, eta: Array, beta: Array, se: Array, names: list[str] | tuple[str, ...]
+) -> list[str]:
+    out: list[str] = []
+    p = fam.mean(eta) / fam.trials
+    if np.any(p < 1e-8) or np.any(p > 1 - 1e-8):
+        out.append("(quasi-)separation: some fitted probabilities are numerically 0 or 1")
+    big = [n for n, b, s in zip(names, beta, se) if abs(b) > 10 or not np.isfinite(s) or s > 20]
+    if big:
+        out.append(
+            "(quasi-)separation suspected: huge coefficients or standard errors for "
+            + ", ".join(big)
+        )
+    return out
