@@ -21,6 +21,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "allocation.void": frozenset({"statistician"}),
     "data.submit": frozenset({"data-manager", "statistician", "admin"}),
     "data.query": frozenset({"data-manager", "statistician", "admin"}),
+    "data.query.raise": frozenset({"statistician", "admin"}),
+    "data.query.close": frozenset({"statistician", "admin"}),
+    "data.settings": frozenset({"statistician", "admin"}),
     "analysis.run": frozenset({"statistician"}),
 }
 

@@ -25,6 +25,8 @@ COMMANDS = {
     "protocol": "rct.cli.protocol:protocol",
     "user": "rct.cli.workspace:user",
     "audit": "rct.cli.audit:audit",
+    "data": "rct.cli.data:data",
+    "completeness": "rct.cli.completeness:completeness",
     "demo": "rct.cli.demo:demo",
 }
 

@@ -1,0 +1,437 @@
+"""``rct data``: templates, checking, importing and amending returns, history, queries,
+export and the demonstration data. A thin layer over :mod:`rct.capture`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from rct.cli.common import State, echo_json, json_option, pass_state, table
+
+
+class QuarterType(click.ParamType):  # type: ignore[type-arg]  # generic only in click>=8.2
+    """A calendar quarter written ``YYYY-Qn``."""
+
+    name = "YYYY-Qn"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from protocols.quarters import Quarter, QuarterError
+
+        try:
+            return str(Quarter.parse(str(value)))
+        except QuarterError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+QUARTER = QuarterType()
+
+
+def _rejected(exc: Any, as_json: bool) -> None:
+    """Show every problem of a rejected file, then exit with the error's code."""
+    report = exc.report
+    if as_json:
+        echo_json({**report.to_dict(), "stored": False, "message": str(exc)})
+    else:
+        click.echo(
+            f"Error: {report.source}: rejected, nothing was stored; "
+            f"{len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}:",
+            err=True,
+        )
+        shown = report.problems[:200]
+        for p in shown:
+            click.echo(f"  {p.describe()}", err=True)
+        if len(report.problems) > len(shown):
+            click.echo(
+                f"  ... and {len(report.problems) - len(shown)} more (use --json for all)", err=True
+            )
+    raise SystemExit(exc.exit_code)
+
+
+def _show(result: Any, as_json: bool) -> None:
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    for w in result.report.warnings:
+        click.echo(f"Warning: {w}", err=True)
+    click.echo(result.message)
+
+
+@click.group()
+def data() -> None:
+    """Quarterly indicator returns and child-level records: submit, correct, query, export."""
+
+
+@data.command("template")
+@click.option(
+    "--borough",
+    metavar="CODE",
+    default=None,
+    help="Borough (GSS code, unit id or name); data managers default to their own.",
+)
+@click.option("--period", type=QUARTER, required=True, help="Quarter of the return, e.g. 2026-Q3.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File to write (.xlsx or .csv; default: return_BOROUGH_PERIOD.csv).",
+)
+@pass_state
+def template_cmd(state: State, borough: str | None, period: str, output: str | None) -> None:
+    """Write a blank return pre-filled with the borough, period and indicators."""
+    from pathlib import Path
+
+    from rct import protocols as store
+    from rct.capture.template import write_template
+    from rct.errors import InputError
+
+    ws = state.workspace()
+    with ws.session() as s:
+        actor = ws.read_as(s)
+        protocol = store.current(s).protocol
+    key = borough or actor.borough
+    if not key:
+        raise InputError("give the borough: --borough CODE")
+    try:
+        unit = protocol.unit(key)
+    except KeyError:
+        known = ", ".join(f"{u.id} ({u.gss_code})" for u in protocol.units)
+        raise InputError(f"borough {key!r} is not a unit of this trial; known: {known}") from None
+    if period not in {str(q) for q in protocol.schedule.quarters}:
+        sch = protocol.schedule
+        raise InputError(
+            f"{period} is outside the trial's schedule "
+            f"({sch.baseline_start} to {sch.follow_up_end})"
+        )
+    path = Path(output or f"return_{unit.id}_{period}.csv")
+    write_template(protocol, unit, period, path)
+    click.echo(
+        f"Wrote {path}: {len(protocol.indicators)} indicators for {unit.name} {period}; "
+        "fill in the value column (leave a figure you do not have blank, never 0)."
+    )
+
+
+def _submit_options(f: Any) -> Any:
+    f = click.option(
+        "--allow-blank",
+        is_flag=True,
+        help="Accept blank values as 'not supplied' (they stay missing) instead of reporting them.",
+    )(f)
+    f = click.option(
+        "--children",
+        is_flag=True,
+        help="The file holds pseudonymised child-level records, not a return.",
+    )(f)
+    return json_option(f)
+
+
+@data.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_submit_options
+@pass_state
+def check(state: State, file: str, allow_blank: bool, children: bool, as_json: bool) -> None:
+    """Validate FILE without storing anything; list every problem."""
+    from rct.capture.errors import SubmissionRejected
+
+    ws = state.workspace()
+    try:
+        if children:
+            from rct.capture.children_store import check_children
+
+            result = check_children(ws, file)
+        else:
+            from rct.capture.submit import check_return
+
+            result = check_return(ws, file, allow_blank=allow_blank)
+    except SubmissionRejected as exc:
+        _rejected(exc, as_json)
+    _show(result, as_json)
+
+
+@data.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_submit_options
+@pass_state
+def import_cmd(state: State, file: str, allow_blank: bool, children: bool, as_json: bool) -> None:
+    """Validate and store FILE, whole or not at all.
+
+    Re-importing an identical file changes nothing; a file that would change stored values
+    is refused: use 'rct data amend FILE --reason TEXT'.
+    """
+    from rct.capture.errors import SubmissionRejected
+
+    ws = state.workspace()
+    try:
+        if children:
+            from rct.capture.children_store import submit_children
+
+            with click.progressbar(
+                length=1, label="Storing records", file=None, hidden=as_json
+            ) as bar:
+
+                def step(done: int, total: int) -> None:
+                    bar.length = total
+                    bar.update(done - bar.pos)
+
+                result = submit_children(ws, file, progress=step)
+        else:
+            from rct.capture.submit import submit_return
+
+            result = submit_return(ws, file, allow_blank=allow_blank)
+    except SubmissionRejected as exc:
+        _rejected(exc, as_json)
+    _show(result, as_json)
+
+
+@data.command("amend")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--reason", required=True, help="Why the stored values are corrected.")
+@click.option(
+    "--allow-blank",
+    is_flag=True,
+    help="Accept blank values as 'not supplied' (stored values stay as they are).",
+)
+@json_option
+@pass_state
+def amend(state: State, file: str, reason: str, allow_blank: bool, as_json: bool) -> None:
+    """Store corrected values from FILE as new versions; earlier versions stay readable."""
+    from rct.capture.errors import SubmissionRejected
+    from rct.capture.submit import submit_return
+
+    try:
+        result = submit_return(state.workspace(), file, reason=reason, allow_blank=allow_blank)
+    except SubmissionRejected as exc:
+        _rejected(exc, as_json)
+    _show(result, as_json)
+
+
+@data.command("history")
+@click.option("--borough", metavar="CODE", default=None, help="Only this borough.")
+@click.option("--period", type=QUARTER, default=None, help="Only this quarter.")
+@click.option("--indicator", metavar="CODE", default=None, help="Only this indicator.")
+@json_option
+@pass_state
+def history(
+    state: State, borough: str | None, period: str | None, indicator: str | None, as_json: bool
+) -> None:
+    """Every stored version of the matching cells, with who, when, file and reason."""
+    from rct.capture.values import readable_unit, versions
+
+    ws = state.workspace()
+    with ws.session() as s:
+        unit = readable_unit(ws, s, borough)
+        rows = versions(s, unit=unit, period=period, indicator=indicator)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No stored values match.")
+        return
+    from rct.capture.returns import format_value
+
+    click.echo(
+        table(
+            [
+                [
+                    r["borough"],
+                    r["period"],
+                    r["indicator"],
+                    str(r["version"]),
+                    format_value(r["value"]),
+                    r["recorded_at"][:19],
+                    r["recorded_by"],
+                    f"#{r['submission']} {r['kind']}",
+                    r["reason"][:40],
+                ]
+                for r in rows
+            ],
+            [
+                "borough",
+                "period",
+                "indicator",
+                "v",
+                "value",
+                "recorded (UTC)",
+                "by",
+                "submission",
+                "reason",
+            ],
+        )
+    )
+
+
+@data.group("queries", invoke_without_command=True)
+@click.option("--borough", metavar="CODE", default=None, help="Only this borough.")
+@click.option(
+    "--status",
+    type=click.Choice(["open", "answered", "closed"]),
+    default=None,
+    help="Only queries in this status.",
+)
+@json_option
+@click.pass_context
+def queries(ctx: click.Context, borough: str | None, status: str | None, as_json: bool) -> None:
+    """List data-quality queries; answer, close or raise them with the sub-commands."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rct.capture.queries import list_queries
+
+    state = ctx.find_object(State)
+    assert state is not None
+    rows = list_queries(state.workspace(), borough=borough, status=status)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No queries match.")
+        return
+    click.echo(
+        table(
+            [
+                [
+                    str(q["id"]),
+                    q["status"],
+                    q["borough"],
+                    q["period"],
+                    q["indicator"],
+                    q["rule"],
+                    q["message"][:70],
+                ]
+                for q in rows
+            ],
+            ["id", "status", "borough", "period", "indicator", "rule", "message"],
+        )
+    )
+
+
+def _query_step(state: State, fn: str, query_id: int, text: str, as_json: bool) -> None:
+    from rct.capture import queries as q
+
+    rec = getattr(q, fn)(state.workspace(), query_id, text)
+    if as_json:
+        echo_json(rec)
+    else:
+        click.echo(f"Query {rec['id']} is now {rec['status']}.")
+
+
+@queries.command("answer")
+@click.argument("query_id", type=int)
+@click.option("--text", required=True, help="The answer (e.g. 'confirmed: new intake team').")
+@json_option
+@pass_state
+def answer(state: State, query_id: int, text: str, as_json: bool) -> None:
+    """Answer query QUERY_ID (the borough's data manager, or a statistician)."""
+    _query_step(state, "answer", query_id, text, as_json)
+
+
+@queries.command("close")
+@click.argument("query_id", type=int)
+@click.option("--text", required=True, help="Why the query is closed.")
+@json_option
+@pass_state
+def close(state: State, query_id: int, text: str, as_json: bool) -> None:
+    """Close query QUERY_ID (statisticians and admins)."""
+    _query_step(state, "close", query_id, text, as_json)
+
+
+@queries.command("raise")
+@click.option("--borough", metavar="CODE", required=True, help="Borough of the cell.")
+@click.option("--period", type=QUARTER, required=True, help="Quarter of the cell.")
+@click.option("--indicator", metavar="CODE", required=True, help="Indicator of the cell.")
+@click.option("--text", required=True, help="The question for the borough.")
+@pass_state
+def raise_cmd(state: State, borough: str, period: str, indicator: str, text: str) -> None:
+    """Raise a query by hand on one cell (statisticians and admins)."""
+    from rct.capture.queries import raise_query
+
+    qid = raise_query(state.workspace(), borough, period, indicator, text)
+    click.echo(f"Raised query {qid}.")
+
+
+@data.command("export")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="export",
+    show_default=True,
+    help="Directory to write the dataset and manifest into.",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["csv", "parquet", "dta"]),
+    multiple=True,
+    help="Format(s) to write (repeatable; default: all three).",
+)
+@json_option
+@pass_state
+def export(state: State, out_dir: str, formats: tuple[str, ...], as_json: bool) -> None:
+    """Write the analysis dataset (borough x quarter x indicator) with its manifest.
+
+    The arm column stays empty until the allocation is revealed.
+    """
+    from rct.capture.dataset import export_trial
+    from rct.capture.export import FORMATS
+
+    result = export_trial(state.workspace(), out_dir, formats or FORMATS, arms=None)
+    if as_json:
+        echo_json(
+            {
+                "files": result.files,
+                "manifest": result.manifest,
+                "snapshot_hash": result.snapshot_hash,
+                "rows": result.rows,
+            }
+        )
+        return
+    click.echo(
+        f"Wrote {result.rows} rows to {', '.join(sorted(result.files))} in {out_dir}; "
+        f"manifest {result.manifest}; snapshot {result.snapshot_hash}"
+    )
+
+
+@data.command("load-example")
+@json_option
+@pass_state
+def load_example_cmd(state: State, as_json: bool) -> None:
+    """Load the published 2023-2025 partnership indicators into a demonstration trial.
+
+    On an empty database this creates the demonstration trial (six partnership boroughs,
+    2023-Q3 to 2025-Q1) with you as its admin. Blank published cells stay missing.
+    """
+    from rct.capture.example import load_example
+
+    loaded = load_example(state.url, state.user)
+    if as_json:
+        echo_json({"created_trial": loaded.created_trial, **loaded.result.to_dict()})
+        return
+    if loaded.created_trial:
+        click.echo(f"Created the demonstration trial in {state.url} with {state.user} as admin.")
+    click.echo(loaded.result.message)
+    click.echo("See the gaps with: rct completeness --as-of 2025-09-30")
+
+
+@data.command("settings")
+@click.option(
+    "--child-records",
+    type=click.Choice(["on", "off"]),
+    default=None,
+    help="Collect pseudonymised child-level records in this trial, or stop.",
+)
+@click.option("--reason", default="", help="Why the setting changes (required to change it).")
+@pass_state
+def settings(state: State, child_records: str | None, reason: str) -> None:
+    """Show or change the data-capture settings (statisticians and admins change them)."""
+    from rct.capture.settings import child_records_enabled, set_child_records
+
+    ws = state.workspace()
+    if child_records is not None:
+        changed = set_child_records(ws, child_records == "on", reason)
+        click.echo("Changed." if changed else "Unchanged.")
+    with ws.session() as s:
+        ws.read_as(s)
+        on = child_records_enabled(s)
+    click.echo(f"child-level records: {'on' if on else 'off'}")
