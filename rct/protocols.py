@@ -198,4 +198,23 @@ def amend(ws: Workspace, protocol: Protocol, source: str, reason: str) -> Stored
             raise InputError(f"{source} is identical to the locked protocol: nothing to amend")
         if last.trial_id != protocol.trial.id:
             raise InputError(f"{source} is for trial {protocol.trial.id!r}, not {last.trial_id!r}")
+        _refuse_if_allocation_would_change(s, _stored(last).protocol, protocol)
         return _add(s, record, protocol, "locked", source, reason.strip(), "protocol.amend")
+
+
+def _refuse_if_allocation_would_change(session: Session, old: Protocol, new: Protocol) -> None:
+    """Once an allocation is live, an amendment may not touch the units or the allocation
+    specification: the sealed commitment and scheme space depend on them."""
+    from rct.allocations import live
+
+    row = live(session)
+    if row is None:
+        return
+    if (
+        old.units_fingerprint() != new.units_fingerprint()
+        or old.canonical()["allocation"] != new.canonical()["allocation"]
+    ):
+        raise ProtocolStateError(
+            f"allocation #{row.id} is {row.status}: an amendment may not change the units or the "
+            "allocation specification; void the allocation first if the trial really must"
+        )

@@ -27,6 +27,7 @@ COMMANDS = {
     "audit": "rct.cli.audit:audit",
     "data": "rct.cli.data:data",
     "completeness": "rct.cli.completeness:completeness",
+    "allocate": "rct.cli.allocate:allocate",
     "demo": "rct.cli.demo:demo",
 }
 

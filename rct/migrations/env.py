@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-import rct.db.models  # noqa: F401  (registers the tables on Base.metadata)
+import rct.db.allocation_models  # noqa: F401  (register the tables on Base.metadata)
+import rct.db.capture_models  # noqa: F401
+import rct.db.models  # noqa: F401
 from rct.db.base import Base
 
 config = context.config

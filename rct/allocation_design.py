@@ -1,0 +1,70 @@
+"""From a protocol's allocation specification to the allocation library's inputs.
+
+Kept apart from the database so that evaluators can rebuild exactly the same scheme space
+from a locked protocol in a notebook: ``units_frame(p)``, ``design_from_protocol(p)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from protocols import Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from allocation import AllocationDesign, SchemeSpace
+
+__all__ = ["units_frame", "design_from_protocol", "space_for_protocol", "algorithm_versions"]
+
+
+def units_frame(protocol: Protocol) -> pd.DataFrame:
+    """The unit table as a DataFrame indexed by unit id (covariates and ``stratum``)."""
+    import pandas as pd
+
+    rows = [{"id": u.id, "stratum": u.stratum, **dict(u.covariates)} for u in protocol.units]
+    return pd.DataFrame(rows).set_index("id").sort_index()
+
+
+def design_from_protocol(protocol: Protocol) -> AllocationDesign:
+    """The :class:`allocation.AllocationDesign` the protocol's ``[allocation]`` describes."""
+    from allocation import AllocationDesign
+
+    a = protocol.allocation
+    n_treated = a.arm_sizes[a.intervention_arm]
+    kwargs: dict[str, Any] = {"n_treated": n_treated, "strata": "stratum" if a.stratify else None}
+    if a.method == "constrained":
+        kwargs.update(
+            covariates=tuple(a.covariates),
+            categorical=tuple(a.categorical),
+            metric=a.metric,
+            weights=dict(a.weights),
+            cutoff_quantile=a.cutoff_quantile,
+            cutoff_schemes=a.cutoff_schemes,
+            max_abs_std_diff=dict(a.max_covariate_difference),
+        )
+    return AllocationDesign(**kwargs)
+
+
+def space_for_protocol(protocol: Protocol) -> SchemeSpace:
+    """The admissible scheme space of the protocol's allocation specification."""
+    from allocation import build_scheme_space
+
+    return build_scheme_space(units_frame(protocol), design_from_protocol(protocol))
+
+
+def algorithm_versions() -> dict[str, str]:
+    """Versions of every algorithm an allocation depends on (stored with each seal)."""
+    from allocation.commitment import COMMITMENT_VERSION
+    from allocation.envelope import ENVELOPE_FORMAT
+    from allocation.spaces import DRAW_LABEL
+    from allocation.stream import STREAM_VERSION
+    from rct import __version__
+
+    return {
+        "stream": STREAM_VERSION,
+        "draw": f"randbelow(admissible) on stream label {DRAW_LABEL!r}",
+        "commitment": COMMITMENT_VERSION,
+        "envelope": ENVELOPE_FORMAT,
+        "rct": __version__,
+    }

@@ -1,0 +1,294 @@
+"""Sealing, revealing, voiding and verifying the trial's allocation (the service behind
+``rct allocate``; DESIGN.md decision 5).
+
+Seal draws a seed from the OS CSPRNG, stores only its commitment and the passphrase-
+encrypted envelope, and audits the commitment: nothing stored tells the arms apart. Reveal
+opens the envelope, recomputes the allocation from the locked protocol, checks the
+commitment and records the allocation. Verification (:mod:`rct.allocation_verify`) works
+from plain records so the same code checks a live database and an evaluator's bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from rct import protocols as protocol_store
+from rct.allocation_design import algorithm_versions, space_for_protocol
+from rct.audit import append, utc_now
+from rct.db.allocation_models import AllocationRecord
+from rct.errors import InputError, NotFound, RctError
+from rct.workspace import Workspace
+
+__all__ = [
+    "AllocationStateError",
+    "SealResult",
+    "live",
+    "latest",
+    "seal",
+    "reveal",
+    "void",
+    "record_dict",
+    "revealed_arms",
+    "MIN_PASSPHRASE",
+]
+
+MIN_PASSPHRASE = 12
+
+
+class AllocationStateError(RctError):
+    """The allocation is not in the state the action needs."""
+
+    exit_code = 6
+
+
+@dataclass(frozen=True)
+class SealResult:
+    id: int
+    commitment: str
+    envelope_path: Path
+    admissible: int
+    replaces_id: int | None
+
+
+def live(session: Session) -> AllocationRecord | None:
+    """The live (sealed or revealed) allocation, if any."""
+    return session.scalars(select(AllocationRecord).where(AllocationRecord.live_slot == 1)).first()
+
+
+def latest(session: Session) -> AllocationRecord | None:
+    """The most recent allocation record, live or void."""
+    return session.scalars(select(AllocationRecord).order_by(AllocationRecord.id.desc())).first()
+
+
+def _check_passphrase(passphrase: str) -> None:
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise InputError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
+
+
+def seal(ws: Workspace, passphrase: str, envelope_path: Path) -> SealResult:
+    """Seal a new allocation of the locked protocol; write its envelope to ``envelope_path``.
+
+    The envelope file is written to a temporary name and moved into place only once the
+    database transaction has committed, so a failure leaves neither behind.
+    """
+    from allocation import Envelope, commitment, new_seed
+
+    _check_passphrase(passphrase)
+    envelope_path = Path(envelope_path)
+    if envelope_path.exists():
+        raise InputError(f"{envelope_path} already exists; choose another --envelope path")
+    tmp = envelope_path.with_name(envelope_path.name + f".tmp{os.getpid()}")
+    try:
+        with ws.change("allocation.seal", "allocation") as record:
+            s = record.session
+            current = live(s)
+            if current is not None:
+                raise AllocationStateError(
+                    f"allocation #{current.id} is already {current.status}; one live allocation "
+                    "per trial: void it first with 'rct allocate void --reason TEXT'"
+                )
+            stored = protocol_store.current_locked(s)
+            protocol = stored.protocol
+            space = space_for_protocol(protocol)
+            seed = new_seed()
+            units_fp = protocol.units_fingerprint()
+            com = commitment(seed, stored.fingerprint, units_fp)
+            envelope = Envelope.seal(seed, passphrase, com)
+            del seed
+            previous = latest(s)
+            replaces = previous.id if previous is not None else None
+            row = AllocationRecord(
+                live_slot=1,
+                status="sealed",
+                protocol_version=stored.version,
+                protocol_fingerprint=stored.fingerprint,
+                units_fingerprint=units_fp,
+                space_fingerprint=space.fingerprint(),
+                design=json.dumps(space.design.to_dict(), sort_keys=True),
+                algorithm=json.dumps(algorithm_versions(), sort_keys=True),
+                commitment=com,
+                envelope=envelope.to_json(),
+                sealed_at=utc_now(),
+                sealed_by=record.actor.name,
+                replaces_id=replaces,
+            )
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise AllocationStateError(
+                    "another allocation was sealed at the same moment; one live allocation per "
+                    "trial: see 'rct allocate show'"
+                ) from None
+            record(
+                "allocation.seal",
+                f"allocation/{row.id}",
+                {
+                    "allocation": row.id,
+                    "commitment": com,
+                    "protocol_version": stored.version,
+                    "protocol_fingerprint": stored.fingerprint,
+                    "units_fingerprint": units_fp,
+                    "space_fingerprint": row.space_fingerprint,
+                    "admissible": space.admissible,
+                    "replaces": replaces,
+                },
+            )
+            tmp.write_text(envelope.to_json(), encoding="utf-8")
+            result = SealResult(row.id, com, envelope_path, space.admissible, replaces)
+        tmp.replace(envelope_path)
+        return result
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _record_failed_reveal(ws: Workspace, allocation_id: int, why: str) -> None:
+    with ws.transaction() as s:
+        actor = ws.actor(s)
+        append(
+            s,
+            actor=actor.name,
+            role=actor.role,
+            action="allocation.reveal-failed",
+            entity=f"allocation/{allocation_id}",
+            payload={"why": why},
+        )
+
+
+def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
+    """Open the live allocation's envelope, recompute and check it, and record it."""
+    from allocation import Envelope, WrongPassphrase, verify_commitment
+
+    with ws.change("allocation.reveal", "allocation") as record:
+        s = record.session
+        row = live(s)
+        if row is None:
+            raise AllocationStateError("no allocation is sealed; run 'rct allocate seal' first")
+        if row.status != "sealed":
+            raise AllocationStateError(f"allocation #{row.id} is already {row.status}")
+        allocation_id = row.id
+        try:
+            seed = Envelope.from_json(row.envelope).open(passphrase)
+        except WrongPassphrase:
+            failed = True
+        else:
+            failed = False
+    if failed:
+        _record_failed_reveal(ws, allocation_id, "wrong passphrase")
+        raise InputError(
+            "the passphrase does not open the envelope (the failed attempt was "
+            "recorded in the audit trail)"
+        )
+    with ws.change("allocation.reveal", f"allocation/{allocation_id}") as record:
+        s = record.session
+        row = live(s)
+        if row is None or row.id != allocation_id or row.status != "sealed":
+            raise AllocationStateError("the allocation changed while it was being revealed")
+        stored = _protocol_version(s, row.protocol_version)
+        verify_commitment(
+            row.commitment, seed, stored.fingerprint, stored.protocol.units_fingerprint()
+        )
+        space = space_for_protocol(stored.protocol)
+        if space.fingerprint() != row.space_fingerprint:
+            raise AllocationStateError(
+                "the scheme space rebuilt from the protocol differs from "
+                "the one sealed; run 'rct allocate verify'"
+            )
+        drawn = space.draw(seed)
+        row.status = "revealed"
+        row.seed_hex = seed.hex()
+        row.scheme_index = drawn.index
+        row.arms = json.dumps(drawn.arms, sort_keys=True)
+        row.revealed_at = utc_now()
+        row.revealed_by = record.actor.name
+        record(
+            "allocation.reveal",
+            f"allocation/{row.id}",
+            {
+                "allocation": row.id,
+                "commitment": row.commitment,
+                "seed": row.seed_hex,
+                "scheme_index": drawn.index,
+                "arms": drawn.arms,
+            },
+        )
+        s.flush()
+        return row
+
+
+def void(ws: Workspace, reason: str) -> AllocationRecord:
+    """Void the live allocation, keeping its record; a reason is required."""
+    if not reason.strip():
+        raise InputError("voiding an allocation needs a reason: --reason TEXT")
+    with ws.change("allocation.void", "allocation") as record:
+        s = record.session
+        row = live(s)
+        if row is None:
+            raise AllocationStateError("there is no live allocation to void")
+        row.status, row.live_slot = "void", None
+        row.voided_at, row.voided_by, row.void_reason = utc_now(), record.actor.name, reason.strip()
+        record(
+            "allocation.void",
+            f"allocation/{row.id}",
+            {
+                "allocation": row.id,
+                "commitment": row.commitment,
+                "was_revealed": row.seed_hex is not None,
+            },
+            reason.strip(),
+        )
+        s.flush()
+        return row
+
+
+def _protocol_version(session: Session, version: int) -> protocol_store.StoredProtocol:
+    for sp in protocol_store.history(session):
+        if sp.version == version:
+            return sp
+    raise NotFound(f"protocol version {version} is not stored")
+
+
+def record_dict(row: AllocationRecord) -> dict[str, Any]:
+    """An allocation record as plain data: the allocation certificate's content.
+
+    Before reveal it holds no seed and no arms.
+    """
+    return {
+        "allocation": row.id,
+        "status": row.status,
+        "replaces": row.replaces_id,
+        "protocol_version": row.protocol_version,
+        "protocol_fingerprint": row.protocol_fingerprint,
+        "units_fingerprint": row.units_fingerprint,
+        "space_fingerprint": row.space_fingerprint,
+        "design": json.loads(row.design),
+        "algorithm": json.loads(row.algorithm),
+        "commitment": row.commitment,
+        "envelope": json.loads(row.envelope),
+        "sealed_at": row.sealed_at,
+        "sealed_by": row.sealed_by,
+        "revealed_at": row.revealed_at,
+        "revealed_by": row.revealed_by,
+        "seed": row.seed_hex,
+        "scheme_index": row.scheme_index,
+        "arms": json.loads(row.arms) if row.arms else None,
+        "voided_at": row.voided_at,
+        "voided_by": row.voided_by,
+        "void_reason": row.void_reason,
+    }
+
+
+def revealed_arms(session: Session) -> dict[str, str] | None:
+    """Unit id -> arm of the revealed live allocation, or None before reveal."""
+    row = live(session)
+    if row is None or row.status != "revealed" or not row.arms:
+        return None
+    return dict(json.loads(row.arms))

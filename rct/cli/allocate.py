@@ -1,0 +1,366 @@
+"""``rct allocate``: plan, seal, reveal, verify, show, void, export and certify the allocation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rct.cli.common import State, echo_json, json_option, pass_state, table
+
+
+@click.group()
+def allocate() -> None:
+    """Design, seal, reveal and verify the allocation of the clusters."""
+
+
+def _key_values(text: str | None, what: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in filter(None, (text or "").split(",")):
+        key, sep, value = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{part!r} is not NAME=NUMBER", param_hint=what) from None
+    return out
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (text or "").split(",") if x.strip())
+
+
+@allocate.command("plan")
+@click.option(
+    "--units",
+    "units_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Explore a design on a units file (CSV or .xlsx) instead of the protocol's.",
+)
+@click.option("--id-column", default="id", show_default=True, help="Units file: cluster id column.")
+@click.option("--covariates", help="Units file: comma-separated covariate columns.")
+@click.option("--categorical", help="Units file: which of the covariates are categorical.")
+@click.option("--strata", help="Units file: stratum column (exact balance within strata).")
+@click.option(
+    "--n-intervention", type=int, help="Units file: number of clusters in the intervention arm."
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["l2", "l1"]),
+    default="l2",
+    show_default=True,
+    help="Units file: balance metric.",
+)
+@click.option("--weights", help="Units file: covariate weights, e.g. pop=2,rate=1.")
+@click.option(
+    "--cutoff-quantile", type=float, help="Units file: keep this fraction of best-balanced schemes."
+)
+@click.option(
+    "--cutoff-schemes", type=int, help="Units file: keep this number of best-balanced schemes."
+)
+@click.option(
+    "--max-difference",
+    help="Units file: per-covariate limits on |standardised difference|, e.g. pop=0.5.",
+)
+@json_option
+@click.pass_obj
+def plan(
+    state: State,
+    units_file: str | None,
+    id_column: str,
+    covariates: str | None,
+    categorical: str | None,
+    strata: str | None,
+    n_intervention: int | None,
+    metric: str,
+    weights: str | None,
+    cutoff_quantile: float | None,
+    cutoff_schemes: int | None,
+    max_difference: str | None,
+    as_json: bool,
+) -> None:
+    """Show the randomisation diagnostics before anyone seals.
+
+    Without --units: the protocol's allocation specification on its units. With --units:
+    any design on any units file, to explore before writing it into the protocol.
+    """
+    from allocation import AllocationDesign, build_scheme_space, diagnose
+
+    if units_file:
+        from rct.units_file import read_units
+
+        if n_intervention is None:
+            raise click.UsageError("--n-intervention is required with --units")
+        units = read_units(Path(units_file), id_column)
+        design = AllocationDesign(
+            n_treated=n_intervention,
+            strata=strata,
+            covariates=_names(covariates),
+            categorical=_names(categorical),
+            metric=metric,  # type: ignore[arg-type]
+            weights=_key_values(weights, "--weights"),
+            cutoff_quantile=cutoff_quantile,
+            cutoff_schemes=cutoff_schemes,
+            max_abs_std_diff=_key_values(max_difference, "--max-difference"),
+        )
+        source = units_file
+    else:
+        from rct import protocols as store
+        from rct.allocation_design import design_from_protocol, units_frame
+
+        ws = state.workspace()
+        with ws.session() as s:
+            ws.read_as(s)
+            protocol = store.current(s).protocol
+        units, design = units_frame(protocol), design_from_protocol(protocol)
+        source = f"protocol {protocol.trial.id} ({protocol.allocation.method})"
+    space = build_scheme_space(units, design)
+    diag = diagnose(space, units, design)
+    if as_json:
+        echo_json({"source": source, **diag.to_dict()})
+        return
+    click.echo(f"Design: {source}\n")
+    click.echo(diag.summary())
+
+
+def _passphrase(confirm: bool) -> str:
+    env = os.environ.get("RCT_PASSPHRASE")
+    if env:
+        return env
+    if not click.get_text_stream("stdin").isatty():
+        raise click.UsageError(
+            "no passphrase: set RCT_PASSPHRASE or run in a terminal to be prompted"
+        )
+    return str(click.prompt("Envelope passphrase", hide_input=True, confirmation_prompt=confirm))
+
+
+@allocate.command("seal")
+@click.option(
+    "--envelope",
+    "envelope_path",
+    type=click.Path(dir_okay=False),
+    default="allocation-envelope.json",
+    show_default=True,
+    help="Where to write the sealed envelope (keep it with the trial master file).",
+)
+@json_option
+@pass_state
+def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
+    """Seal the allocation (statisticians; protocol locked).
+
+    Draws the seed from the operating system, stores its commitment and the envelope (the
+    seed encrypted under your passphrase: prompted, or RCT_PASSPHRASE), and prints the
+    commitment for publication. Nothing readable tells the arms apart until reveal.
+    """
+    from rct.allocations import seal
+
+    ws = state.workspace()
+    result = seal(ws, _passphrase(confirm=True), Path(envelope_path))
+    if as_json:
+        echo_json(
+            {
+                "allocation": result.id,
+                "commitment": result.commitment,
+                "envelope": str(result.envelope_path),
+                "admissible": result.admissible,
+                "replaces": result.replaces_id,
+            }
+        )
+        return
+    if result.replaces_id:
+        click.echo(f"RE-SEAL after void of allocation #{result.replaces_id}.")
+    click.echo(f"Sealed allocation #{result.id} over {result.admissible} admissible schemes.")
+    click.echo(f"Envelope written to {result.envelope_path}")
+    click.echo(f"Commitment (publish this): {result.commitment}")
+
+
+@allocate.command("reveal")
+@json_option
+@pass_state
+def reveal_cmd(state: State, as_json: bool) -> None:
+    """Open the envelope (passphrase prompted, or RCT_PASSPHRASE), check and record the allocation."""
+    from rct.allocations import record_dict, reveal
+
+    row = reveal(state.workspace(), _passphrase(confirm=False))
+    cert = record_dict(row)
+    if as_json:
+        echo_json(cert)
+        return
+    click.echo(f"Revealed allocation #{row.id} (scheme #{row.scheme_index}); commitment checked.")
+    _print_arms(cert["arms"])
+
+
+def _print_arms(arms: dict[str, str]) -> None:
+    click.echo(
+        table(
+            [[u, a] for u, a in sorted(arms.items(), key=lambda x: (x[1], x[0]))], ["unit", "arm"]
+        )
+    )
+
+
+def _verify(state: State) -> tuple[list[Any], dict[str, Any]]:
+    from rct import allocations
+    from rct import protocols as store
+    from rct.allocation_verify import verify_allocation
+    from rct.audit import event_record, iter_events
+    from rct.errors import NotFound
+
+    ws = state.workspace()
+    with ws.session() as s:
+        ws.read_as(s)
+        row = allocations.live(s) or allocations.latest(s)
+        if row is None:
+            raise NotFound("there is no allocation to verify")
+        cert = allocations.record_dict(row)
+        protocol = next(p for p in store.history(s) if p.version == row.protocol_version).protocol
+        events = [event_record(e) for e in iter_events(s)]
+    return verify_allocation(cert, protocol, events), cert
+
+
+@allocate.command("verify")
+@json_option
+@pass_state
+def verify_cmd(state: State, as_json: bool) -> None:
+    """Recompute the allocation from the revealed seed and locked protocol: PASS or FAIL."""
+    checks, cert = _verify(state)
+    ok = all(c.ok for c in checks)
+    if as_json:
+        echo_json(
+            {"allocation": cert["allocation"], "ok": ok, "checks": [c.to_dict() for c in checks]}
+        )
+    else:
+        for c in checks:
+            click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
+        click.echo(f"\n{'PASS' if ok else 'FAIL'}: allocation #{cert['allocation']}")
+    if not ok:
+        raise SystemExit(8)
+
+
+@allocate.command("show")
+@json_option
+@pass_state
+def show_cmd(state: State, as_json: bool) -> None:
+    """Show the live allocation: status, commitment and, once revealed, the arms."""
+    from rct import allocations
+    from rct.errors import NotFound
+
+    ws = state.workspace()
+    with ws.session() as s:
+        ws.read_as(s)
+        row = allocations.live(s) or allocations.latest(s)
+        if row is None:
+            raise NotFound(
+                "there is no allocation yet; see 'rct allocate plan' and 'rct allocate seal'"
+            )
+        cert = allocations.record_dict(row)
+    if as_json:
+        echo_json(cert)
+        return
+    click.echo(
+        f"Allocation #{cert['allocation']}: {cert['status'].upper()}"
+        + (f" (re-seal after void of #{cert['replaces']})" if cert["replaces"] else "")
+    )
+    click.echo(f"  sealed by {cert['sealed_by']} at {cert['sealed_at']}")
+    click.echo(f"  commitment {cert['commitment']}")
+    if cert["status"] == "void":
+        click.echo(f"  voided by {cert['voided_by']} at {cert['voided_at']}: {cert['void_reason']}")
+    if cert["arms"]:
+        click.echo(f"  revealed by {cert['revealed_by']} at {cert['revealed_at']}\n")
+        _print_arms(cert["arms"])
+    else:
+        click.echo("  arms: concealed until reveal")
+
+
+@allocate.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="CSV file for the allocation list.",
+)
+@pass_state
+def export_cmd(state: State, output: str) -> None:
+    """Write the revealed allocation list (unit, name, GSS code, arm) as CSV."""
+    import csv
+
+    from rct import allocations
+    from rct import protocols as store
+    from rct.audit_export import safe_cell
+
+    ws = state.workspace()
+    with ws.session() as s:
+        ws.read_as(s)
+        arms = allocations.revealed_arms(s)
+        protocol = store.current(s).protocol
+    if arms is None:
+        raise allocations.AllocationStateError(
+            "the allocation is not revealed: there is no list to export"
+        )
+    with open(output, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["unit", "name", "gss_code", "arm"])
+        for u in sorted(protocol.units, key=lambda u: u.id):
+            w.writerow([safe_cell(x) for x in (u.id, u.name, u.gss_code, arms[u.id])])
+    click.echo(f"Wrote {len(arms)} units to {output}")
+
+
+@allocate.command("certificate")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the certificate (Markdown, or JSON if the name ends .json).",
+)
+@pass_state
+def certificate_cmd(state: State, output: str | None) -> None:
+    """The allocation certificate for the trial master file: commitment, versions, fingerprints, times, actors."""
+    import json
+
+    from rct.allocation_certificate import render_certificate
+
+    checks, cert = _verify(state) if _revealed(state) else ([], _cert(state))
+    text = (
+        json.dumps(
+            {**cert, "verification": [c.to_dict() for c in checks]}, indent=2, sort_keys=True
+        )
+        if output and output.endswith(".json")
+        else render_certificate(cert, checks)
+    )
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"Wrote the allocation certificate to {output}")
+    else:
+        click.echo(text)
+
+
+def _cert(state: State) -> dict[str, Any]:
+    from rct import allocations
+    from rct.errors import NotFound
+
+    ws = state.workspace()
+    with ws.session() as s:
+        ws.read_as(s)
+        row = allocations.live(s) or allocations.latest(s)
+        if row is None:
+            raise NotFound("there is no allocation yet")
+        return allocations.record_dict(row)
+
+
+def _revealed(state: State) -> bool:
+    return _cert(state)["seed"] is not None
+
+
+@allocate.command("void")
+@click.option("--reason", required=True, help="Why the live allocation is voided (recorded).")
+@pass_state
+def void_cmd(state: State, reason: str) -> None:
+    """Void the live allocation (statisticians); the record is kept and a new seal is marked as such."""
+    from rct.allocations import void
+
+    row = void(state.workspace(), reason)
+    click.echo(f"Voided allocation #{row.id}: {reason}")
