@@ -8,7 +8,7 @@ managers export only their own borough.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -43,14 +43,14 @@ def export_trial(
     ws: Workspace,
     out_dir: str | Path,
     formats: Sequence[str] = FORMATS,
-    *,
-    arms: Mapping[str, str] | None = None,
 ) -> ExportResult:
     """Write the analysis dataset and its manifest into ``out_dir``.
 
-    ``arms`` maps unit id -> arm code once the allocation is revealed; None (the default,
-    and always before reveal) leaves the ``arm`` column empty.
+    The ``arm`` column is filled only once the live allocation is revealed (read here, in
+    the export's own transaction, so no caller can fill it before reveal).
     """
+    from rct.allocations import revealed_arms
+
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise InputError(f"export formats are {', '.join(FORMATS)}; not {', '.join(bad)}")
@@ -59,6 +59,7 @@ def export_trial(
         sp = protocol_store.current(s)
         actor = record.actor
         units = [actor.borough] if actor.role == "data-manager" and actor.borough else None
+        arms = revealed_arms(s)
         rows = dataset_rows(sp.protocol, current_cells(s, units), open_query_counts(s), arms, units)
         provenance = {
             "protocol": {

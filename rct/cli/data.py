@@ -376,7 +376,7 @@ def export(state: State, out_dir: str, formats: tuple[str, ...], as_json: bool) 
     from rct.capture.dataset import export_trial
     from rct.capture.export import FORMATS
 
-    result = export_trial(state.workspace(), out_dir, formats or FORMATS, arms=None)
+    result = export_trial(state.workspace(), out_dir, formats or FORMATS)
     if as_json:
         echo_json(
             {

@@ -294,3 +294,19 @@ def test_plan_units_file_errors_are_one_line(
         "1",
     )
     assert r.code == 2 and "no column 'borough'" in r.err and "Traceback" not in r.err
+
+
+def test_export_fills_the_arm_column_only_after_reveal(workspace_as: WS, tmp_path: Path) -> None:
+    from rct.capture.dataset import export_trial
+
+    ws = workspace_as("sam")
+    seal(ws, tmp_path)
+    before = export_trial(ws, tmp_path / "before", ["csv"])
+    assert json.loads(Path(before.manifest).read_text())["arms_revealed"] is False
+    allocations.reveal(ws, PASS)
+    after = export_trial(ws, tmp_path / "after", ["csv"])
+    lines = (tmp_path / "after" / "analysis_dataset.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    arms = {line.split(",")[header.index("arm")] for line in lines[1:]}
+    assert arms == {"intervention", "control"}
+    assert before.snapshot_hash != after.snapshot_hash
