@@ -29,6 +29,9 @@ COMMANDS = {
     "completeness": "rct.cli.completeness:completeness",
     "allocate": "rct.cli.allocate:allocate",
     "demo": "rct.cli.demo:demo",
+    "bundle": "rct.cli.bundle:bundle",
+    "reproduce": "rct.cli.bundle:reproduce_cmd",
+    "report": "rct.cli.report:report",
 }
 
 

@@ -1,0 +1,73 @@
+"""``rct bundle export`` and ``rct reproduce``: the evaluator's independent check."""
+
+from __future__ import annotations
+
+import click
+
+from rct.cli.common import State, echo_json, json_option, pass_state
+
+
+@click.group()
+def bundle() -> None:
+    """Reproduction bundles for evaluators."""
+
+
+@bundle.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@json_option
+@pass_state
+def export_cmd(state: State, directory: str, as_json: bool) -> None:
+    """Write a reproduction bundle to DIRECTORY (new): protocol, allocation, audit, data, results."""
+    from pathlib import Path
+
+    from rct.bundle import export_bundle
+
+    result = export_bundle(state.workspace(), Path(directory))
+    if as_json:
+        echo_json(
+            {
+                "directory": str(result.directory),
+                "files": result.files,
+                "snapshot_hash": result.snapshot_hash,
+                "revealed": result.revealed,
+            }
+        )
+        return
+    click.echo(
+        f"Wrote bundle {result.directory} ({len(result.files)} files, snapshot "
+        f"{result.snapshot_hash[:16]}...)"
+        + ("" if result.revealed else "; allocation not yet revealed")
+    )
+
+
+@click.command("reproduce")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--tolerance",
+    type=float,
+    default=1e-6,
+    show_default=True,
+    help="Relative tolerance for recomputed numbers when the results JSON is not byte-identical.",
+)
+@json_option
+def reproduce_cmd(directory: str, tolerance: float, as_json: bool) -> None:
+    """Check a bundle independently: PASS or FAIL per item; exit 0 only if all pass.
+
+    Needs no trial database: everything is recomputed from the bundle's files.
+    """
+    from pathlib import Path
+
+    from rct.reproduce import reproduce
+
+    checks = reproduce(Path(directory), tolerance=tolerance)
+    ok = bool(checks) and all(c.ok for c in checks)
+    if as_json:
+        echo_json({"ok": ok, "checks": [c.to_dict() for c in checks]})
+    else:
+        for c in checks:
+            click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
+        click.echo(
+            f"\n{'PASS' if ok else 'FAIL'}: {sum(c.ok for c in checks)} of {len(checks)} checks passed"
+        )
+    if not ok:
+        raise SystemExit(8)

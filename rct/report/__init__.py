@@ -1,0 +1,1 @@
+"""The trial report: one self-contained HTML page (``rct report``)."""

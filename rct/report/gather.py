@@ -1,0 +1,141 @@
+"""Gather what the trial report shows from the database, as plain data.
+
+Concealment is decided here, once: the arms (and everything split by them) are read only
+when the live allocation is revealed; otherwise ``arms`` is None and nothing downstream
+can show them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rct import allocations
+from rct import protocols as protocol_store
+from rct.audit import event_record, iter_events, utc_now, verify_events
+from rct.report.html import ReportData
+from rct.workspace import Workspace
+
+__all__ = ["gather_report"]
+
+_WORST = ("overdue", "missing", "queried", "amended", "received")
+
+
+def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
+    """Collect the report's data and draw its figures."""
+    from allocation import build_scheme_space, diagnose
+    from rct.allocation_design import design_from_protocol, units_frame
+    from rct.bundle import software_versions
+    from rct.capture.completeness import completeness
+    from rct.capture.dataset import open_query_counts
+    from rct.capture.export import dataset_rows, snapshot_hash
+    from rct.capture.values import current_cells
+    from rct.report import plots
+
+    with ws.session() as s:
+        ws.read_as(s)
+        stored = protocol_store.current(s)
+        row = allocations.live(s) or allocations.latest(s)
+        cert = allocations.record_dict(row) if row is not None else None
+        arms = allocations.revealed_arms(s)
+        rows = dataset_rows(stored.protocol, current_cells(s), open_query_counts(s), arms)
+        chain = verify_events(event_record(e) for e in iter_events(s))
+        results = _results(s)
+    protocol = stored.protocol
+    if cert is not None and not arms:
+        cert = {k: v for k, v in cert.items() if k not in ("seed", "arms", "scheme_index")}
+    units_df, design = units_frame(protocol), design_from_protocol(protocol)
+    space = build_scheme_space(units_df, design)
+    chosen = (
+        space.allocation(cert["scheme_index"])
+        if arms and cert and cert.get("scheme_index") is not None
+        else None
+    )
+    diag = diagnose(space, units_df, design, chosen=chosen).to_dict()
+    matrix = completeness(ws, as_of=as_of)
+    periods = [str(q) for q in protocol.schedule.quarters]
+    units = sorted(u.id for u in protocol.units)
+    worst: dict[tuple[str, str], str] = {}
+    for c in matrix.cells:
+        key = (c.unit_id, c.period)
+        if key not in worst or _WORST.index(c.status) < _WORST.index(worst[key]):
+            worst[key] = c.status
+    rates = {(r["borough"], r["period"], r["indicator"]): r["rate_per_10000"] for r in rows}
+    go_live = dt.date.fromisoformat(protocol.schedule.go_live)
+    from protocols import Quarter
+
+    figures = {
+        "completeness": plots.completeness_heatmap(units, periods, worst),
+        "rates": plots.rates_by_borough(
+            [(i.code, i.label) for i in protocol.indicators],
+            periods,
+            rates,
+            units,
+            arms,
+            str(Quarter.containing(go_live)),
+        ),
+    }
+    if diag.get("histogram"):
+        figures["histogram"] = plots.score_histogram(diag["histogram"], diag.get("cutoff_score"))
+    effects, iccs, analysed = _effects(results) if arms and results else ([], [], None)
+    if effects:
+        figures["forest"] = plots.forest_plot(effects)
+    provenance: dict[str, Any] = {
+        "protocol version": f"{stored.version} ({stored.status})",
+        "protocol fingerprint": stored.fingerprint,
+        "unit table fingerprint": protocol.units_fingerprint(),
+        "allocation commitment": cert["commitment"] if cert else "not sealed",
+        "data snapshot hash": snapshot_hash(rows),
+        "audit trail": f"{chain.events} events, head {chain.head}"
+        + ("" if chain.ok else f" — BROKEN at {chain.broken_at}"),
+    }
+    if results:
+        provenance["results SHA-256"] = results["sha256"]
+    provenance.update({f"software: {k}": v for k, v in software_versions().items()})
+    notes = []
+    if any(u.illustrative for u in protocol.units):
+        notes.append(
+            "The clusters in this protocol are illustrative placeholders until the trial "
+            "confirms them; covariates marked illustrative are not public facts."
+        )
+    return ReportData(
+        title=protocol.trial.title,
+        trial_id=protocol.trial.id,
+        generated_at=utc_now(),
+        units=[
+            {"id": u.id, "name": u.name, "gss_code": u.gss_code, "covariates": dict(u.covariates)}
+            for u in sorted(protocol.units, key=lambda u: u.id)
+        ],
+        arms=arms,
+        allocation=cert,
+        diagnostics=diag,
+        baseline=diag.get("baseline") if arms else None,
+        figures=figures,
+        completeness_totals=matrix.totals,
+        overdue=[
+            {"borough": r.unit_id, "period": r.period, "days_overdue": r.days_overdue}
+            for r in matrix.overdue()
+        ],
+        effects=effects,
+        iccs=iccs,
+        analysed_clusters=analysed,
+        provenance=provenance,
+        notes=notes,
+    )
+
+
+def _results(session: Any) -> dict[str, Any] | None:
+    try:
+        from rct.analyses import latest_results
+    except ImportError:
+        return None
+    return latest_results(session)
+
+
+def _effects(
+    results: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
+    """Forest-plot rows, ICC rows and the primary analysis' cluster count from stored results."""
+    from rct.report.results_view import effect_rows
+
+    return effect_rows(results)

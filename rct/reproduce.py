@@ -1,0 +1,214 @@
+"""``rct reproduce DIR``: check an evaluator's bundle independently, item by item.
+
+Nothing here reads a trial database: every check recomputes from the bundle's own files
+with the toolkit's libraries, so an evaluator on another machine with a fresh install gets
+the same verdict. Each check is PASS or FAIL with the reason; the bundle passes only if
+every check does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rct.allocation_verify import Check
+
+__all__ = ["reproduce", "Check"]
+
+
+def _load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
+    from rct.bundle import BUNDLE_FORMAT, sha256_file
+
+    path = root / "manifest.json"
+    try:
+        manifest = _load_json(path)
+        files = manifest["files"]
+        assert isinstance(files, dict) and manifest.get("format") == BUNDLE_FORMAT
+    except FileNotFoundError:
+        checks.append(Check("manifest", False, f"{path} is missing: is this a bundle?"))
+        return None
+    except (ValueError, KeyError, AssertionError, TypeError):
+        checks.append(
+            Check("manifest", False, f"{path} is not a {BUNDLE_FORMAT} manifest (altered?)")
+        )
+        return None
+    present = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} - {"manifest.json"}
+    for name in sorted(files):
+        p = root / name
+        if not p.is_file():
+            checks.append(Check(f"file {name}", False, "listed in the manifest but missing"))
+        elif (actual := sha256_file(p)) != files[name]:
+            checks.append(
+                Check(
+                    f"file {name}",
+                    False,
+                    f"SHA-256 {actual[:16]}... differs from the manifest's {str(files[name])[:16]}... (altered)",
+                )
+            )
+    for name in sorted(present - set(files)):
+        checks.append(Check(f"file {name}", False, "not listed in the manifest (added)"))
+    if not any(c.name.startswith("file ") for c in checks):
+        checks.append(Check("manifest", True, f"{len(files)} files, every SHA-256 matches"))
+    return manifest
+
+
+def _guard(name: str, checks: list[Check], fn: Callable[[], None]) -> None:
+    """Run one group of checks; a malformed file becomes a FAIL naming it, not a crash."""
+    try:
+        fn()
+    except FileNotFoundError as exc:
+        checks.append(Check(name, False, f"{Path(exc.filename or '').name or exc} is missing"))
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        checks.append(Check(name, False, f"cannot be checked: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # noqa: BLE001 - library errors (protocol, allocation) are FAILs too
+        checks.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
+
+
+def reproduce(directory: Path, *, tolerance: float = 1e-6) -> list[Check]:
+    """Every check of the bundle in ``directory``, in order."""
+    from protocols import protocol_from_data
+    from rct.allocation_verify import verify_allocation
+    from rct.audit import verify_events
+
+    root = Path(directory)
+    checks: list[Check] = []
+    manifest = _manifest(root, checks)
+    if manifest is None:
+        return checks
+    state: dict[str, Any] = {}
+
+    def audit() -> None:
+        lines = (root / "audit" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+        events = [json.loads(line) for line in lines if line.strip()]
+        report = verify_events(events)
+        checks.append(
+            Check(
+                "audit chain",
+                report.ok,
+                f"intact: {report.events} events, head {report.head[:16]}..."
+                if report.ok
+                else f"broken at event {report.broken_at}: {report.problem}",
+            )
+        )
+        state["events"] = events
+
+    def protocol() -> None:
+        history = _load_json(root / "protocol" / "history.json")
+        events = state.get("events", [])
+        recorded = {
+            _payload(e).get("fingerprint")
+            for e in events
+            if e["action"] in ("protocol.load", "protocol.lock", "protocol.amend")
+        }
+        bad = []
+        for v in history:
+            fp = protocol_from_data(
+                v["canonical"], f"protocol version {v['version']}"
+            ).fingerprint()
+            if fp != v["fingerprint"]:
+                bad.append(
+                    f"version {v['version']} recomputes to {fp[:16]}..., recorded {v['fingerprint'][:16]}..."
+                )
+            elif fp not in recorded:
+                bad.append(
+                    f"version {v['version']} ({fp[:16]}...) has no load/lock/amend event in the audit trail"
+                )
+        current = protocol_from_data(
+            _load_json(root / "protocol" / "current.json"), "protocol/current.json"
+        )
+        cfp = current.fingerprint()
+        if cfp != manifest.get("protocol_fingerprint"):
+            bad.append(
+                f"protocol/current.json recomputes to {cfp[:16]}..., manifest says "
+                f"{str(manifest.get('protocol_fingerprint'))[:16]}..."
+            )
+        checks.append(
+            Check(
+                "protocol fingerprint",
+                not bad,
+                f"{len(history)} version(s); current {cfp}" if not bad else "; ".join(bad),
+            )
+        )
+        state["history"] = {v["version"]: protocol_from_data(v["canonical"]) for v in history}
+        state["protocol"] = current
+
+    def allocation() -> None:
+        path = root / "allocation" / "certificate.json"
+        if not path.exists():
+            checks.append(Check("allocation", False, "no allocation certificate in the bundle"))
+            return
+        cert = _load_json(path)
+        sealed_under = state["history"][cert["protocol_version"]]
+        for c in verify_allocation(cert, sealed_under, state.get("events", [])):
+            if c.name in ("audit chain",):
+                continue  # checked above, once
+            checks.append(Check(f"allocation: {c.name}", c.ok, c.detail))
+        state["cert"] = cert
+
+    def dataset() -> None:
+        from rct.capture.export import snapshot_hash
+
+        rows = _load_json(root / "data" / "analysis_dataset.json")
+        snap = snapshot_hash(rows)
+        exported = [e for e in state.get("events", []) if e["action"] == "bundle.export"]
+        audited = _payload(exported[-1]).get("snapshot_hash") if exported else None
+        ok = snap == manifest.get("snapshot_hash") == audited
+        checks.append(
+            Check(
+                "data snapshot",
+                ok,
+                f"{len(rows)} rows, snapshot {snap}"
+                if ok
+                else f"rows hash to {snap[:16]}..., manifest says {str(manifest.get('snapshot_hash'))[:16]}..., "
+                f"audit trail says {str(audited)[:16]}...",
+            )
+        )
+        state["rows"] = rows
+
+    def analyses() -> None:
+        path = root / "results" / "results.json"
+        if not path.exists():
+            checks.append(
+                Check("analyses", True, "no analyses were run before this bundle was made")
+            )
+            return
+        from rct.reproduce_analyses import recompute_results
+
+        checks.extend(
+            recompute_results(
+                path,
+                state["protocol"],
+                state["rows"],
+                state.get("cert"),
+                state.get("events", []),
+                tolerance,
+            )
+        )
+
+    for name, fn in (
+        ("audit chain", audit),
+        ("protocol fingerprint", protocol),
+        ("allocation", allocation),
+        ("data snapshot", dataset),
+        ("analyses", analyses),
+    ):
+        if name == "allocation" and "history" not in state:
+            continue
+        if name == "analyses" and ("rows" not in state or "protocol" not in state):
+            checks.append(
+                Check("analyses", False, "not recomputed: the protocol or dataset failed")
+            )
+            continue
+        _guard(name, checks, fn)
+    return checks
+
+
+def _payload(event: dict[str, Any]) -> dict[str, Any]:
+    p = event.get("payload")
+    return json.loads(p) if isinstance(p, str) else dict(p or {})

@@ -1,0 +1,162 @@
+"""Evaluator bundles reproduce independently; any tampering is caught and named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rct.bundle import export_bundle
+from rct.reproduce import reproduce
+from rct.workspace import Workspace
+from tests.rct.helpers import run_cli
+from tests.rct.trial_helpers import populated_trial
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One revealed SQLite trial with data, exported once for the tampering tests."""
+    from protocols import load_protocol, shipped_protocol_path
+    from rct import protocols as store
+    from rct.initialise import initialise
+    from rct.users import add_user
+
+    root = tmp_path_factory.mktemp("trial")
+    url = f"sqlite:///{root / 'rct.db'}"
+    path = shipped_protocol_path()
+    initialise(url, "ann", load_protocol(path), str(path))
+    ws = Workspace(url, "ann")
+    add_user(ws, "sam", "statistician")
+    add_user(ws, "eve", "evaluator")
+    ws.close()
+    ws = Workspace(url, "sam")
+    store.lock(ws)
+    ws.close()
+    populated_trial(url, tmp_dir=root)
+    ws = Workspace(url, "eve")
+    out = root / "bundle"
+    export_bundle(ws, out)
+    ws.close()
+    return out
+
+
+def failures(directory: Path) -> list[str]:
+    return [f"{c.name}: {c.detail}" for c in reproduce(directory) if not c.ok]
+
+
+def copy(bundle: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(bundle, target)
+    return target
+
+
+def test_bundle_reproduces_in_a_fresh_directory(bundle_dir: Path, tmp_path: Path) -> None:
+    assert failures(copy(bundle_dir, tmp_path)) == []
+
+
+def test_bundle_export_works_on_both_backends(trial_url: str, tmp_path: Path) -> None:
+    populated_trial(trial_url, tmp_dir=tmp_path)
+    ws = Workspace(trial_url, "sam")
+    result = export_bundle(ws, tmp_path / "b")
+    ws.close()
+    assert result.revealed and failures(tmp_path / "b") == []
+
+
+def test_bundle_before_reveal_carries_no_arms(trial_url: str, tmp_path: Path) -> None:
+    populated_trial(trial_url, reveal=False, tmp_dir=tmp_path)
+    ws = Workspace(trial_url, "sam")
+    export_bundle(ws, tmp_path / "b")
+    ws.close()
+    cert = json.loads((tmp_path / "b" / "allocation" / "certificate.json").read_text())
+    assert cert["seed"] is None and cert["arms"] is None
+    rows = json.loads((tmp_path / "b" / "data" / "analysis_dataset.json").read_text())
+    assert {r["arm"] for r in rows} == {""}
+
+
+def test_data_managers_cannot_export_a_bundle(workspace_as, tmp_path: Path) -> None:
+    from rct.errors import PermissionDenied
+    from rct.users import add_user
+
+    add_user(workspace_as("ann"), "dee", "data-manager", "camden")
+    with pytest.raises(PermissionDenied):
+        export_bundle(workspace_as("dee"), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def _files(bundle: Path) -> list[str]:
+    return sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("position", ["start", "middle", "end"])
+def test_changing_any_byte_of_any_file_fails_and_names_it(
+    bundle_dir: Path, tmp_path: Path, position: str
+) -> None:
+    for name in _files(bundle_dir):
+        target = tmp_path / f"{name.replace('/', '_')}-{position}"
+        shutil.copytree(bundle_dir, target)
+        path = target / name
+        data = bytearray(path.read_bytes())
+        i = {"start": 0, "middle": len(data) // 2, "end": len(data) - 2}[position]
+        data[i] = (data[i] + 1) % 256
+        path.write_bytes(bytes(data))
+        found = failures(target)
+        assert found, f"changing byte {i} of {name} went unnoticed"
+        assert any(name in f or (name == "manifest.json" and "manifest" in f) for f in found), found
+
+
+def test_removing_a_file_fails_and_names_it(bundle_dir: Path, tmp_path: Path) -> None:
+    for name in _files(bundle_dir):
+        target = tmp_path / name.replace("/", "_")
+        shutil.copytree(bundle_dir, target)
+        (target / name).unlink()
+        found = failures(target)
+        assert found and any(name in f or "manifest" in f for f in found), (name, found)
+
+
+def test_reordered_audit_events_fail_even_with_a_forged_manifest(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    from rct.bundle import sha256_file
+
+    target = copy(bundle_dir, tmp_path)
+    audit = target / "audit" / "audit.jsonl"
+    lines = audit.read_text().splitlines()
+    lines[2], lines[3] = lines[3], lines[2]
+    audit.write_text("\n".join(lines) + "\n")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["files"]["audit/audit.jsonl"] = sha256_file(audit)  # a careful forger
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    found = failures(target)
+    assert any(f.startswith("audit chain: broken at event 3") for f in found), found
+
+
+def test_forged_dataset_with_forged_manifest_is_caught_by_the_audit_trail(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    from rct.bundle import sha256_file
+
+    target = copy(bundle_dir, tmp_path)
+    path = target / "data" / "analysis_dataset.json"
+    rows = json.loads(path.read_text())
+    row = next(r for r in rows if r["value"] is not None)
+    row["value"] += 1
+    path.write_text(json.dumps(rows))
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["files"]["data/analysis_dataset.json"] = sha256_file(path)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    assert any(f.startswith("data snapshot") for f in failures(target))
+
+
+def test_reproduce_cli_exit_codes(
+    bundle_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = copy(bundle_dir, tmp_path)
+    ok = run_cli(capsys, "reproduce", str(target))
+    assert ok.code == 0 and ok.out.strip().endswith("checks passed")
+    (target / "README.md").write_text("changed")
+    bad = run_cli(capsys, "reproduce", str(target), "--json")
+    assert bad.code == 8 and not json.loads(bad.out)["ok"]
+    missing = run_cli(capsys, "reproduce", str(tmp_path / "nowhere"))
+    assert missing.code == 2
