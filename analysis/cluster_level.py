@@ -28,7 +28,7 @@ import statsmodels.api as sm
 
 from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.design import build_design
-from analysis.glmm.dof import varies_within_cluster
+from analysis.shared.dof import between_cluster_columns
 from analysis.shared.results import FitResults
 
 __all__ = ["cluster_level_analysis", "cluster_arms"]
@@ -151,7 +151,7 @@ def cluster_level_analysis(
     a = arms.reindex(labels).to_numpy()
     if np.any(pd.isna(a)):
         raise DataError("some clusters have no follow-up rows")
-    within = varies_within_cluster(design.X, design.group)
+    within = ~between_cluster_columns(design.X, design.group)
     q = int(np.sum(~within)) - 1  # cluster-level columns other than the intercept
     r1, r0 = resid[a == 1], resid[a == 0]
     if len(r1) < 2 or len(r0) < 2:

@@ -15,7 +15,7 @@ Families (``family=``):
 Standard errors follow lme4's default (``vcov.merMod(use.hessian = TRUE)``): twice the
 inverse of the finite-difference Hessian of the deviance in (theta, beta), fixed-effects
 block. Fixed effects are referred to t distributions with between-within degrees of
-freedom (see :mod:`analysis.glmm.dof`) or, with ``df_method="normal"``, to the normal.
+freedom (see :mod:`analysis.shared.dof`) or, with ``df_method="normal"``, to the normal.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from numpy.typing import NDArray
 
 from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.design import Design, build_design
-from analysis.glmm.dof import between_within_df
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.likelihood import MarginalDeviance
 from analysis.glmm.optimise import fd_hessian, minimise
+from analysis.shared.dof import between_within_df
 from analysis.shared.results import FitResults
 
 __all__ = ["FAMILIES", "Problem", "build_problem", "fit_glmm"]

@@ -9,7 +9,10 @@ from __future__ import annotations
 __all__ = ["LMMError", "DesignError", "FitOptionError"]
 
 
-class LMMError(Exception):
+from analysis.errors import AnalysisError
+
+
+class LMMError(AnalysisError):
     """Base class of every error raised by :mod:`analysis.lmm`."""
 
 

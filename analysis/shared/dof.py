@@ -23,10 +23,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from analysis.errors import AnalysisError
+
 __all__ = ["DegreesOfFreedomError", "between_cluster_columns", "between_within_df"]
 
 
-class DegreesOfFreedomError(ValueError):
+class DegreesOfFreedomError(AnalysisError, ValueError):
     """The design leaves no degrees of freedom for one of the two parts."""
 
 

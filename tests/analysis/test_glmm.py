@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm import fit_glmm
-from analysis.glmm.dof import between_within_df
+from analysis.shared.dof import between_within_df
 
 DATA = Path(__file__).resolve().parents[2] / "tools" / "r_reference" / "data"
 COUNTS = pd.read_csv(DATA / "sim_trial_counts.csv")

@@ -161,8 +161,12 @@ def test_estimates_do_not_depend_on_row_order(seed: int) -> None:
     a = fit_lmm(d, "y ~ x + t", "g", random_slopes=["t"], df_method="residual")
     b = fit_lmm(shuffled, "y ~ x + t", "g", random_slopes=["t"], df_method="residual")
     np.testing.assert_allclose(a.params, b.params, rtol=1e-6, atol=1e-8)
+    # Row order changes floating-point sums, so the optimiser stops a hair apart: agreement
+    # is to its convergence tolerance, relative to the overall variance scale (a covariance
+    # near zero cannot agree to 1e-5 of itself).
+    scale = sum(abs(v) for v in a.variance_components.values())
     for k, v in a.variance_components.items():
-        assert b.variance_components[k] == pytest.approx(v, rel=1e-5, abs=1e-9)
+        assert b.variance_components[k] == pytest.approx(v, rel=1e-5, abs=1e-6 * scale)
 
 
 @settings(max_examples=15, deadline=None)
