@@ -32,6 +32,8 @@ COMMANDS = {
     "bundle": "rct.cli.bundle:bundle",
     "reproduce": "rct.cli.bundle:reproduce_cmd",
     "report": "rct.cli.report:report",
+    "analyse": "rct.cli.analyse:analyse",
+    "design": "rct.cli.design:design",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import rct.db.allocation_models  # noqa: F401  (register the tables on Base.metadata)
+import rct.db.analysis_models  # noqa: F401
 import rct.db.capture_models  # noqa: F401
 import rct.db.models  # noqa: F401
 from rct.db.base import Base

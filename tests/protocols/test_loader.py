@@ -106,7 +106,9 @@ def test_analysis_must_estimate_treatment_and_use_known_terms() -> None:
 def test_inference_method_must_suit_the_family() -> None:
     found = problems_of(
         SHIPPED.replace(
-            '"between-within", "gee-mancl-derouen"', '"satterthwaite", "gee-mancl-derouen"', 1
+            '["between-within", "cluster-level", "randomisation"]',
+            '["satterthwaite", "cluster-level", "randomisation"]',
+            1,
         )
     )
     assert any("'satterthwaite' does not apply to family 'poisson'" in x for x in found)

@@ -1,0 +1,138 @@
+"""Build the model frame of one prespecified analysis from long-form indicator values.
+
+Input is one row per unit x quarter x indicator (``unit``, ``period``, ``indicator``,
+``value``; blank values are missing, never zero). The frame has one row per unit x quarter
+of the analysis' outcome, with the model terms of :mod:`protocols.vocabulary`:
+
+* ``treatment`` = 1 for an intervention unit in a follow-up quarter;
+* ``arm`` = 1 for an intervention unit; ``post`` = 1 in follow-up quarters;
+* ``period`` = the calendar quarter (categorical), ``time`` = quarters since the first
+  baseline quarter;
+* ``baseline`` = log of the unit's mean baseline rate of the outcome per 10,000 of the
+  denominator (with 0.5 added to a zero total so the log exists);
+* ``offset`` = log of the denominator covariate; ``rate`` = the outcome per 10,000 of the
+  denominator (the Gaussian analyses' outcome);
+* every unit covariate, by name.
+
+Transition quarters (between baseline and follow-up) are never analysed; ``periods =
+"follow_up"`` keeps the follow-up quarters only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import DataError
+from protocols import Analysis, Protocol, Quarter
+
+__all__ = ["AnalysisFrame", "build_frame", "RATE_PER"]
+
+RATE_PER = 10_000.0
+
+
+@dataclass(frozen=True)
+class AnalysisFrame:
+    """The model frame of one analysis, with what was left out and why."""
+
+    analysis: Analysis
+    data: pd.DataFrame
+    outcome: str
+    offset: str | None
+    formula_terms: tuple[str, ...]
+    missing: int
+    units: tuple[str, ...]
+
+
+def _terms(analysis: Analysis) -> tuple[str, ...]:
+    out = []
+    for t in analysis.fixed:
+        out.append("C(period)" if t == "period" else t)
+    return tuple(out)
+
+
+def build_frame(
+    protocol: Protocol, values: pd.DataFrame, arms: Mapping[str, str], analysis: Analysis
+) -> AnalysisFrame:
+    """Model frame for ``analysis`` (see the module docstring)."""
+    need = {"unit", "period", "indicator", "value"}
+    if not need <= set(values.columns):
+        raise DataError(f"values need columns {sorted(need)}, found {sorted(values.columns)}")
+    units = {u.id: u for u in protocol.units}
+    unknown = sorted(set(arms) - set(units))
+    if unknown or set(arms) != set(units):
+        raise DataError(
+            f"arms must cover exactly the protocol's units; unknown or missing: "
+            f"{unknown or sorted(set(units) - set(arms))}"
+        )
+    sched = protocol.schedule
+    indicator = protocol.indicator(analysis.outcome)
+    denominator = indicator.denominator or analysis.offset
+    rows = values.loc[values["indicator"] == analysis.outcome, ["unit", "period", "value"]].copy()
+    rows["q"] = [Quarter.parse(p) for p in rows["period"]]
+    rows["phase"] = [sched.phase(q) for q in rows["q"]]
+    rows = rows[rows["phase"].isin(["baseline", "follow_up"])]
+    baseline_rows = rows[rows["phase"] == "baseline"]
+    if analysis.periods == "follow_up":
+        rows = rows[rows["phase"] == "follow_up"]
+    missing = int(rows["value"].isna().sum())
+    rows = rows.dropna(subset=["value"])
+    if rows.empty:
+        raise DataError(f"analysis {analysis.name}: no observed values of {analysis.outcome}")
+    first = sched.baseline_start.index
+    intervention = protocol.allocation.intervention_arm
+    frame = pd.DataFrame(
+        {
+            "unit": rows["unit"].astype(str).to_numpy(),
+            "period": rows["period"].astype(str).to_numpy(),
+            "y": rows["value"].astype(float).to_numpy(),
+        }
+    )
+    frame["post"] = (rows["phase"].to_numpy() == "follow_up").astype(float)
+    frame["arm"] = [1.0 if arms[u] == intervention else 0.0 for u in frame["unit"]]
+    frame["treatment"] = frame["arm"] * frame["post"]
+    frame["time"] = [float(q.index - first) for q in rows["q"]]
+    covariates = sorted({k for u in units.values() for k in u.covariates})
+    for name in covariates:
+        frame[name] = [units[u].covariates.get(name, np.nan) for u in frame["unit"]]
+    offset = None
+    if denominator:
+        denom = np.array([float(units[u].covariates[denominator]) for u in frame["unit"]])
+        frame["rate"] = frame["y"] / denom * RATE_PER
+        if analysis.offset:
+            frame["offset"] = np.log(
+                np.array([float(units[u].covariates[analysis.offset]) for u in frame["unit"]])
+            )
+            offset = "offset"
+    if "baseline" in analysis.fixed:
+        frame["baseline"] = _baseline_log_rate(baseline_rows, units, denominator, frame["unit"])
+    frame = frame.sort_values(["unit", "period"], kind="mergesort").reset_index(drop=True)
+    outcome = "rate" if analysis.family == "gaussian" and "rate" in frame else "y"
+    return AnalysisFrame(
+        analysis,
+        frame,
+        outcome,
+        offset,
+        _terms(analysis),
+        missing,
+        tuple(sorted(frame["unit"].unique())),
+    )
+
+
+def _baseline_log_rate(
+    baseline_rows: pd.DataFrame, units: Mapping[str, object], denominator: str, unit_col: pd.Series
+) -> np.ndarray:
+    obs = baseline_rows.dropna(subset=["value"])
+    out = {}
+    for u in units:
+        vals = obs.loc[obs["unit"] == u, "value"].astype(float)
+        if vals.empty:
+            raise DataError(f"unit {u} has no baseline values: the 'baseline' term needs them")
+        denom = float(units[u].covariates[denominator]) if denominator else 1.0  # type: ignore[attr-defined]
+        total = float(vals.sum())
+        out[u] = math.log(max(total, 0.5) / (len(vals) * denom) * RATE_PER)
+    return np.array([out[u] for u in unit_col])

@@ -1,0 +1,123 @@
+"""The Markdown summary of a SAP run, rendered from the results JSON itself.
+
+Working from the stored JSON (not the live objects) means a summary can be rebuilt from
+any stored or published results file and always says exactly what the file says. Post hoc
+analyses carry their label in the heading and again in a line of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["summary_markdown", "format_effect", "format_p", "method_line", "icc_line"]
+
+ROLE_TITLE = {"primary": "Primary", "secondary": "Secondary", "sensitivity": "Sensitivity"}
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "unbounded"
+    v = float(x)
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.{digits}g}"
+    return f"{v:.{digits}g}" if abs(v) >= 100 else f"{v:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def format_p(p: Any) -> str:
+    """A p-value as people report it: 4 decimals, ``<0.0001`` below."""
+    if p is None:
+        return "-"
+    v = float(p)
+    return "<0.0001" if v < 1e-4 else f"{v:.4f}"
+
+
+def format_effect(effect: Mapping[str, Any]) -> str:
+    """``0.667 (CI 0.512 to 0.869)`` from an effect block of the results JSON."""
+    return (
+        f"{_num(effect['estimate'])} (CI {_num(effect['ci_lower'])} to {_num(effect['ci_upper'])})"
+    )
+
+
+def _df(m: Mapping[str, Any]) -> str:
+    if m.get("df") is None:
+        return "randomisation" if m["method"] == "randomisation" else "normal"
+    d = float(m["df"])
+    return f"{d:.0f}" if abs(d - round(d)) < 1e-6 else f"{d:.1f}"
+
+
+def method_line(m: Mapping[str, Any]) -> str:
+    """One line for one inference method: effect with CI, p-value, df (or the failure)."""
+    if m["status"] != "ok":
+        return f"{m['method']}: FAILED - {m['error']}"
+    e = m["effect"]
+    p = format_p(m["pvalue"])
+    p_text = f"p < {p[1:]}" if p.startswith("<") else f"p = {p}"
+    line = f"{m['method']}: {e['measure']} {format_effect(e)}, {p_text}"
+    if m["method"] == "randomisation":
+        d = m["details"]
+        return f"{line} ({d['count']} of {d['n_schemes']} admissible schemes as extreme)"
+    return f"{line}, df = {_df(m)}"
+
+
+def icc_line(icc: Mapping[str, Any] | None) -> str:
+    if icc is None:
+        return "ICC: not estimated"
+    if icc["status"] != "ok":
+        return f"ICC: could not be estimated - {icc['error']}"
+    lvl = round(100 * float(icc["level"]))
+    return (
+        f"ICC {_num(icc['icc'])} ({lvl}% CI {_num(icc['ci_lower'])} to {_num(icc['ci_upper'])}), "
+        f"{icc['scale']} scale, {icc['method']}"
+    )
+
+
+def summary_markdown(results: Mapping[str, Any]) -> str:
+    """Render the results JSON (as a dict) as Markdown."""
+    trial = results["trial"]
+    prov = results["provenance"]
+    lvl = round(100 * float(results.get("confidence_level", 0.95)))
+    out = [
+        f"# Results: {trial.get('title', trial.get('id', ''))}",
+        "",
+        f"- Protocol version {prov.get('protocol_version', '?')}, fingerprint "
+        f"`{prov.get('protocol_fingerprint', '')}`",
+        f"- Data snapshot `{prov.get('data_snapshot_hash', '')}`",
+        f"- Allocation commitment `{prov.get('allocation_commitment', '')}`",
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(prov.get("packages", {}).items())),
+        f"- Confidence intervals are {lvl}%; effects are rate ratios (log-link counts), odds "
+        "ratios (binomial) or mean differences (Gaussian), intervention vs control.",
+        "",
+    ]
+    for a in results["analyses"]:
+        label = " (POST HOC)" if a["post_hoc"] else ""
+        role = ROLE_TITLE.get(a["role"], a["role"])
+        out.append(f"## {role}: {a['name']}{label}")
+        out.append("")
+        if a["post_hoc"]:
+            out.append(f"**Post hoc:** {a['post_hoc_reason']}")
+            out.append("")
+        offset = f", offset log({a['offset']})" if a["offset"] else ""
+        out.append(
+            f"Outcome {a['outcome_label']} (`{a['outcome']}`); {a['family']} model "
+            f"`{a['formula']}`{offset}; {a['periods'].replace('_', '-')} quarters."
+        )
+        if a["error"]:
+            out += ["", f"FAILED: {a['error']}", ""]
+            continue
+        out.append(
+            f"{a['clusters']} clusters, {a['observations']} observations "
+            f"({a['missing_values']} missing values left out)."
+        )
+        out.append("")
+        for m in a["methods"]:
+            out.append(f"- {method_line(m)}")
+        out.append(f"- {icc_line(a['icc'])}")
+        warns = [(m["method"], w) for m in a["methods"] for w in m.get("warnings", [])]
+        if warns:
+            out.append("")
+            out.append("Warnings:")
+            out += [f"- {meth}: {w}" for meth, w in warns]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

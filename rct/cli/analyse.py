@@ -1,0 +1,260 @@
+"""``rct analyse``: run the locked SAP, show stored results, fit one model, emit R code."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rct.cli.common import State, echo_json, json_option, pass_state
+
+DF_CHOICES = ("between-within", "satterthwaite", "kenward-roger", "normal")
+FAMILY_CHOICES = ("gaussian", "poisson", "binomial", "negative_binomial")
+
+
+@click.group()
+def analyse() -> None:
+    """Run the prespecified analyses and cross-check them (fit one model, R script)."""
+
+
+def _method_lines(data: dict[str, Any]) -> list[str]:
+    from analysis.sap.summary import icc_line, method_line
+
+    out = []
+    for a in data["analyses"]:
+        label = "  [POST HOC]" if a["post_hoc"] else ""
+        out.append(f"{a['role']}: {a['name']} ({a['outcome']}){label}")
+        if a["post_hoc"]:
+            out.append(f"  post hoc: {a['post_hoc_reason']}")
+        if a["error"]:
+            out.append(f"  FAILED: {a['error']}")
+            continue
+        out.append(f"  {a['clusters']} clusters, {a['observations']} observations")
+        out += [f"  {method_line(m)}" for m in a["methods"]]
+        out.append(f"  {icc_line(a['icc'])}")
+        for m in a["methods"]:
+            out += [f"  warning ({m['method']}): {w}" for w in m.get("warnings", [])]
+    return out
+
+
+def _print_results(stored: Any, as_json: bool) -> None:
+    if as_json:
+        echo_json({**stored.meta(), "results": stored.data})
+        return
+    click.echo(
+        f"Results #{stored.id} ({stored.created_at} by {stored.created_by}): protocol "
+        f"v{stored.protocol_version}, data snapshot {stored.snapshot_hash[:16]}, results "
+        f"SHA-256 {stored.results_sha256}"
+    )
+    for line in _method_lines(stored.data):
+        click.echo(line)
+
+
+@analyse.command("run")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Also write results.json and results.md into this directory.",
+)
+@json_option
+@pass_state
+def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
+    """Run every analysis of the locked SAP on the current data snapshot and store the results.
+
+    Needs the statistician role, a locked protocol and a revealed allocation. The results
+    record the protocol fingerprint, the data snapshot hash, the allocation commitment and
+    the package versions; analyses added to the SAP after data were first visible are
+    labelled post hoc.
+    """
+    from rct import analyses
+    from rct import protocols as store
+
+    ws = state.workspace()
+    with ws.session() as s:
+        n = len(store.current(s).protocol.analyses)
+    # the bar starts with the first analysis, so a refusal prints only its message
+    bars: list[Any] = []
+
+    def tick(name: str) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=n, label="Running the SAP", file=sys.stderr))
+            bars[0].__enter__()
+        bars[0].update(1)
+
+    try:
+        stored = analyses.run(ws, progress=tick)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(stored.results_json, encoding="utf-8")
+        (out / "results.md").write_text(stored.markdown, encoding="utf-8")
+    _print_results(stored, as_json)
+    if out_dir and not as_json:
+        click.echo(f"Wrote {Path(out_dir) / 'results.json'} and {Path(out_dir) / 'results.md'}")
+
+
+@analyse.command("show")
+@click.option("--markdown", is_flag=True, help="Print the Markdown summary.")
+@json_option
+@pass_state
+def show_cmd(state: State, markdown: bool, as_json: bool) -> None:
+    """Print the latest stored results (every role may read them)."""
+    from rct import analyses
+
+    stored = analyses.latest(state.workspace())
+    if markdown and not as_json:
+        click.echo(stored.markdown, nl=False)
+        return
+    _print_results(stored, as_json)
+
+
+@analyse.command("fit")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--formula", required=True, help="Fixed effects, e.g. 'value ~ treatment + C(period)'."
+)
+@click.option("--group", required=True, metavar="COL", help="Cluster column (random intercept).")
+@click.option(
+    "--family",
+    type=click.Choice(FAMILY_CHOICES),
+    default="gaussian",
+    show_default=True,
+    help="Model family (log link for counts, logit for binomial).",
+)
+@click.option("--offset", metavar="COL", help="Column added to the linear predictor as is.")
+@click.option(
+    "--exposure", metavar="COL", help="Column whose log is the offset (e.g. denominator)."
+)
+@click.option(
+    "--nagq",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Adaptive Gauss-Hermite points for poisson/binomial (1 = Laplace).",
+)
+@click.option(
+    "--df",
+    "df_method",
+    type=click.Choice(DF_CHOICES),
+    default="between-within",
+    show_default=True,
+    help="Degrees of freedom (Satterthwaite, Kenward-Roger: gaussian).",
+)
+@json_option
+def fit_cmd(
+    data: str,
+    formula: str,
+    group: str,
+    family: str,
+    offset: str | None,
+    exposure: str | None,
+    nagq: int,
+    df_method: str,
+    as_json: bool,
+) -> None:
+    """Fit one mixed model on any CSV file, to explore and cross-check.
+
+    Gaussian models are fitted by REML (analysis.lmm), the others by maximum likelihood
+    (analysis.glmm). Rows with a missing value in a column the model uses are left out.
+    """
+    import pandas as pd
+
+    from analysis.sap.results import stable
+
+    try:
+        frame = pd.read_csv(data)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read {data}: {exc}") from None
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula)) | {group, offset, exposure}
+    used = [c for c in frame.columns if c in names]
+    before = len(frame)
+    frame = frame.dropna(subset=used)
+    fit = _fit(frame, formula, group, family, offset, exposure, nagq, df_method)
+    if as_json:
+        echo_json(stable({**fit.to_dict(), "rows_left_out": before - len(frame)}))
+        return
+    click.echo(fit.summary)
+    if before > len(frame):
+        click.echo(f"({before - len(frame)} rows with missing values left out)")
+
+
+def _fit(
+    frame: Any,
+    formula: str,
+    group: str,
+    family: str,
+    offset: str | None,
+    exposure: str | None,
+    nagq: int,
+    df_method: str,
+) -> Any:
+    from analysis.errors import AnalysisError
+    from analysis.lmm import LMMError
+
+    try:
+        if family == "gaussian":
+            from analysis.lmm import fit_lmm
+
+            if offset or exposure:
+                raise click.UsageError("--offset/--exposure apply to count and binomial models")
+            return fit_lmm(frame, formula, group, method="reml", df_method=df_method)
+        if df_method not in ("between-within", "normal"):
+            raise click.UsageError(
+                f"--df {df_method} applies to gaussian models; use between-within or normal"
+            )
+        from analysis.glmm import fit_glmm
+
+        return fit_glmm(
+            frame,
+            formula,
+            group,
+            family=family,
+            offset=offset,
+            exposure=exposure,
+            nagq=nagq,
+            df_method=df_method,
+        )
+    except (AnalysisError, LMMError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - patsy and pandas errors on a user's formula
+        if type(exc).__name__ == "PatsyError" or isinstance(exc, KeyError | ValueError):
+            raise click.ClickException(f"cannot fit {formula!r}: {exc}") from None
+        raise
+
+
+@analyse.command("emit-r")
+@click.option(
+    "-o",
+    "--output",
+    "path",
+    type=click.Path(dir_okay=False),
+    help="Write the script here (default: standard output).",
+)
+@pass_state
+def emit_r_cmd(state: State, path: str | None) -> None:
+    """Write an R script that refits the prespecified mixed models with lme4/lmerTest/glmmTMB.
+
+    Run it on the dataset 'rct data export' writes:
+    Rscript sap.R export/analysis_dataset.csv results_r.csv
+    """
+    from analysis.sap.emit_r import r_script
+    from rct import protocols as store
+
+    ws = state.workspace()
+    with ws.session() as s:
+        ws.read_as(s)
+        sp = store.current(s)
+    text = r_script(sp.protocol, fingerprint=sp.fingerprint)
+    if path:
+        Path(path).write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {path} (protocol v{sp.version}, {sp.status})")
+    else:
+        sys.stdout.write(text)
