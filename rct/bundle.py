@@ -210,8 +210,13 @@ def export_bundle(ws: Workspace, directory: Path) -> BundleResult:
 
 def _stored_results(session: Any) -> dict[str, Any] | None:
     """The latest stored SAP results: JSON text, its SHA-256 and Markdown (None if none)."""
-    try:
-        from rct.analyses import latest_results
-    except ImportError:
+    from rct.analyses import latest_stored
+
+    stored = latest_stored(session)
+    if stored is None:
         return None
-    return latest_results(session)
+    return {
+        "json": stored.results_json,
+        "sha256": stored.results_sha256,
+        "markdown": stored.markdown,
+    }

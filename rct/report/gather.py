@@ -125,11 +125,10 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
 
 
 def _results(session: Any) -> dict[str, Any] | None:
-    try:
-        from rct.analyses import latest_results
-    except ImportError:
-        return None
-    return latest_results(session)
+    from rct.analyses import latest_stored
+
+    stored = latest_stored(session)
+    return None if stored is None else {"data": stored.data, "sha256": stored.results_sha256}
 
 
 def _effects(
