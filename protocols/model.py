@@ -135,6 +135,10 @@ class Schedule:
     def quarters(self) -> tuple[Quarter, ...]:
         return tuple(Quarter.range(self.baseline_start, self.follow_up_end))
 
+    def transition_quarters(self) -> tuple[Quarter, ...]:
+        """Quarters between baseline and follow-up (randomisation, training, set-up)."""
+        return tuple(Quarter.range(self.baseline_end + 1, self.follow_up_start + -1))
+
     def phase(self, q: Quarter) -> str | None:
         """``baseline``, ``follow_up``, ``transition`` (between the two) or None if outside."""
         if self.baseline_start <= q <= self.baseline_end:
