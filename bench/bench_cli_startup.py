@@ -37,7 +37,9 @@ def main() -> None:
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
     heavy = loaded.stdout.rsplit("HEAVY:", 1)[-1].strip()
     print(f"python -c pass      median {bare * 1000:7.1f} ms")
     print(f"python -m rct --help median {rct * 1000:7.1f} ms")

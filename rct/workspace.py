@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from rct import audit
 from rct.db.engine import ensure_current, make_engine
-from rct.db.models import User
+from rct.db.models import AuditEvent, User
 from rct.errors import DatabaseError, PermissionDenied, UnknownUser
 from rct.roles import PERMISSIONS, allowed
 
@@ -43,7 +43,7 @@ class Recorder:
 
     def __call__(
         self, action: str, entity: str, payload: dict[str, Any] | None = None, reason: str = ""
-    ) -> audit.AuditEvent:
+    ) -> AuditEvent:
         return audit.append(
             self.session,
             actor=self.actor.name,

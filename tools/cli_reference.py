@@ -31,12 +31,26 @@ def all_commands(
     return out
 
 
+def _context(root: click.Command, path: tuple[str, ...]) -> click.Context:
+    """The context a real invocation of ``rct PATH --help`` would have (same settings)."""
+    ctx = click.Context(
+        root, info_name="rct", terminal_width=100, max_content_width=100, **root.context_settings
+    )
+    cmd = root
+    for name in path:
+        assert isinstance(cmd, click.Group)
+        sub = cmd.get_command(ctx, name)
+        assert sub is not None
+        ctx = click.Context(sub, info_name=name, parent=ctx, **sub.context_settings)
+        cmd = sub
+    return ctx
+
+
 def render_reference(root: click.Command) -> str:
     parts = [HEADER]
     for path, cmd in all_commands(root):
         name = " ".join(("rct", *path))
-        ctx = click.Context(cmd, info_name=name, terminal_width=100, max_content_width=100)
-        parts.append(f"## `{name}`\n\n```text\n{cmd.get_help(ctx)}\n```\n")
+        parts.append(f"## `{name}`\n\n```text\n{cmd.get_help(_context(root, path))}\n```\n")
     return "\n".join(parts)
 
 
