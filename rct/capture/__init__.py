@@ -1,0 +1,1 @@
+"""Outcome data capture: returns, validation, versions, data quality, completeness, export."""
