@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from rct import protocols as protocol_store
 from rct.allocation_design import algorithm_versions, space_for_protocol
+from rct.allocation_verify import Check
 from rct.audit import append, utc_now
 from rct.db.allocation_models import AllocationRecord
 from rct.errors import InputError, NotFound, RctError
@@ -37,6 +38,8 @@ __all__ = [
     "void",
     "record_dict",
     "revealed_arms",
+    "certificate",
+    "verify_current",
     "MIN_PASSPHRASE",
 ]
 
@@ -292,3 +295,32 @@ def revealed_arms(session: Session) -> dict[str, str] | None:
     if row is None or row.status != "revealed" or not row.arms:
         return None
     return dict(json.loads(row.arms))
+
+
+def certificate(ws: Workspace) -> dict[str, Any]:
+    """The current (live, else latest) allocation record, read by any registered role."""
+    with ws.session() as s:
+        ws.read_as(s)
+        row = live(s) or latest(s)
+        if row is None:
+            raise NotFound(
+                "there is no allocation yet; see 'rct allocate plan' and 'rct allocate seal'"
+            )
+        return record_dict(row)
+
+
+def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
+    """Verify the current allocation against the protocol it was sealed under and the audit
+    trail (see :func:`rct.allocation_verify.verify_allocation`); returns (checks, record)."""
+    from rct.allocation_verify import verify_allocation
+    from rct.audit import event_record, iter_events
+
+    with ws.session() as s:
+        ws.read_as(s)
+        row = live(s) or latest(s)
+        if row is None:
+            raise NotFound("there is no allocation to verify")
+        cert = record_dict(row)
+        protocol = _protocol_version(s, row.protocol_version).protocol
+        events = [event_record(e) for e in iter_events(s)]
+    return verify_allocation(cert, protocol, events), cert

@@ -191,23 +191,14 @@ def _reveal(ctx: DemoContext) -> str:
 
 
 def _verify_allocation(ctx: DemoContext) -> str:
-    from rct import allocations
-    from rct import protocols as store
     from rct.allocation_certificate import render_certificate
-    from rct.allocation_verify import verify_allocation
-    from rct.audit import event_record, iter_events
+    from rct.allocations import verify_current
 
     ws = ctx.workspace(EVALUATOR)
     try:
-        with ws.session() as s:
-            row = allocations.live(s)
-            assert row is not None
-            cert = allocations.record_dict(row)
-            protocol = next(p for p in store.history(s) if p.version == row.protocol_version)
-            events = [event_record(e) for e in iter_events(s)]
+        checks, cert = verify_current(ws)
     finally:
         ws.close()
-    checks = verify_allocation(cert, protocol.protocol, events)
     out = ctx.directory / "allocation-certificate.md"
     out.write_text(render_certificate(cert, checks) + "\n", encoding="utf-8")
     ctx.outputs["allocation certificate"] = str(out)

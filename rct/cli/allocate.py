@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -201,31 +200,14 @@ def _print_arms(arms: dict[str, str]) -> None:
     )
 
 
-def _verify(state: State) -> tuple[list[Any], dict[str, Any]]:
-    from rct import allocations
-    from rct import protocols as store
-    from rct.allocation_verify import verify_allocation
-    from rct.audit import event_record, iter_events
-    from rct.errors import NotFound
-
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        row = allocations.live(s) or allocations.latest(s)
-        if row is None:
-            raise NotFound("there is no allocation to verify")
-        cert = allocations.record_dict(row)
-        protocol = next(p for p in store.history(s) if p.version == row.protocol_version).protocol
-        events = [event_record(e) for e in iter_events(s)]
-    return verify_allocation(cert, protocol, events), cert
-
-
 @allocate.command("verify")
 @json_option
 @pass_state
 def verify_cmd(state: State, as_json: bool) -> None:
     """Recompute the allocation from the revealed seed and locked protocol: PASS or FAIL."""
-    checks, cert = _verify(state)
+    from rct.allocations import verify_current
+
+    checks, cert = verify_current(state.workspace())
     ok = all(c.ok for c in checks)
     if as_json:
         echo_json(
@@ -244,18 +226,9 @@ def verify_cmd(state: State, as_json: bool) -> None:
 @pass_state
 def show_cmd(state: State, as_json: bool) -> None:
     """Show the live allocation: status, commitment and, once revealed, the arms."""
-    from rct import allocations
-    from rct.errors import NotFound
+    from rct.allocations import certificate
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        row = allocations.live(s) or allocations.latest(s)
-        if row is None:
-            raise NotFound(
-                "there is no allocation yet; see 'rct allocate plan' and 'rct allocate seal'"
-            )
-        cert = allocations.record_dict(row)
+    cert = certificate(state.workspace())
     if as_json:
         echo_json(cert)
         return
@@ -322,8 +295,11 @@ def certificate_cmd(state: State, output: str | None) -> None:
     import json
 
     from rct.allocation_certificate import render_certificate
+    from rct.allocations import certificate, verify_current
 
-    checks, cert = _verify(state) if _revealed(state) else ([], _cert(state))
+    ws = state.workspace()
+    cert = certificate(ws)
+    checks = verify_current(ws)[0] if cert["seed"] else []
     text = (
         json.dumps(
             {**cert, "verification": [c.to_dict() for c in checks]}, indent=2, sort_keys=True
@@ -336,23 +312,6 @@ def certificate_cmd(state: State, output: str | None) -> None:
         click.echo(f"Wrote the allocation certificate to {output}")
     else:
         click.echo(text)
-
-
-def _cert(state: State) -> dict[str, Any]:
-    from rct import allocations
-    from rct.errors import NotFound
-
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        row = allocations.live(s) or allocations.latest(s)
-        if row is None:
-            raise NotFound("there is no allocation yet")
-        return allocations.record_dict(row)
-
-
-def _revealed(state: State) -> bool:
-    return _cert(state)["seed"] is not None
 
 
 @allocate.command("void")
