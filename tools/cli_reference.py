@@ -31,7 +31,7 @@ def all_commands(
     return out
 
 
-def _context(root: click.Command, path: tuple[str, ...]) -> click.Context:
+def help_context(root: click.Command, path: tuple[str, ...]) -> click.Context:
     """The context a real invocation of ``rct PATH --help`` would have (same settings)."""
     ctx = click.Context(
         root, info_name="rct", terminal_width=100, max_content_width=100, **root.context_settings
@@ -50,7 +50,7 @@ def render_reference(root: click.Command) -> str:
     parts = [HEADER]
     for path, cmd in all_commands(root):
         name = " ".join(("rct", *path))
-        parts.append(f"## `{name}`\n\n```text\n{cmd.get_help(_context(root, path))}\n```\n")
+        parts.append(f"## `{name}`\n\n```text\n{cmd.get_help(help_context(root, path))}\n```\n")
     return "\n".join(parts)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import pytest
 
 from rct.cli import cli
-from tools.cli_reference import all_commands, render_reference
+from tools.cli_reference import all_commands, help_context, render_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,9 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 )
 def test_every_command_has_help(path: tuple[str, ...]) -> None:
     cmd = dict(all_commands(cli))[path]
-    ctx = click.Context(cmd, info_name=" ".join(("rct", *path)))
     assert (cmd.help or "").strip(), f"rct {' '.join(path)} has no help text"
-    assert cmd.get_help(ctx)
+    assert cmd.get_help(help_context(cli, path))
 
 
 def test_cli_reference_is_in_step_with_help() -> None:
