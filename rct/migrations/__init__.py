@@ -1,0 +1,1 @@
+"""Alembic migrations of the trial database (run by rct.db.engine.upgrade)."""
