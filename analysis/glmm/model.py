@@ -13,9 +13,14 @@ Families (``family=``):
   the observed information, as ``glmmTMB(..., family = nbinom2)``.
 
 Standard errors follow lme4's default (``vcov.merMod(use.hessian = TRUE)``): twice the
-inverse of the finite-difference Hessian of the deviance in (theta, beta), fixed-effects
-block. Fixed effects are referred to t distributions with between-within degrees of
-freedom (see :mod:`analysis.shared.dof`) or, with ``df_method="normal"``, to the normal.
+inverse of the ``deriv12`` finite-difference Hessian of the deviance in (theta, beta),
+fixed-effects block. For Laplace fits of the glmer families the differentiated function is
+glmer's own devfun, PIRLS restarts and stale weights included
+(:mod:`analysis.glmm.glmer_hessian`); estimates always come from the exact deviance. As in
+lme4, when that matrix is not positive definite the RX-based covariance
+(``use.hessian = FALSE``) is used instead, with a warning. Fixed effects are referred to t
+distributions with between-within degrees of freedom (see :mod:`analysis.shared.dof`) or,
+with ``df_method="normal"``, to the normal.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ import pandas as pd
 import statsmodels.api as sm
 from numpy.typing import NDArray
 
-from analysis.errors import DataError, ModelSpecificationError
+from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
 from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
+from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
 from analysis.glmm.optimise import fd_hessian, minimise
 from analysis.shared.dof import between_within_df
@@ -182,7 +188,8 @@ def fit_glmm(
         ``"poisson_olre"``, ``"observation"``); ``extra`` holds ``deviance`` (lme4's
         objective), ``loglik`` (the full log-likelihood, saturated constants included),
         ``theta``, ``random_effects`` (conditional modes on the linear-predictor scale),
-        ``size`` (NB2) and ``nagq``.
+        ``size`` (NB2), ``nagq`` and, for the glmer families, ``cov_rx`` (lme4's
+        ``vcov(fit, use.hessian = FALSE)``, a data frame).
     """
     if df_method not in ("between-within", "normal"):
         raise ModelSpecificationError(f"unknown df_method {df_method!r}")
@@ -220,11 +227,33 @@ def fit_glmm(
         )
     pinned = np.zeros(len(x), dtype=bool)
     pinned[: len(thetas)] = thetas < BOUNDARY_TOL
-    cov, hess_ok = _fixed_effect_cov(objective, x, ntheta, p, pinned)
+    glmer = None if family == "negative_binomial" else _glmer_devfun(prob, x)
+    hess_objective: Callable[[Array], float] = objective
+    if glmer is not None and nagq == 1:
+        hess_objective = glmer
+    elif family != "negative_binomial" and nagq == 1:
+        notes.append(
+            "glmer's stage-1 (nAGQ = 0) fit could not be reproduced; the Hessian is the "
+            "exact Laplace one"
+        )
+    try:
+        cov, hess_ok, cov_ok = _fixed_effect_cov(hess_objective, x, ntheta, p, pinned)
+    except (ConvergenceError, np.linalg.LinAlgError):
+        # glmer's PIRLS failed at a Hessian point: fall back to the exact Laplace deviance
+        notes.append("lme4's PIRLS failed near the optimum; the Hessian is the exact Laplace one")
+        glmer = None
+        cov, hess_ok, cov_ok = _fixed_effect_cov(objective, x, ntheta, p, pinned)
+    cov_rx = _rx_covariance(glmer, x)
     if not hess_ok:
         notes.append(
             "the Hessian of the deviance is not positive definite; standard errors are unreliable"
         )
+    if not cov_ok and cov_rx is not None:
+        notes.append(
+            "the covariance from the finite-difference Hessian is not positive definite; "
+            "falling back to the RX-based covariance (as lme4's vcov)"
+        )
+        cov = cov_rx
     beta = x[ntheta:]
     final_fam = fam.with_size(float(np.exp(x[1]))) if family == "negative_binomial" else fam
     deviance = objective(x)
@@ -255,6 +284,8 @@ def fit_glmm(
         },
         "optimiser_message": message,
     }
+    if cov_rx is not None:
+        extra["cov_rx"] = pd.DataFrame(cov_rx, index=names, columns=names)
     if family == "negative_binomial":
         extra["size"] = float(np.exp(x[1]))
         extra["loglik"] = -0.5 * float(deviance)
@@ -280,27 +311,59 @@ def fit_glmm(
     )
 
 
+def _glmer_devfun(prob: Problem, x: Array) -> GlmerLaplaceDevfun | None:
+    """glmer's stage-2 Laplace devfun restarting from its stage-1 predictor, or None if the
+    stage-1 (nAGQ = 0) fit cannot be reproduced (e.g. separation)."""
+    d = prob.design
+    olre = prob.family == "poisson_olre"
+    try:
+        lp0 = stage_one_predictor(
+            prob.fam, d.X, d.offset, d.group, olre, x[: prob.ntheta], x[prob.ntheta :]
+        )
+    except (ConvergenceError, np.linalg.LinAlgError):
+        return None
+    if not np.all(np.isfinite(lp0)):
+        return None
+    return GlmerLaplaceDevfun(prob.fam, d.X, d.offset, d.group, olre, lp0)
+
+
+def _rx_covariance(glmer: GlmerLaplaceDevfun | None, x: Array) -> Array | None:
+    """lme4's ``vcov(use.hessian = FALSE)`` (``pp$unsc()``), None when unavailable."""
+    if glmer is None:
+        return None
+    try:
+        cov = glmer.rx_covariance(x)
+    except (ConvergenceError, np.linalg.LinAlgError):
+        return None
+    return cov if bool(np.all(np.isfinite(cov))) else None
+
+
 def _fixed_effect_cov(
     objective: Callable[[Array], float], x: Array, ntheta: int, p: int, pinned: NDArray[np.bool_]
-) -> tuple[Array, bool]:
-    """lme4's ``2 * solve(H)`` (fixed-effects block), H the deriv12 Hessian of the deviance.
+) -> tuple[Array, bool, bool]:
+    """lme4's ``2 * solve(H)`` (fixed-effects block), H the deriv12 Hessian of ``objective``.
 
-    At a boundary fit (a standard deviation estimated at zero) the deviance is flat to
-    second order in that standard deviation, so its row and column are dropped before
-    inverting (the covariance of the remaining parameters given the boundary value).
+    Returns the covariance, whether H is positive definite, and whether the covariance is
+    (lme4's ``bad.V.hess`` test, which decides the fallback to the RX-based matrix). At a
+    boundary fit (a standard deviation estimated at zero) the deviance is flat to second
+    order in that standard deviation, so its row and column are dropped before inverting
+    (the covariance of the remaining parameters given the boundary value).
     """
     H = fd_hessian(objective, x)
     keep = ~pinned
     H = H[np.ix_(keep, keep)]
     nfree_theta = int(np.sum(keep[:ntheta]))
     idx = slice(nfree_theta, nfree_theta + p)
+    if not np.all(np.isfinite(H)):
+        return np.full((p, p), np.nan), False, False
+    hess_ok = bool(np.all(np.linalg.eigvalsh(H) > 0))
     try:
         inv = np.linalg.inv(H)
     except np.linalg.LinAlgError:
-        return np.full((p, p), np.nan), False
+        return np.full((p, p), np.nan), False, False
     cov = inv[idx, idx] + inv[idx, idx].T
-    ok = bool(np.all(np.isfinite(cov))) and bool(np.all(np.linalg.eigvalsh(H) > 0))
-    return cov, ok
+    cov_ok = bool(np.all(np.isfinite(cov))) and bool(np.all(np.linalg.eigvalsh(cov) > 0))
+    return cov, hess_ok, cov_ok
 
 
 def _separation_warnings(
