@@ -1,0 +1,387 @@
+"""How each inference method of the SAP is fitted, looked up in :data:`INFERENCE_METHODS`.
+
+* ``between-within`` / ``wald-normal``: the mixed model with t (between-within df) or
+  normal reference. Gaussian -> :func:`analysis.lmm.fit_lmm` (REML); poisson, binomial ->
+  :func:`analysis.glmm.fit_glmm` with the analysis' ``nagq``; negative_binomial ->
+  ``fit_glmm(family="negative_binomial")`` (Laplace).
+* ``satterthwaite`` / ``kenward-roger``: :func:`analysis.lmm.fit_lmm` (Gaussian only).
+* ``gee-mancl-derouen``: :func:`analysis.gee.fit_gee`, exchangeable working correlation,
+  bias-reduced sandwich, t on clusters minus parameters df.
+* ``cluster-level``: :func:`analysis.cluster_level.cluster_level_analysis`, stage one
+  without the intervention on the follow-up rows (the analysis' other fixed terms, and
+  for analyses of all quarters each cluster's own baseline summary); ratio residuals for
+  counts, difference residuals for Gaussian outcomes.
+* ``randomisation``: :func:`analysis.randomisation.randomisation_test` over the trial's
+  actual admissible scheme space; the null model has the analysis' fixed terms without
+  the intervention, fitted to the follow-up rows. For analyses of all quarters each
+  cluster is its own control with a fixed coefficient: its baseline log rate joins the
+  offset (counts), or its baseline mean is subtracted from the outcome (Gaussian), so
+  the cluster residual measures change from baseline, as the mixed model's
+  within-cluster comparison does (a free baseline slope, as in ``cluster-level``, can
+  absorb the arm contrast with seven clusters and leave the inverted interval
+  unbounded). p-value ``k / |space|``, CI by test inversion.
+
+The effect is reported on the natural scale: a rate ratio ``exp(b)`` for log-link
+families, an odds ratio for binomial models (a risk ratio for the cluster-level ratio
+residual), a mean difference for Gaussian models. A method that fails is reported as
+failed with its message; every warning (the library's and Python's) is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings as pywarnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from analysis.errors import AnalysisError, DataError, ModelSpecificationError
+from analysis.sap.dataset import AnalysisFrame
+from analysis.sap.results import MethodResult
+from analysis.shared.results import FitResults
+
+__all__ = [
+    "INFERENCE_METHODS",
+    "INTERVENTION_TERMS",
+    "GROUP",
+    "MethodContext",
+    "fit_method",
+    "fit_errors",
+    "model_formula",
+    "error_message",
+]
+
+#: Terms that carry the intervention; left out of the null models of the cluster-level
+#: analysis and the randomisation test.
+INTERVENTION_TERMS = ("treatment", "arm", "post")
+GROUP = "unit"
+EXPOSURE = "_exposure"
+
+
+def fit_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "this fit failed", reported per method rather than raised."""
+    from patsy import PatsyError
+
+    from analysis.lmm import LMMError
+
+    return (
+        AnalysisError,
+        LMMError,
+        PatsyError,
+        ValueError,
+        ArithmeticError,
+        np.linalg.LinAlgError,
+        RuntimeError,
+        KeyError,
+    )
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method needs besides the frame: the scheme space, the arms, the options."""
+
+    arms: Mapping[str, str]
+    intervention_arm: str
+    schemes: NDArray[np.int_] | None = None
+    scheme_units: tuple[str, ...] | None = None
+    trials: str | None = None
+    level: float = 0.95
+    randomisation_ci: bool = True
+
+
+def model_formula(frame: AnalysisFrame) -> str:
+    """``outcome ~ terms`` for the frame (the period term as ``C(period)``)."""
+    return f"{frame.outcome} ~ " + " + ".join(frame.formula_terms)
+
+
+def _effect_term(frame: AnalysisFrame) -> str:
+    for term in ("treatment", "arm"):
+        if term in frame.formula_terms:
+            return term
+    raise ModelSpecificationError(
+        f"analysis {frame.analysis.name} has no intervention term ('treatment' or 'arm')"
+    )
+
+
+def _null_terms(frame: AnalysisFrame) -> list[str]:
+    return [t for t in frame.formula_terms if t not in INTERVENTION_TERMS]
+
+
+def _measure(family: str) -> tuple[str, str, Callable[[float], float]]:
+    if family in ("poisson", "negative_binomial"):
+        return "rate ratio", "log", math.exp
+    if family == "binomial":
+        return "odds ratio", "logit", math.exp
+    return "mean difference", "identity", float
+
+
+def _from_fit(
+    method: str, fit: FitResults, term: str, family: str, level: float, details: dict[str, Any]
+) -> MethodResult:
+    measure, scale, to_natural = _measure(family)
+    ci = fit.conf_int(level)
+    b = float(fit.params[term])
+    lo, hi = float(ci.loc[term, "lower"]), float(ci.loc[term, "upper"])
+    df = float(fit.df[term])
+    return MethodResult(
+        method=method,
+        ok=True,
+        model=fit.model,
+        inference=fit.inference,
+        term=term,
+        measure=measure,
+        scale=scale,
+        coefficient=b,
+        std_error=float(fit.std_errors[term]),
+        coefficient_ci=(lo, hi),
+        effect=to_natural(b),
+        effect_ci=(to_natural(lo), to_natural(hi)),
+        statistic=float(fit.tstats[term]),
+        pvalue=float(fit.pvalues[term]),
+        df=None if math.isinf(df) else df,
+        clusters=int(fit.ngroups),
+        observations=int(fit.nobs),
+        warnings=tuple(fit.warnings),
+        details={
+            "converged": bool(fit.converged),
+            "variance_components": {k: float(v) for k, v in fit.variance_components.items()},
+            **details,
+        },
+    )
+
+
+def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
+    a = frame.analysis
+    formula, term = model_formula(frame), _effect_term(frame)
+    slopes = ["time"] if "unit:time" in a.random else None
+    if a.family == "gaussian":
+        from analysis.lmm import fit_lmm
+
+        df_method = {"wald-normal": "normal"}.get(method, method)
+        fit = fit_lmm(
+            frame.data, formula, GROUP, random_slopes=slopes, method="reml", df_method=df_method
+        )
+        return _from_fit(method, fit, term, a.family, ctx.level, {})
+    if method in ("satterthwaite", "kenward-roger"):
+        raise ModelSpecificationError(f"{method} degrees of freedom apply to Gaussian models only")
+    if slopes:
+        raise ModelSpecificationError("random slopes are fitted for Gaussian models only")
+    from analysis.glmm import fit_glmm
+
+    fit = fit_glmm(
+        frame.data,
+        formula,
+        GROUP,
+        family=a.family,
+        offset=frame.offset,
+        trials=ctx.trials if a.family == "binomial" else None,
+        nagq=a.nagq if a.family in ("poisson", "binomial") else 1,
+        df_method="normal" if method == "wald-normal" else "between-within",
+    )
+    extra = {"nagq": fit.extra.get("nagq")}
+    if "size" in fit.extra:
+        extra["size"] = float(fit.extra["size"])
+    return _from_fit(method, fit, term, a.family, ctx.level, extra)
+
+
+def _gee(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
+    from analysis.gee import fit_gee
+
+    a = frame.analysis
+    if a.family not in ("gaussian", "poisson", "binomial"):
+        raise ModelSpecificationError(f"GEE is not available for the {a.family} family")
+    fit = fit_gee(frame.data, model_formula(frame), GROUP, family=a.family, offset=frame.offset)
+    details = {"working_correlation": float(fit.extra.get("alpha", math.nan))}
+    return _from_fit(method, fit, _effect_term(frame), a.family, ctx.level, details)
+
+
+def _level_family(family: str) -> str:
+    return {"negative_binomial": "poisson"}.get(family, family)
+
+
+def _with_exposure(frame: AnalysisFrame) -> tuple[pd.DataFrame, str | None]:
+    data = frame.data.copy()
+    if frame.offset is None:
+        return data, None
+    data[EXPOSURE] = np.exp(data[frame.offset].to_numpy(dtype=np.float64))
+    return data, EXPOSURE
+
+
+def _cluster_level(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
+    from analysis.cluster_level import cluster_level_analysis
+
+    a = frame.analysis
+    data, exposure = _with_exposure(frame)
+    gaussian = a.family == "gaussian"
+    fit = cluster_level_analysis(
+        data,
+        frame.outcome,
+        GROUP,
+        "arm",
+        " + ".join(_null_terms(frame)) or "1",
+        family=_level_family(a.family),
+        exposure=exposure,
+        post_indicator="post" if a.periods == "all" else None,
+        adjust_baseline=True,
+        residual="difference" if gaussian else "ratio",
+    )
+    family = a.family if gaussian else "poisson"  # ratio residual: log(O/E) -> exp
+    res = _from_fit(
+        method,
+        fit,
+        "intervention",
+        family,
+        ctx.level,
+        {
+            "cluster_residuals": dict(fit.extra["cluster_residuals"]),
+            "cluster_level_covariates": int(fit.extra["q_cluster_level_covariates"]),
+            "residual": str(fit.extra["residual"]),
+        },
+    )
+    if a.family == "binomial":
+        return replace(res, measure="risk ratio")
+    return res
+
+
+def _baseline_summary(frame: AnalysisFrame, data: pd.DataFrame, exposure: str | None) -> pd.Series:
+    """Each cluster's baseline log rate (counts) or baseline mean (Gaussian)."""
+    base = data[data["post"] == 0]
+    if set(base[GROUP]) != set(data[GROUP]):
+        raise DataError("every cluster needs baseline rows for the baseline-adjusted null model")
+    y = frame.outcome
+    out = {}
+    for unit, rows in base.groupby(GROUP):
+        if frame.analysis.family == "gaussian":
+            out[unit] = float(rows[y].mean())
+        else:
+            total = float(rows[y].sum())
+            denom = float(rows[exposure].sum()) if exposure else float(len(rows))
+            out[unit] = math.log(max(total, 0.5) / denom)
+    return data[GROUP].map(out)
+
+
+def _randomisation(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
+    from analysis.randomisation import randomisation_test
+
+    if ctx.schemes is None:
+        raise ModelSpecificationError(
+            "no admissible scheme space was given for the randomisation test"
+        )
+    a = frame.analysis
+    data, exposure = _with_exposure(frame)
+    units = list(ctx.scheme_units or sorted(ctx.arms))
+    actual = np.array([1 if ctx.arms[u] == ctx.intervention_arm else 0 for u in units])
+    terms = _null_terms(frame)
+    outcome, post = frame.outcome, None
+    if a.periods == "all":
+        # each cluster is its own control: its baseline enters with a fixed coefficient
+        # (log baseline rate in the offset; baseline mean subtracted for Gaussian outcomes)
+        post = "post"
+        baseline = _baseline_summary(frame, data, exposure)
+        if a.family == "gaussian":
+            outcome = "_change"
+            data[outcome] = data[frame.outcome] - baseline
+        elif a.family == "binomial":
+            data["_baseline"] = baseline
+            terms.append("_baseline")
+        else:
+            base_exposure = data[exposure] if exposure else 1.0
+            data["_baseline_exposure"] = base_exposure * np.exp(baseline)
+            exposure = "_baseline_exposure"
+    null_model = f"{outcome} ~ " + (" + ".join(terms) or "1")
+    res = randomisation_test(
+        data,
+        null_model,
+        GROUP,
+        np.asarray(ctx.schemes),
+        actual,
+        units=units,
+        family=_level_family(a.family),
+        exposure=exposure,
+        post_indicator=post,
+        residual="mean" if a.family == "gaussian" else "ratio",
+        level=ctx.level,
+        ci=ctx.randomisation_ci,
+    )
+    measure, scale, to_natural = _measure(a.family)
+    if a.family == "binomial":
+        measure = "risk ratio"
+    used = data if post is None else data[data[post] == 1]
+    lo, hi = res.ci if ctx.randomisation_ci else (math.nan, math.nan)
+    return MethodResult(
+        method=method,
+        ok=True,
+        model=f"randomisation-{_level_family(a.family)}-{'mean' if a.family == 'gaussian' else 'ratio'}",
+        inference="randomisation-test-inversion" if ctx.randomisation_ci else "randomisation",
+        term="intervention",
+        measure=measure,
+        scale=scale,
+        coefficient=res.estimate,
+        std_error=None,
+        coefficient_ci=(lo, hi),
+        effect=_natural(to_natural, res.estimate),
+        effect_ci=(_natural(to_natural, lo), _natural(to_natural, hi)),
+        statistic=res.statistic,
+        pvalue=res.pvalue,
+        df=None,
+        clusters=len(units),
+        observations=len(used),
+        warnings=tuple(res.warnings),
+        details={
+            "count": res.count,
+            "n_schemes": res.n_schemes,
+            "cluster_residuals": dict(res.cluster_residuals),
+            "null_model": null_model,
+            "exposure": exposure or "",
+        },
+    )
+
+
+def _natural(f: Callable[[float], float], x: float) -> float:
+    if math.isnan(x):
+        return x
+    if math.isinf(x):
+        return x if f is float else (math.inf if x > 0 else 0.0)
+    return f(x)
+
+
+#: Inference method -> how it is fitted (see the module docstring).
+INFERENCE_METHODS: dict[str, Callable[[AnalysisFrame, str, MethodContext], MethodResult]] = {
+    "between-within": _mixed,
+    "wald-normal": _mixed,
+    "satterthwaite": _mixed,
+    "kenward-roger": _mixed,
+    "gee-mancl-derouen": _gee,
+    "cluster-level": _cluster_level,
+    "randomisation": _randomisation,
+}
+
+
+def fit_method(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
+    """Fit ``frame`` under one inference ``method``; failures come back as failed results.
+
+    Python warnings raised during the fit are added to the result's warnings.
+    """
+    fitter = INFERENCE_METHODS.get(method)
+    if fitter is None:
+        return MethodResult(method, ok=False, error=f"unknown inference method {method!r}")
+    with pywarnings.catch_warnings(record=True) as caught:
+        pywarnings.simplefilter("always")
+        try:
+            result = fitter(frame, method, ctx)
+        except fit_errors() as exc:
+            result = MethodResult(method, ok=False, error=error_message(exc))
+    extra = [f"{w.category.__name__}: {w.message}" for w in caught]
+    if extra:
+        merged = tuple(dict.fromkeys([*result.warnings, *extra]))
+        result = replace(result, warnings=merged)
+    return result
+
+
+def error_message(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, AnalysisError) else f"{type(exc).__name__}: {text}"
