@@ -47,6 +47,10 @@ class AllocationDesign:
         Keep the best ``round(N * q)`` schemes, ``N`` the size of the evaluated space.
     cutoff_schemes : int, optional
         Keep the best ``cutoff_schemes`` schemes (overrides nothing: give one or neither).
+    constraints : mapping of str to str
+        Per-covariate constraints in R cvcrand ``cvrcov``'s language (``"mf0.2"``, ``"s5"``,
+        ``"any"``; see :mod:`allocation.constraints`), on the raw covariate scale. Applied
+        with ``max_abs_std_diff`` before the cutoff.
     max_abs_std_diff : mapping of str to float
         Per-covariate hard constraint: ``|mean_I - mean_C| / sd <= limit`` (every dummy of a
         categorical). Applied before the cutoff.
@@ -66,6 +70,7 @@ class AllocationDesign:
     cutoff_quantile: float | None = None
     cutoff_schemes: int | None = None
     max_abs_std_diff: Mapping[str, float] = field(default_factory=dict)
+    constraints: Mapping[str, str] = field(default_factory=dict)
     max_enumerate: int = 5_000_000
     sample_size: int = 50_000
 
@@ -74,6 +79,7 @@ class AllocationDesign:
         object.__setattr__(self, "categorical", tuple(self.categorical))
         object.__setattr__(self, "weights", dict(self.weights))
         object.__setattr__(self, "max_abs_std_diff", dict(self.max_abs_std_diff))
+        object.__setattr__(self, "constraints", dict(self.constraints))
         self._validate()
 
     def _validate(self) -> None:
@@ -98,6 +104,12 @@ class AllocationDesign:
                 raise DesignError(f"constraint given for unknown covariate {name!r}")
             if not (isinstance(lim, (int, float)) and lim >= 0):
                 raise DesignError(f"constraint on {name!r} must be a non-negative number")
+        from allocation.constraints import parse_constraint
+
+        for name, text in self.constraints.items():
+            if name not in self.covariates:
+                raise DesignError(f"constraint given for unknown covariate {name!r}")
+            parse_constraint(text)
         if self.cutoff_quantile is not None and self.cutoff_schemes is not None:
             raise DesignError("give cutoff_quantile or cutoff_schemes, not both")
         if self.cutoff_quantile is not None and not 0 < self.cutoff_quantile <= 1:
@@ -110,6 +122,7 @@ class AllocationDesign:
             self.cutoff_quantile is not None
             or self.cutoff_schemes is not None
             or self.max_abs_std_diff
+            or self.constraints
         ) and not self.covariates:
             raise DesignError("a balance cutoff or constraint needs at least one covariate")
         if not isinstance(self.max_enumerate, int) or self.max_enumerate < 1:
@@ -134,6 +147,7 @@ class AllocationDesign:
             "cutoff_quantile": self.cutoff_quantile,
             "cutoff_schemes": self.cutoff_schemes,
             "max_abs_std_diff": {k: float(v) for k, v in sorted(self.max_abs_std_diff.items())},
+            "constraints": dict(sorted(self.constraints.items())),
             "max_enumerate": self.max_enumerate,
             "sample_size": self.sample_size,
         }
@@ -153,6 +167,7 @@ class AllocationDesign:
                 cutoff_quantile=data.get("cutoff_quantile"),
                 cutoff_schemes=data.get("cutoff_schemes"),
                 max_abs_std_diff=dict(data.get("max_abs_std_diff", {})),
+                constraints=dict(data.get("constraints", {})),
                 max_enumerate=int(data.get("max_enumerate", 5_000_000)),
                 sample_size=int(data.get("sample_size", 50_000)),
             )

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from allocation.balance import BalanceColumns, balance_columns, column_limits, prepare_units
+from allocation.constraints import constraint_columns
 from allocation.design import CONTROL, INTERVENTION, AllocationDesign
 from allocation.enumeration import StrataPlan, enumerate_space, sample_space, strata_plan
 from allocation.errors import SpaceError
@@ -223,15 +224,23 @@ def build_scheme_space(
     strata = tuple(str(s) for s in table[design.strata].tolist()) if design.strata else None
     plan: StrataPlan = strata_plan(strata, n, design.n_treated)
     columns = balance_columns(table, design) if design.covariates else None
-    values = columns.fixed if columns is not None else np.zeros((n, 0))
+    balance = columns.fixed if columns is not None else np.zeros((n, 0))
     limits = column_limits(columns, design) if columns is not None else np.zeros(0)
+    # cvrcov constraints ride along as extra columns of raw values after the balance ones
+    bounds = constraint_columns(table, design.constraints, design.n_treated)
+    k = balance.shape[1]
+    values = balance if bounds is None else np.hstack([balance, bounds.raw])
 
     def score(sums: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         if columns is None:
             shape = sums.shape[:-1]
-            return np.zeros(shape), np.ones(shape, dtype=bool)
-        contrasts = columns.contrasts(sums)
-        return columns.scores(contrasts), columns.feasible(contrasts, limits)
+            scores, ok = np.zeros(shape), np.ones(shape, dtype=bool)
+        else:
+            contrasts = columns.contrasts(sums[..., :k])
+            scores, ok = columns.scores(contrasts), columns.feasible(contrasts, limits)
+        if bounds is not None:
+            ok = ok & bounds.feasible(sums[..., k:])
+        return scores, ok
 
     sampled = plan.total > design.max_enumerate
     if sampled:

@@ -101,10 +101,11 @@ class AllocationSpec:
     cutoff_quantile: float | None = None
     cutoff_schemes: int | None = None
     max_covariate_difference: Mapping[str, float] = field(default_factory=lambda: EMPTY)
+    covariate_constraints: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     intervention_arm: str = "intervention"
 
     def __post_init__(self) -> None:
-        for name in ("arm_sizes", "weights", "max_covariate_difference"):
+        for name in ("arm_sizes", "weights", "max_covariate_difference", "covariate_constraints"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
 

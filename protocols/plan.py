@@ -7,6 +7,7 @@ Part of the loader (:mod:`protocols.loader`): each reader records every problem 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -35,6 +36,7 @@ def read_allocation(
             "cutoff_quantile",
             "cutoff_schemes",
             "max_covariate_difference",
+            "covariate_constraints",
         },
         w,
     )
@@ -122,6 +124,7 @@ def read_allocation(
             c.add(f"{w}.max_covariate_difference.{k}", f"must be a number at least 0, found {v!r}")
         else:
             maxdiff[k] = float(v)
+    constraints = _constraints(c, t, w, covariates, categorical)
     if not method:
         return None
     return AllocationSpec(
@@ -135,8 +138,36 @@ def read_allocation(
         cutoff_quantile=q,
         cutoff_schemes=n,
         max_covariate_difference=maxdiff,
+        covariate_constraints=constraints,
         intervention_arm=intervention,
     )
+
+
+def _constraints(
+    c: Checker,
+    t: Mapping[str, Any],
+    w: str,
+    covariates: tuple[str, ...],
+    categorical: tuple[str, ...],
+) -> dict[str, str]:
+    """``covariate_constraints``: covariate -> cvrcov constraint text (``mf0.2``, ``s5``, ...)."""
+    raw = c.get(t, "covariate_constraints", w, dict, {}) or {}
+    out: dict[str, str] = {}
+    for k, v in raw.items():
+        loc = f"{w}.covariate_constraints.{k}"
+        if k not in covariates:
+            c.add(loc, "is not in allocation.covariates")
+        elif k in categorical:
+            c.add(loc, "constraints apply to numeric covariates; code a category as 0/1 first")
+        elif not isinstance(v, str) or not (v == "any" or re.match(V.CONSTRAINT_PATTERN, v)):
+            c.add(
+                loc,
+                "must be cvcrand's form 'any', 'mX', 'mfX', 'sX' or 'sfX' (e.g. 'mf0.2'), "
+                f"found {v!r}",
+            )
+        else:
+            out[k] = v
+    return out
 
 
 def read_analyses(

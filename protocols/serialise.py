@@ -57,6 +57,7 @@ def protocol_to_data(p: Protocol) -> dict[str, Any]:
             "cutoff_quantile": a.cutoff_quantile,
             "cutoff_schemes": a.cutoff_schemes,
             "max_covariate_difference": dict(a.max_covariate_difference),
+            "covariate_constraints": dict(a.covariate_constraints),
         },
         "schedule": {
             "baseline_start": str(s.baseline_start),

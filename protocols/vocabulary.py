@@ -22,6 +22,10 @@ TERMS = {
     "baseline": "the unit's log baseline rate of the same outcome (for follow-up-only analyses)",
 }
 
+#: Covariate-by-covariate constraints in R cvcrand ``cvrcov``'s language: ``any``, ``mX``,
+#: ``mfX``, ``sX``, ``sfX`` (see :mod:`allocation.constraints`).
+CONSTRAINT_PATTERN = r"^(m|s)(f?)(\d+\.?\d*|\.\d+)$"
+
 RANDOM_TERMS = {
     "unit": "random intercept per unit (cluster)",
     "unit:time": "random slope of time per unit, correlated with the intercept",

@@ -42,6 +42,7 @@ def design_from_protocol(protocol: Protocol) -> AllocationDesign:
             cutoff_quantile=a.cutoff_quantile,
             cutoff_schemes=a.cutoff_schemes,
             max_abs_std_diff=dict(a.max_covariate_difference),
+            constraints=dict(a.covariate_constraints),
         )
     return AllocationDesign(**kwargs)
 

@@ -28,6 +28,16 @@ def _key_values(text: str | None, what: str) -> dict[str, float]:
     return out
 
 
+def _key_texts(text: str | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in filter(None, (text or "").split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise click.BadParameter(f"{part!r} is not NAME=CONSTRAINT", param_hint=what)
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _names(text: str | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in (text or "").split(",") if x.strip())
 
@@ -64,6 +74,10 @@ def _names(text: str | None) -> tuple[str, ...]:
     "--max-difference",
     help="Units file: per-covariate limits on |standardised difference|, e.g. pop=0.5.",
 )
+@click.option(
+    "--constraints",
+    help="Units file: cvcrand cvrcov constraints on raw covariates, e.g. pop=mf0.2,rural=s1.",
+)
 @json_option
 @click.pass_obj
 def plan(
@@ -79,6 +93,7 @@ def plan(
     cutoff_quantile: float | None,
     cutoff_schemes: int | None,
     max_difference: str | None,
+    constraints: str | None,
     as_json: bool,
 ) -> None:
     """Show the randomisation diagnostics before anyone seals.
@@ -104,6 +119,7 @@ def plan(
             cutoff_quantile=cutoff_quantile,
             cutoff_schemes=cutoff_schemes,
             max_abs_std_diff=_key_values(max_difference, "--max-difference"),
+            constraints=_key_texts(constraints, "--constraints"),
         )
         source = units_file
     else:

@@ -144,3 +144,23 @@ def test_objects_are_immutable() -> None:
         p.trial.id = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
         p.units[0].covariates["child_population"] = 1.0  # type: ignore[index]
+
+
+def test_covariate_constraints_use_cvrcov_language_on_numeric_covariates() -> None:
+    text = SHIPPED.replace(
+        "cutoff_quantile = 0.75",
+        'cutoff_quantile = 0.75\ncovariate_constraints = { child_population = "mf0.2", '
+        'inner_london = "s1", baseline_da_referral_rate = "q" }',
+    )
+    found = problems_of(text)
+    assert any(
+        x.startswith("allocation.covariate_constraints.inner_london: constraints apply to numeric")
+        for x in found
+    )
+    assert any(
+        x.startswith(
+            "allocation.covariate_constraints.baseline_da_referral_rate: must be cvcrand's form"
+        )
+        for x in found
+    )
+    assert len(found) == 2

@@ -310,3 +310,26 @@ def test_export_fills_the_arm_column_only_after_reveal(workspace_as: WS, tmp_pat
     arms = {line.split(",")[header.index("arm")] for line in lines[1:]}
     assert arms == {"intervention", "control"}
     assert before.snapshot_hash != after.snapshot_hash
+
+
+def test_plan_on_a_units_file_applies_cvrcov_constraints(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    f = tmp_path / "units.csv"
+    f.write_text("id,pop,rural\na,100,1\nb,220,0\nc,130,1\nd,400,0\ne,90,1\nf,310,0\ng,150,1\n")
+    base = [
+        "allocate",
+        "plan",
+        "--units",
+        str(f),
+        "--covariates",
+        "pop,rural",
+        "--n-intervention",
+        "3",
+        "--json",
+    ]
+    free = json.loads(run_cli(capsys, *base).out)
+    constrained = json.loads(run_cli(capsys, *base, "--constraints", "pop=mf0.3,rural=s1").out)
+    assert free["admissible"] == 35 and 0 < constrained["admissible"] < 35
+    bad = run_cli(capsys, *base, "--constraints", "pop")
+    assert bad.code == 2 and "NAME=CONSTRAINT" in bad.err
