@@ -3,7 +3,7 @@
 #
 # Reads the committed CSVs in tools/r_reference/data/ (sleepstudy.csv is exported here from
 # lme4 if it is missing; the others come from make_datasets.py) and writes lmm_values.json,
-# which tests/analysis/test_against_r_lmm.py compares against, so CI does not need R.
+# which tests/analysis/test_against_r.py compares against, so CI does not need R.
 #
 # Run from the repository root:  Rscript tools/r_reference/lmm_reference.R
 # The optimiser is run to a tight tolerance so that the stored values are the optimum itself,

@@ -1,5 +1,8 @@
 """The linear mixed model against R: lme4 fits, lmerTest Satterthwaite, pbkrtest Kenward-Roger.
 
+(The GLMM, GEE and cluster-level comparisons with glmer, glmmTMB and geepack are in
+``test_against_r_glmm.py``; the SAP runner's against lme4/glmmTMB in ``test_sap_emit_r.py``.)
+
 Reference values were written by ``tools/r_reference/lmm_reference.R`` (R 4.2, lme4 1.1-31,
 lmerTest 3.1-3, pbkrtest 0.5.2) into ``tools/r_reference/lmm_values.json``; the between-within
 df there are computed in R directly from the design. Tolerances: estimates, standard errors,
