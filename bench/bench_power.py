@@ -12,7 +12,6 @@ Run: ``python bench/bench_power.py [SIMULATIONS]``
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -48,7 +47,17 @@ def glm_baseline(protocol, n: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "simulations",
+        type=int,
+        nargs="?",
+        default=40,
+        help="simulated trials per method (default 40)",
+    )
+    n = parser.parse_args().simulations
     protocol = load_protocol(shipped_protocol_path())
     base = glm_baseline(protocol, n)
     print(f"{n} simulated trials of the shipped protocol (7 boroughs, 7 + 5 quarters)")
