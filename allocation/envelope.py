@@ -75,23 +75,25 @@ class Envelope:
     r: int = 8
     p: int = 1
 
+    def _header(self) -> dict[str, Any]:
+        """Every field but the ciphertext: what the AES-GCM associated data binds."""
+        return {
+            "format": ENVELOPE_FORMAT,
+            "kdf": {
+                "name": "scrypt",
+                "n": self.n,
+                "r": self.r,
+                "p": self.p,
+                "salt": _b64(self.salt),
+            },
+            "cipher": {"name": "AES-256-GCM", "nonce": _b64(self.nonce)},
+            "commitment": self.commitment,
+        }
+
     def _aad(self) -> bytes:
         from protocols.canonical import canonical_bytes
 
-        return canonical_bytes(
-            {
-                "format": ENVELOPE_FORMAT,
-                "kdf": {
-                    "name": "scrypt",
-                    "n": self.n,
-                    "r": self.r,
-                    "p": self.p,
-                    "salt": _b64(self.salt),
-                },
-                "cipher": {"name": "AES-256-GCM", "nonce": _b64(self.nonce)},
-                "commitment": self.commitment,
-            }
-        )
+        return canonical_bytes(self._header())
 
     @classmethod
     def seal(
@@ -150,19 +152,7 @@ class Envelope:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document as a dict."""
-        return {
-            "format": ENVELOPE_FORMAT,
-            "kdf": {
-                "name": "scrypt",
-                "n": self.n,
-                "r": self.r,
-                "p": self.p,
-                "salt": _b64(self.salt),
-            },
-            "cipher": {"name": "AES-256-GCM", "nonce": _b64(self.nonce)},
-            "commitment": self.commitment,
-            "ciphertext": _b64(self.ciphertext),
-        }
+        return {**self._header(), "ciphertext": _b64(self.ciphertext)}
 
     def to_json(self) -> str:
         """Serialise to canonical JSON text."""
