@@ -8,7 +8,6 @@ driver's ``executemany``; PostgreSQL streams the rows with ``COPY``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from rct import protocols as protocol_store
 from rct.audit import utc_now
+from rct.capture.bulk import CHUNK, Progress, bulk_insert
 from rct.capture.children import pseudonymise, read_child_frame, validate_children
 from rct.capture.errors import SubmissionRejected, UnreadableFile
 from rct.capture.report import ValidationReport
@@ -40,14 +40,16 @@ INSERT_COLUMNS = (
     "into_care_date",
     "re_referral_date",
 )
-CHUNK = 50_000
-Progress = Callable[[int, int], None]
 
 
-def _tuples(frame: pd.DataFrame, submission_id: int) -> Iterator[tuple[Any, ...]]:
-    cols = [frame[c].tolist() for c in INSERT_COLUMNS[1:]]
-    for row in zip(*cols):
-        yield (submission_id, *row)
+def _pylist(column: pd.Series) -> list[Any]:
+    """A column as a list of Python values, None where missing."""
+    return column.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[no-any-return]
+
+
+def _tuples(frame: pd.DataFrame, submission_id: int) -> list[tuple[Any, ...]]:
+    cols = [_pylist(frame[c]) for c in INSERT_COLUMNS[1:]]
+    return list(zip([submission_id] * len(frame), *cols))
 
 
 def bulk_insert_children(
@@ -58,28 +60,7 @@ def bulk_insert_children(
     done: int = 0,
 ) -> None:
     """Insert ``rows`` (tuples in :data:`INSERT_COLUMNS` order) in ``session``'s transaction."""
-    raw = session.connection().connection
-    names = ", ".join(INSERT_COLUMNS)
-    total = total if total is not None else len(rows)
-    if session.get_bind().dialect.name == "postgresql":
-        driver: Any = raw.driver_connection
-        with driver.cursor() as cur:
-            for i in range(0, len(rows), CHUNK):
-                with cur.copy(f"COPY child_records ({names}) FROM STDIN") as copy:
-                    for r in rows[i : i + CHUNK]:
-                        copy.write_row(r)
-                if progress:
-                    progress(done + min(i + CHUNK, len(rows)), total)
-        return
-    cur = raw.cursor()
-    try:
-        sql = f"INSERT INTO child_records ({names}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
-        for i in range(0, len(rows), CHUNK):
-            cur.executemany(sql, rows[i : i + CHUNK])
-            if progress:
-                progress(done + min(i + CHUNK, len(rows)), total)
-    finally:
-        cur.close()
+    bulk_insert(session, "child_records", INSERT_COLUMNS, rows, progress, total, done)
 
 
 def _stored(session: Session, units: list[str]) -> dict[tuple[str, str, str], tuple[Any, ...]]:
@@ -145,7 +126,12 @@ def _prepare(
             "the trial's key (RCT_PSEUDONYM_KEY)"
         )
     clean["child_key"] = pseudonymise(clean, key)
-    dup = clean.duplicated(["unit_id", "child_key", "referral_date"], keep="first")
+    # the same (unit, child, referral date) twice needs the same child key twice: check
+    # the one column first, the three only when it has repeats
+    if clean["child_key"].duplicated().any():
+        dup = clean.duplicated(["unit_id", "child_key", "referral_date"], keep="first")
+    else:
+        dup = pd.Series(False, index=clean.index)
     if dup.any():
         col = "child_id" if "child_id" in frame.columns else "source_id"
         for i in dup.to_numpy().nonzero()[0].tolist():
@@ -153,11 +139,12 @@ def _prepare(
                 i + 2, col, "duplicate record: same child and referral date as an earlier row"
             )
         raise SubmissionRejected(report)
-    stored = _stored(s, sorted(set(clean["unit_id"])))
-    keep = [True] * len(clean)
+    stored = _stored(s, sorted(clean["unit_id"].unique().tolist()))
+    new = clean
     if stored:
-        fields = [clean[c].tolist() for c in INSERT_COLUMNS[4:]]
-        keys = zip(clean["unit_id"], clean["child_key"], clean["referral_date"])
+        keep = [True] * len(clean)
+        fields = [_pylist(clean[c]) for c in INSERT_COLUMNS[4:]]
+        keys = zip(*(_pylist(clean[c]) for c in INSERT_COLUMNS[1:4]))
         for i, (k, vals) in enumerate(zip(keys, zip(*fields))):
             have = stored.get(k)
             if have is None:
@@ -173,7 +160,7 @@ def _prepare(
                 )
         if not report.ok:
             raise SubmissionRejected(report)
-    new = clean[keep]
+        new = clean[keep]
     report.summary.update(new=len(new), unchanged=len(clean) - len(new))
     return new, report, kid, len(clean) - len(new)
 
@@ -231,7 +218,7 @@ def submit_children(
                 "file_sha256": sha,
                 "rows": report.rows,
                 "new_records": len(new),
-                "units": sorted(set(new["unit_id"])),
+                "units": sorted(new["unit_id"].unique().tolist()),
                 "key_id": kid,
             },
         )
@@ -250,7 +237,7 @@ def submit_children(
         )
         s.add(sub)
         s.flush()
-        bulk_insert_children(s, list(_tuples(new, sub.id)), progress)
+        bulk_insert_children(s, _tuples(new, sub.id), progress)
         sub_id = sub.id
     return SubmissionResult(
         report,

@@ -99,8 +99,9 @@ def _from_csv(source: str, data: bytes) -> RawTable:
     rows = []
     try:
         for n, record in enumerate(reader, start=2):
-            cells = tuple(_clean(c) for c in record)
-            if any(c is not None for c in cells):
+            # CSV cells are text: stripped, and None when blank (so any() finds data)
+            cells = tuple([c.strip() or None for c in record])
+            if any(cells):
                 rows.append((n, cells))
     except csv.Error as exc:
         raise UnreadableFile(

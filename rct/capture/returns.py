@@ -127,6 +127,44 @@ def _check_value(ind: Indicator, value: float) -> str | None:
     return None
 
 
+def _judge_unit(
+    look: _Lookup, allowed: frozenset[str] | None, mine: str, cell: Any
+) -> tuple[Unit | None, str | None]:
+    """(unit, None) for a borough cell the submitter may use, else (None, the problem)."""
+    unit = look.units.get(str(cell).strip())
+    if unit is None:
+        return None, (
+            "unknown borough: not a GSS code, unit id or "
+            f"exact name of this trial's units ({look.known_units})"
+        )
+    if allowed is not None and unit.id not in allowed:
+        return None, f"you may submit only for {mine or 'no borough'}, not for {unit.id}"
+    return unit, None
+
+
+def _judge_period(look: _Lookup, cell: Any) -> tuple[str | None, str | None]:
+    """(period, None) for a quarter inside the schedule, else (None, the problem)."""
+    try:
+        q = Quarter.parse(str(cell))
+    except QuarterError:
+        return None, "not a calendar quarter written YYYY-Qn (e.g. 2026-Q3)"
+    if not look.first <= q <= look.last:
+        return None, f"period outside the trial's schedule ({look.first} to {look.last})"
+    return str(q), None
+
+
+def _judge_value(
+    ind: Indicator | None, cell: Any, decimal_comma: bool
+) -> tuple[float | None, str | None]:
+    """(value, None) for an acceptable figure, else (None, the problem)."""
+    value = _number(cell, decimal_comma)
+    if value is None:
+        return None, "not a number"
+    if ind is not None and (why := _check_value(ind, value)) is not None:
+        return None, why
+    return value, None
+
+
 def validate_return(
     table: RawTable,
     protocol: Protocol,
@@ -185,32 +223,36 @@ def validate_return(
     cells: list[ReturnCell] = []
     blanks = 0
 
-    def get(cells_: tuple[Any, ...], name: str) -> Any:
-        i = col.get(name)
-        return cells_[i] if i is not None and i < len(cells_) else None
+    # Files repeat the same boroughs, periods, indicators and values in every few rows:
+    # each distinct cell text is judged once (keyed by type too, since True == 1).
+    units: dict[tuple[type, Any], tuple[Unit | None, str | None]] = {}
+    periods: dict[tuple[type, Any], tuple[str | None, str | None]] = {}
+    numbers: dict[tuple[type, Any, str], tuple[float | None, str | None]] = {}
+    mine = ", ".join(sorted(allowed)) if allowed is not None else ""
+    ib, ig, ip, ii, iv = (
+        col.get(k, -1) for k in ("borough", "gss_code", "period", "indicator", "value")
+    )
+    ic = col.get("comment", -1)
 
     for row, raw in table.rows:
+        width = len(raw)
+        b = raw[ib] if ib < width else None
+        g = raw[ig] if 0 <= ig < width else None
+        p = raw[ip] if ip < width else None
+        c = raw[ii] if ii < width else None
+        v = raw[iv] if iv < width else None
+        comment = raw[ic] if 0 <= ic < width else None
+
         unit: Unit | None = None
-        b = get(raw, "borough")
         if b is None:
             report.add(row, names["borough"], "borough is empty (required)")
         else:
-            unit = look.units.get(str(b).strip())
-            if unit is None:
-                report.add(
-                    row,
-                    names["borough"],
-                    "unknown borough: not a GSS code, unit id or "
-                    f"exact name of this trial's units ({look.known_units})",
-                    b,
-                )
-            elif allowed is not None and unit.id not in allowed:
-                mine = ", ".join(sorted(allowed)) or "no borough"
-                report.add(
-                    row, names["borough"], f"you may submit only for {mine}, not for {unit.id}", b
-                )
-                unit = None
-        g = get(raw, "gss_code")
+            got = units.get((type(b), b))
+            if got is None:
+                got = units[(type(b), b)] = _judge_unit(look, allowed, mine, b)
+            unit, why = got
+            if why is not None:
+                report.add(row, names["borough"], why, b)
         if unit is not None and g is not None and unit.gss_code and str(g) != unit.gss_code:
             report.add(
                 row,
@@ -220,29 +262,17 @@ def validate_return(
             )
 
         period: str | None = None
-        p = get(raw, "period")
         if p is None:
             report.add(row, names["period"], "period is empty (required)")
         else:
-            try:
-                q = Quarter.parse(str(p))
-            except QuarterError:
-                report.add(
-                    row, names["period"], "not a calendar quarter written YYYY-Qn (e.g. 2026-Q3)", p
-                )
-            else:
-                if not look.first <= q <= look.last:
-                    report.add(
-                        row,
-                        names["period"],
-                        f"period outside the trial's schedule ({look.first} to {look.last})",
-                        p,
-                    )
-                else:
-                    period = str(q)
+            pgot = periods.get((type(p), p))
+            if pgot is None:
+                pgot = periods[(type(p), p)] = _judge_period(look, p)
+            period, why = pgot
+            if why is not None:
+                report.add(row, names["period"], why, p)
 
         ind: Indicator | None = None
-        c = get(raw, "indicator")
         if c is None:
             report.add(row, names["indicator"], "indicator is empty (required)")
         else:
@@ -256,7 +286,6 @@ def validate_return(
                 )
 
         value: float | None = None
-        v = get(raw, "value")
         if v is None:
             if allow_blank:
                 blanks += 1
@@ -268,14 +297,14 @@ def validate_return(
                     "never a zero; fill it in or leave the row out",
                 )
         else:
-            value = _number(v, decimal_comma)
-            if value is None:
-                report.add(row, names["value"], "not a number", v)
-            elif ind is not None and (why := _check_value(ind, value)) is not None:
+            nkey = (type(v), v, "" if ind is None else ind.code)
+            ngot = numbers.get(nkey)
+            if ngot is None:
+                ngot = numbers[nkey] = _judge_value(ind, v, decimal_comma)
+            value, why = ngot
+            if why is not None:
                 report.add(row, names["value"], why, v)
-                value = None
 
-        comment = get(raw, "comment")
         comment_text = "" if comment is None else str(comment)
         if len(comment_text) > MAX_COMMENT:
             report.add(row, names.get("comment"), f"comment longer than {MAX_COMMENT} characters")

@@ -36,11 +36,24 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from protocols import Protocol
 from protocols.quarters import Quarter
+from rct.capture.outliers import (
+    FINE,
+    FIRES,
+    MARGIN,
+    UNDECIDED,
+    count_tail_decisions,
+    history_matrix,
+    reference,
+)
 from rct.capture.returns import format_value
 
 __all__ = [
@@ -88,14 +101,20 @@ def _mad(xs: list[float], centre: float) -> float:
     return float(statistics.median(abs(x - centre) for x in xs))
 
 
+def _reference(history: list[float]) -> tuple[float, float]:
+    """Mean and variance of the reference distribution of ``outlier_history`` for counts."""
+    med = float(statistics.median(history))
+    m = max(med, 0.5)
+    v = max(m, (1.4826 * _mad(history, med)) ** 2, (CV_FLOOR * m) ** 2)
+    return m, v
+
+
 def tails(value: float, history: list[float]) -> tuple[float, float, float, float]:
     """(P(X <= value), P(X >= value), mean, variance) under the reference distribution
     of ``outlier_history`` (see the module docstring)."""
     from scipy import special
 
-    med = float(statistics.median(history))
-    m = max(med, 0.5)
-    v = max(m, (1.4826 * _mad(history, med)) ** 2, (CV_FLOOR * m) ** 2)
+    m, v = _reference(history)
     k = float(value)
     if v <= m * (1 + 1e-9):  # Poisson(m)
         upper = float(special.pdtrc(k - 1, m)) if k >= 1 else 1.0  # P(X >= value)
@@ -132,66 +151,110 @@ def _history(series: list[tuple[int, float]], period: str) -> list[float]:
 def evaluate(
     protocol: Protocol, values: Mapping[Key, float], targets: Iterable[Key]
 ) -> list[Finding]:
-    """Run every rule on the ``targets`` cells, given all current ``values``."""
+    """Run every rule on the ``targets`` cells, given all current ``values``.
+
+    The history rules are screened for all cells at once (:mod:`rct.capture.outliers`);
+    the cells that fire, or that the screen cannot settle, are judged here one by one.
+    """
     types = {i.code: i.type for i in protocol.indicators}
-    series: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-    for (u, p, ind), v in values.items():
-        series[(u, ind)].append((Quarter.parse(p).index, v))
-    for s in series.values():
-        s.sort()
-    findings: list[Finding] = []
     targets = sorted(set(targets))
-    for key in targets:
-        u, p, ind = key
-        if key not in values:
-            continue
-        x = values[key]
-        hist = _history(series[(u, ind)], p)
-        if x == 0 and len(hist) >= 3 and statistics.median(hist) >= 5:
-            findings.append(
-                Finding(
-                    u,
-                    p,
-                    ind,
-                    "zero_where_usually_counts",
-                    f"0 reported, where this borough's median over the "
-                    f"previous {len(hist)} quarters is "
-                    f"{format_value(statistics.median(hist))}: a true zero, or "
-                    "a figure not available (leave it blank, not 0)?",
-                    x,
-                )
-            )
-        elif len(hist) >= MIN_HISTORY:
-            if types.get(ind) == "count":
-                fires, m, sd = count_outlier(x, hist)
-                if fires:
-                    findings.append(
-                        Finding(
-                            u,
-                            p,
-                            ind,
-                            "outlier_history",
-                            f"{format_value(x)} is far from this borough's recent values "
-                            f"(median {format_value(m)}, spread about {sd:.1f} over the previous "
-                            f"{len(hist)} quarters; tail probability below {TAIL}): please "
-                            "confirm or correct",
-                            x,
-                        )
-                    )
-            elif _robust_outlier(x, hist):
-                findings.append(
-                    Finding(
-                        u,
-                        p,
-                        ind,
-                        "outlier_history",
-                        f"{format_value(x)} is more than 5 robust standard "
-                        "deviations from this borough's recent values",
-                        x,
-                    )
-                )
+    present = [k for k in targets if k in values]
+    findings: list[Finding] = []
+    for key, hist, known in _candidates(types, values, present):
+        found = _cell_finding(types, key, values[key], hist, known)
+        if found is not None:
+            findings.append(found)
     findings += _consistency(types, values, targets)
     return findings
+
+
+def _candidates(
+    types: Mapping[str, str], values: Mapping[Key, float], present: list[Key]
+) -> Iterator[tuple[Key, list[float], bool | None]]:
+    """The cells on which a history rule may fire, with their history and, for counts,
+    whether ``outlier_history`` fires (None: not known)."""
+    got = history_matrix(values, present, LOOKBACK) if present else None
+    if got is None:  # no cells, or periods not in canonical form: all by the definition
+        series: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+        for (u, p, ind), v in values.items():
+            series[(u, ind)].append((Quarter.parse(p).index, v))
+        for s in series.values():
+            s.sort()
+        for key in present:
+            yield key, _history(series[(key[0], key[2])], key[1]), None
+        return
+    x, hist = got
+    cnt = (~np.isnan(hist)).sum(axis=1)
+    decision = np.full(len(present), FINE, dtype=np.int8)
+    rows = np.flatnonzero(cnt >= MIN_HISTORY)
+    if len(rows):
+        med, mean, var = reference(hist[rows], CV_FLOOR)
+        count = np.array([types.get(present[i][2]) == "count" for i in rows.tolist()], dtype=bool)
+        decision[rows[count]] = count_tail_decisions(x[rows[count]], mean[count], var[count], TAIL)
+        other = ~count
+        scale = _robust_scale(hist[rows[other]], med[other])
+        z = np.abs(x[rows[other]] - med[other]) / scale
+        decision[rows[other]] = np.where(
+            z > 5 * (1 + MARGIN), FIRES, np.where(z < 5 * (1 - MARGIN), FINE, UNDECIDED)
+        )
+    check = ((x == 0) & (cnt >= 3)) | (decision != FINE)
+    for i in np.flatnonzero(check).tolist():
+        row = hist[i]
+        known = {FIRES: True, FINE: False}.get(int(decision[i]))
+        yield present[i], row[~np.isnan(row)].tolist(), known
+
+
+def _robust_scale(hist: npt.NDArray[np.float64], med: npt.NDArray[np.float64]) -> Any:
+    mad = np.nanmedian(np.abs(hist - med[:, None]), axis=1)
+    return np.maximum(np.maximum(1.4826 * mad, 0.05 * np.abs(med)), 1e-9)
+
+
+def _cell_finding(
+    types: Mapping[str, str], key: Key, x: float, hist: list[float], known: bool | None
+) -> Finding | None:
+    """The history rule that fires on one cell, if any (``known``: see :func:`_candidates`)."""
+    u, p, ind = key
+    if x == 0 and len(hist) >= 3 and statistics.median(hist) >= 5:
+        return Finding(
+            u,
+            p,
+            ind,
+            "zero_where_usually_counts",
+            f"0 reported, where this borough's median over the "
+            f"previous {len(hist)} quarters is "
+            f"{format_value(statistics.median(hist))}: a true zero, or "
+            "a figure not available (leave it blank, not 0)?",
+            x,
+        )
+    if len(hist) < MIN_HISTORY:
+        return None
+    if types.get(ind) == "count":
+        fires = count_outlier(x, hist)[0] if known is None else known
+        if not fires:
+            return None
+        m, v = _reference(hist)
+        return Finding(
+            u,
+            p,
+            ind,
+            "outlier_history",
+            f"{format_value(x)} is far from this borough's recent values "
+            f"(median {format_value(m)}, spread about {v**0.5:.1f} over the previous "
+            f"{len(hist)} quarters; tail probability below {TAIL}): please "
+            "confirm or correct",
+            x,
+        )
+    if _robust_outlier(x, hist) if known is None else known:
+        return Finding(
+            u,
+            p,
+            ind,
+            "outlier_history",
+            f"{format_value(x)} is more than 5 robust standard "
+            "deviations from this borough's recent values",
+            x,
+        )
+    return None
 
 
 def _consistency(

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from protocols import Protocol
 from rct import protocols as protocol_store
 from rct.audit import utc_now
 from rct.capture.errors import AmendmentRequired, SubmissionRejected
@@ -27,8 +27,8 @@ from rct.capture.reading import RawTable, read_table
 from rct.capture.report import ValidationReport
 from rct.capture.returns import ReturnCell, format_value, validate_return
 from rct.capture.rules import evaluate
-from rct.capture.values import StoredCell, current_cells
-from rct.db.capture_models import IndicatorValue, Submission
+from rct.capture.values import StoredCell, current_cells, insert_values
+from rct.db.capture_models import Submission
 from rct.errors import InputError
 from rct.workspace import Actor, Recorder, Workspace
 
@@ -89,7 +89,7 @@ def _classify(
 
 def _validate(
     session: Session, actor: Actor, table: RawTable, allow_blank: bool
-) -> tuple[list[ReturnCell], ValidationReport, dict[Key, StoredCell]]:
+) -> tuple[list[ReturnCell], ValidationReport, dict[Key, StoredCell], Protocol]:
     protocol = protocol_store.current(session).protocol
     cells, report = validate_return(
         table, protocol, allowed_units=allowed_units(actor), allow_blank=allow_blank
@@ -97,7 +97,7 @@ def _validate(
     if not report.ok:
         raise SubmissionRejected(report)
     stored = current_cells(session, {c.unit_id for c in cells})
-    return cells, report, stored
+    return cells, report, stored, protocol
 
 
 def check_return(
@@ -110,7 +110,7 @@ def check_return(
     table = read_table(path, data)
     with ws.session() as s:
         actor = ws.read_as(s, "data.submit")
-        cells, report, stored = _validate(s, actor, table, allow_blank)
+        cells, report, stored, _ = _validate(s, actor, table, allow_blank)
     new, changed, same = _classify(cells, stored)
     report.summary.update(new=len(new), changed=len(changed), unchanged=same)
     msg = (
@@ -159,7 +159,7 @@ def submit_return(
     source = source_name or table.source
     with ws.change("data.submit", f"submission/{table.sha256[:16]}") as record:
         s = record.session
-        cells, report, stored = _validate(s, record.actor, table, allow_blank)
+        cells, report, stored, protocol = _validate(s, record.actor, table, allow_blank)
         new, changed, same = _classify(cells, stored)
         report.summary.update(new=len(new), changed=len(changed), unchanged=same)
         if changed and not amend:
@@ -186,7 +186,7 @@ def submit_return(
                 f"{source}: identical to the stored data ({same} cells); nothing changed",
             )
         sub_id, queries = _store(
-            s, record, report, source, new, changed, (reason or "").strip(), amend
+            s, record, report, source, (new, changed, stored), protocol, (reason or "").strip()
         )
     kind = "amendment" if amend else "import"
     msg = (
@@ -202,11 +202,14 @@ def _store(
     record: Recorder,
     report: ValidationReport,
     source: str,
-    new: list[ReturnCell],
-    changed: list[tuple[ReturnCell, StoredCell]],
+    cells: tuple[list[ReturnCell], list[tuple[ReturnCell, StoredCell]], dict[Key, StoredCell]],
+    protocol: Protocol,
     reason: str,
-    amend: bool,
 ) -> tuple[int, list[int]]:
+    """Store the new and changed cells (an amendment when there is a reason), run the
+    data-quality rules on them and raise their queries; returns (submission id, queries)."""
+    new, changed, stored = cells
+    amend = bool(reason)
     now = utc_now()
     actor = record.actor
     units = sorted({c.unit_id for c in new} | {c.unit_id for c, _ in changed})
@@ -249,43 +252,21 @@ def _store(
     )
     s.add(sub)
     s.flush()
-    rows = [
-        {
-            "unit_id": c.unit_id,
-            "period": c.period,
-            "indicator": c.indicator,
-            "version": 1,
-            "value": c.value,
-            "comment": c.comment,
-            "submission_id": sub.id,
-            "file_row": c.row,
-            "recorded_at": now,
-            "recorded_by": actor.name,
-            "reason": reason,
-        }
-        for c in new
-    ]
-    rows += [
-        {
-            "unit_id": c.unit_id,
-            "period": c.period,
-            "indicator": c.indicator,
-            "version": have.version + 1,
-            "value": c.value,
-            "comment": c.comment,
-            "submission_id": sub.id,
-            "file_row": c.row,
-            "recorded_at": now,
-            "recorded_by": actor.name,
-            "reason": reason,
-        }
-        for c, have in changed
-    ]
-    for i in range(0, len(rows), 5000):
-        s.execute(insert(IndicatorValue), rows[i : i + 5000])
-    protocol = protocol_store.current(s).protocol
-    values = {k: v.value for k, v in current_cells(s, units).items()}
-    targets = [c.key for c in new] + [c.key for c, _ in changed]
-    findings = evaluate(protocol, values, targets)
     versions = {c.key: 1 for c in new} | {c.key: h.version + 1 for c, h in changed}
+    stamp = (sub.id,)
+    tail = (now, actor.name, reason)
+    cells_in = new + [c for c, _ in changed]
+    insert_values(
+        s,
+        [
+            (c.unit_id, c.period, c.indicator, versions[c.key], c.value, c.comment, *stamp, c.row)
+            + tail
+            for c in cells_in
+        ],
+    )
+    # the current values of the units just written: what was stored, updated with the file
+    kept = set(units)
+    values = {k: v.value for k, v in stored.items() if k[0] in kept}
+    values.update((c.key, c.value) for c in cells_in)
+    findings = evaluate(protocol, values, [c.key for c in cells_in])
     return sub.id, raise_findings(s, record, findings, sub.id, versions)

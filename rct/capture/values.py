@@ -1,11 +1,12 @@
-"""Reading stored indicator values: the current version of each cell and full histories.
+"""Stored indicator values: the current version of each cell, full histories, and the
+bulk insert of new versions.
 
 The current value of a cell is its highest version; earlier versions stay readable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,13 +14,35 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rct import protocols as protocol_store
+from rct.capture.bulk import bulk_insert
 from rct.db.capture_models import IndicatorValue, Submission
 from rct.errors import InputError, PermissionDenied
 from rct.workspace import Workspace
 
-__all__ = ["StoredCell", "current_cells", "versions", "readable_unit"]
+__all__ = [
+    "StoredCell",
+    "current_cells",
+    "versions",
+    "readable_unit",
+    "insert_values",
+    "VALUE_COLUMNS",
+]
 
 Key = tuple[str, str, str]
+#: Columns of ``indicator_values`` that :func:`insert_values` fills, in tuple order.
+VALUE_COLUMNS = (
+    "unit_id",
+    "period",
+    "indicator",
+    "version",
+    "value",
+    "comment",
+    "submission_id",
+    "file_row",
+    "recorded_at",
+    "recorded_by",
+    "reason",
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,12 @@ def current_cells(session: Session, units: Collection[str] | None = None) -> dic
         if have is None or ver > have.version:
             out[key] = StoredCell(float(val), int(ver), com, int(sub))
     return out
+
+
+def insert_values(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert value versions (tuples in :data:`VALUE_COLUMNS` order) in ``session``'s
+    transaction, in bulk (:func:`rct.capture.bulk.bulk_insert`)."""
+    bulk_insert(session, "indicator_values", VALUE_COLUMNS, rows)
 
 
 def versions(
