@@ -15,7 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rct import protocols as protocol_store
-from rct.capture.export import FORMATS, ExportResult, dataset_rows, export_dataset
+from rct.capture.export import (
+    FORMATS,
+    ExportResult,
+    available_formats,
+    dataset_rows,
+    export_dataset,
+)
 from rct.capture.values import current_cells
 from rct.db.capture_models import DataQuery
 from rct.errors import InputError
@@ -42,7 +48,7 @@ def open_query_counts(session: Session) -> dict[Key, int]:
 def export_trial(
     ws: Workspace,
     out_dir: str | Path,
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] | None = None,
 ) -> ExportResult:
     """Write the analysis dataset and its manifest into ``out_dir``.
 
@@ -51,6 +57,7 @@ def export_trial(
     """
     from rct.allocations import revealed_arms
 
+    formats = list(formats) if formats is not None else list(available_formats())
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise InputError(f"export formats are {', '.join(FORMATS)}; not {', '.join(bad)}")

@@ -9,8 +9,8 @@ allocation is revealed).
 
 The snapshot hash is the SHA-256 of the canonical JSON (:mod:`protocols.canonical`) of
 the rows sorted by borough, period and indicator, so it depends on the data alone, not
-on the file format, the order of rows or the time of export. The CSV neutralises cells a
-spreadsheet would run as formulas.
+on the file format, the order of rows or the time of export. The CSV and Excel (``.xlsx``)
+files neutralise text cells a spreadsheet would run as formulas; numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from rct.capture.values import StoredCell
 __all__ = [
     "COLUMNS",
     "FORMATS",
+    "available_formats",
     "dataset_rows",
     "snapshot_hash",
     "write_dataset",
@@ -59,7 +60,17 @@ COLUMNS = (
     "queried",
     "arm",
 )
-FORMATS = ("csv", "parquet", "dta")
+FORMATS = ("csv", "parquet", "dta", "xlsx")
+
+
+def available_formats() -> tuple[str, ...]:
+    """The formats this installation can write (Parquet needs pyarrow, Excel openpyxl)."""
+    import importlib.util
+
+    needs = {"parquet": "pyarrow", "xlsx": "openpyxl"}
+    return tuple(f for f in FORMATS if f not in needs or importlib.util.find_spec(needs[f]))
+
+
 _TEXT = (
     "borough",
     "borough_name",
@@ -149,7 +160,7 @@ def _csv_cell(name: str, value: Any) -> Any:
 
 
 def write_dataset(rows: Sequence[Mapping[str, Any]], path: Path, fmt: str) -> None:
-    """Write ``rows`` to ``path`` as ``csv``, ``parquet`` or ``dta``."""
+    """Write ``rows`` to ``path`` as ``csv``, ``parquet``, ``dta`` or ``xlsx``."""
     if fmt == "csv":
         with open(path, "w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
@@ -177,8 +188,26 @@ def write_dataset(rows: Sequence[Mapping[str, Any]], path: Path, fmt: str) -> No
         frame.to_parquet(path, index=False)
     elif fmt == "dta":
         frame.to_stata(path, write_index=False, version=118, data_label="Trial analysis dataset")
+    elif fmt == "xlsx":
+        _write_xlsx(rows, path)
     else:
         raise ValueError(f"unknown format {fmt!r}")
+
+
+def _write_xlsx(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """One sheet, header row first; formula-like text neutralised, missing values blank."""
+    try:
+        from openpyxl import Workbook
+    except ImportError:
+        raise ExportSupportMissing(
+            "Excel export needs openpyxl: pip install 'rct[excel]' (or choose another --format)"
+        ) from None
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("analysis_dataset")
+    ws.append(list(COLUMNS))
+    for r in rows:
+        ws.append([None if r[c] is None else safe_cell(r[c]) for c in COLUMNS])
+    wb.save(path)
 
 
 @dataclass(frozen=True)

@@ -362,9 +362,9 @@ def raise_cmd(state: State, borough: str, period: str, indicator: str, text: str
 @click.option(
     "--format",
     "formats",
-    type=click.Choice(["csv", "parquet", "dta"]),
+    type=click.Choice(["csv", "parquet", "dta", "xlsx"]),
     multiple=True,
-    help="Format(s) to write (repeatable; default: all three).",
+    help="Format(s) to write (repeatable; default: every format this installation can write).",
 )
 @json_option
 @pass_state
@@ -374,9 +374,9 @@ def export(state: State, out_dir: str, formats: tuple[str, ...], as_json: bool) 
     The arm column stays empty until the allocation is revealed.
     """
     from rct.capture.dataset import export_trial
-    from rct.capture.export import FORMATS
+    from rct.capture.export import available_formats
 
-    result = export_trial(state.workspace(), out_dir, formats or FORMATS)
+    result = export_trial(state.workspace(), out_dir, formats or available_formats())
     if as_json:
         echo_json(
             {

@@ -71,7 +71,7 @@ def test_csv_neutralises_formula_like_cells(tmp_path: Path) -> None:
     assert first["borough_name"].startswith("'=") and first["arm"] == "'+1"
 
 
-def test_all_three_formats_hold_the_same_values(workspace_as: Make, tmp_path: Path) -> None:
+def test_every_format_holds_the_same_values(workspace_as: Make, tmp_path: Path) -> None:
     sam = workspace_as("sam")
     submit_return(
         sam,
@@ -90,12 +90,14 @@ def test_all_three_formats_hold_the_same_values(workspace_as: Make, tmp_path: Pa
         "analysis_dataset.csv",
         "analysis_dataset.parquet",
         "analysis_dataset.dta",
+        "analysis_dataset.xlsx",
     }
     assert manifest["arms_revealed"] is False and manifest["protocol"]["status"] == "locked"
     frames = [
         pd.read_csv(tmp_path / "out" / "analysis_dataset.csv"),
         pd.read_parquet(tmp_path / "out" / "analysis_dataset.parquet"),
         pd.read_stata(tmp_path / "out" / "analysis_dataset.dta"),
+        pd.read_excel(tmp_path / "out" / "analysis_dataset.xlsx"),
     ]
     for f in frames:
         assert list(f.columns) == list(COLUMNS) and len(f) == result.rows
@@ -106,3 +108,36 @@ def test_all_three_formats_hold_the_same_values(workspace_as: Make, tmp_path: Pa
         }
     again = export_trial(sam, tmp_path / "again", ["csv"])
     assert again.snapshot_hash == result.snapshot_hash
+
+
+def test_excel_export_neutralises_formula_like_text_and_keeps_numbers(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    rows = [
+        {c: None for c in COLUMNS}
+        | {
+            "borough": "camden",
+            "borough_name": '=HYPERLINK("http://x")',
+            "gss_code": "+1",
+            "period": "2026-Q3",
+            "phase": "baseline",
+            "indicator": "da_re_referrals",
+            "value": 12.0,
+            "denominator_name": "child_population",
+            "denominator": 43000.0,
+            "rate_per_10000": 2.79,
+            "status": "received",
+            "version": 1,
+            "amended": 0,
+            "queried": 0,
+            "arm": "",
+        }
+    ]
+    path = tmp_path / "d.xlsx"
+    write_dataset(rows, path, "xlsx")
+    sheet = load_workbook(path).active
+    header = [c.value for c in sheet[1]]
+    values = dict(zip(header, [c.value for c in sheet[2]]))
+    assert header == list(COLUMNS)
+    assert values["borough_name"] == '\'=HYPERLINK("http://x")' and values["gss_code"] == "'+1"
+    assert values["value"] == 12 and values["denominator"] == 43000
