@@ -7,6 +7,15 @@ derivatives of ``-log p`` in ``eta``. For the canonical Poisson/log and binomial
 second derivative is the usual working weight (mu, m mu (1 - mu)); for the negative
 binomial (NB2, log link, not canonical) it is the observed information, which is what TMB's
 Laplace approximation (glmmTMB) uses.
+
+The NB2 log-density is written as the Poisson log-density plus a correction that tends to
+zero as the size ``k`` grows (:func:`nb_minus_poisson_logpmf`). The textbook form
+``lgamma(y + k) - lgamma(k) + k log(k / (k + mu))`` cancels terms of order ``k log k``
+and loses about ``1e-16 k log k`` in absolute precision: 1e-7 per observation at
+``k = 1e8``, enough to defeat the step-halving of the conditional modes and the
+optimiser when the data are close to Poisson (``k`` heading to infinity). The correction
+is accurate to about ``1e-16 (y + mu)`` for every ``k``, and is exactly zero at
+``k = inf``.
 """
 
 from __future__ import annotations
@@ -19,7 +28,10 @@ from scipy import special
 
 Array = NDArray[np.float64]
 
-__all__ = ["Family", "make_family"]
+__all__ = ["Family", "make_family", "nb_minus_poisson_logpmf"]
+
+#: Above this size the log-gamma difference uses Stirling's series (error < 1e-16).
+_STIRLING_FROM = 30.0
 
 
 @dataclass(frozen=True)
@@ -64,16 +76,9 @@ class Family:
             )
             # log p = y eta - m log(1 + e^eta) written stably
             return np.asarray(-2.0 * (logc + y * eta - m * np.logaddexp(0.0, eta)))
-        k = self.size
         mu = np.exp(eta)
-        lp = (
-            special.gammaln(y + k)
-            - special.gammaln(k)
-            - special.gammaln(y + 1.0)
-            + k * np.log(k / (k + mu))
-            + special.xlogy(y, mu / (k + mu))
-        )
-        return np.asarray(-2.0 * lp)
+        lp = special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
+        return np.asarray(-2.0 * (lp + nb_minus_poisson_logpmf(y, mu, self.size)))
 
     def saturated_neg2_loglik(self) -> Array:
         """-2 log p(y | mu = y): the constant that turns absolute into relative deviance."""
@@ -87,15 +92,8 @@ class Family:
             )
             p = y / m
             return np.asarray(-2.0 * (logc + special.xlogy(y, p) + special.xlogy(m - y, 1.0 - p)))
-        k = self.size
-        lp = (
-            special.gammaln(y + k)
-            - special.gammaln(k)
-            - special.gammaln(y + 1.0)
-            + k * np.log(k / (k + y))
-            + special.xlogy(y, y / (k + y))
-        )
-        return np.asarray(-2.0 * lp)
+        lp = special.xlogy(y, y) - y - special.gammaln(y + 1.0)
+        return np.asarray(-2.0 * (lp + nb_minus_poisson_logpmf(y, y, self.size)))
 
     def deviance_residuals(self, eta: Array) -> Array:
         """Squared deviance residuals (lme4's devResid): -2 log p relative to saturated."""
@@ -113,9 +111,42 @@ class Family:
             return m * p - y, m * p * (1.0 - p)
         k = self.size
         mu = np.exp(eta)
-        d1 = (y + k) * mu / (mu + k) - y
-        d2 = (y + k) * mu * k / (mu + k) ** 2
+        # k / (mu + k) and (y + k) / (mu + k), written to have the Poisson limit at k = inf
+        shrink = 1.0 / (1.0 + mu / k)
+        d1 = (mu - y) * shrink
+        d2 = mu * shrink * (1.0 + (y - mu) / (mu + k))
         return np.asarray(d1), np.asarray(d2)
+
+
+def _stirling_error(z: Array) -> Array:
+    """``lgamma(z) - ((z - 1/2) log z - z + log(2 pi) / 2)`` for ``z >= 30`` (four terms of
+    Stirling's series; the first omitted term is below ``1 / (1188 z^9)`` < 1e-16)."""
+    r = 1.0 / z
+    r2 = r * r
+    return np.asarray(r * (1.0 / 12 - r2 * (1.0 / 360 - r2 * (1.0 / 1260 - r2 / 1680))))
+
+
+def nb_minus_poisson_logpmf(y: Array, mu: Array, size: float) -> Array:
+    """``log NB2(y; mu, size) - log Poisson(y; mu)``, accurate for every size.
+
+    The difference is ``A + B`` with ``A = lgamma(y + k) - lgamma(k) - y log k`` and
+    ``B = mu - (k + y) log1p(mu / k)``. For ``k >= 30``, ``A`` is taken from Stirling's
+    series as ``(k + y - 1/2) log1p(y / k) - y`` plus the difference of the series'
+    remainders, so no term of order ``k log k`` is ever formed; both parts then have
+    absolute errors of order ``1e-16 (y + mu)`` and tend to zero as ``k -> inf``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    mu = np.asarray(mu, dtype=np.float64)
+    k = float(size)
+    if np.isinf(k):
+        return np.zeros(np.broadcast(y, mu).shape)
+    if k >= _STIRLING_FROM:
+        remainder = _stirling_error(k + y) - _stirling_error(np.array([k]))
+        a = (k + y - 0.5) * np.log1p(y / k) - y + remainder
+    else:
+        a = special.gammaln(y + k) - special.gammaln(k) - y * np.log(k)
+    b = mu - (k + y) * np.log1p(mu / k)
+    return np.asarray(a + b, dtype=np.float64)
 
 
 def make_family(name: str, y: Array, trials: Array | None = None) -> Family:

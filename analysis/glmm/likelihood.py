@@ -30,6 +30,8 @@ from analysis.glmm.families import Array, Family
 __all__ = ["MarginalDeviance", "gauss_hermite_normal"]
 
 IntArray = NDArray[np.intp]
+#: Step halvings per Newton iteration of the conditional modes (a factor of about 1e-15).
+_HALVINGS = 50
 
 
 def gauss_hermite_normal(n: int) -> tuple[Array, Array]:
@@ -110,16 +112,30 @@ class MarginalDeviance:
             schur = hcc - self._gsum(hcj * hcj / a)
             du = (-gc + self._gsum(hcj * gj / a)) / schur
             dv = (-gj - hcj * du[g]) / a
-            step = 1.0
-            for _half in range(40):
-                nu, nv = u + step * du, v + step * dv
+            # predicted decrease of the penalised deviance per cluster (Newton decrement)
+            decrement = -2.0 * (gc * du + self._gsum(gj * dv))
+            slack = 1e-10 * (1.0 + np.abs(obj))
+            for _half in range(_HALVINGS):
+                nu, nv = u + du, v + dv
                 neta, nobj = pen(nu, nv)
-                worse = nobj > obj + 1e-10 * (1.0 + np.abs(obj))
+                worse = nobj > obj + slack
                 if not np.any(worse):
                     break
                 # halve only in the clusters that got worse
                 step_arr = np.where(worse, 0.5, 1.0)
                 du, dv = du * step_arr, dv * step_arr[g]
+            else:
+                # No decrease along the Newton direction: at the mode to rounding error when
+                # the predicted decrease is itself at rounding level; otherwise a failure.
+                if np.any(worse & (decrement > slack)):
+                    raise ConvergenceError(
+                        "conditional modes did not converge (PIRLS): no step decreases "
+                        "the penalised deviance"
+                    )
+                keep = ~worse
+                du, dv = np.where(keep, du, 0.0), np.where(keep[g], dv, 0.0)
+                nu, nv = u + du, v + dv
+                neta, nobj = pen(nu, nv)
             u, v, eta, obj = nu, nv, neta, nobj
             if max(np.max(np.abs(du), initial=0.0), np.max(np.abs(dv), initial=0.0)) < self.tol:
                 break

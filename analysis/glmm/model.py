@@ -10,7 +10,14 @@ Families (``family=``):
   overdispersion, ``glmer(y ~ ... + (1 | cluster) + (1 | obs))``. Two random effects, so
   Laplace only (as in lme4).
 * ``"negative_binomial"`` - NB2 (variance mu + mu^2/k) with a random intercept, Laplace with
-  the observed information, as ``glmmTMB(..., family = nbinom2)``.
+  the observed information, as ``glmmTMB(..., family = nbinom2)``. The size ``k`` is
+  estimated on the log scale with an upper bound, :data:`SIZE_MAX`: data with no
+  overdispersion beyond Poisson push ``k`` towards infinity, where the NB2 model is the
+  Poisson model; the fit then stops at the bound and says so (a boundary warning, like a
+  cluster SD estimated at zero), and it is the Poisson GLMM to within ``mu / SIZE_MAX``
+  (log-likelihoods within about 1e-6 on the simulated trials). Starting values for the NB fit come from the Poisson GLMM
+  (``k = SIZE_MAX``) as well as from moderate sizes, so the NB deviance is never worse
+  than the Poisson fit's.
 
 Standard errors follow lme4's default (``vcov.merMod(use.hessian = TRUE)``): twice the
 inverse of the ``deriv12`` finite-difference Hessian of the deviance in (theta, beta),
@@ -48,6 +55,17 @@ __all__ = ["FAMILIES", "Problem", "build_problem", "fit_glmm"]
 
 FAMILIES = ("poisson", "binomial", "poisson_olre", "negative_binomial")
 BOUNDARY_TOL = 1e-4
+#: Upper bound of the NB2 size k. At k = 1e8 the variance mu + mu^2 / k exceeds the Poisson
+#: variance by mu / 1e8 relative (1e-5 for a mean of 1,000), far below what any trial's data
+#: can detect; the deviance there differs from the Poisson GLMM's by about n mu / k.
+SIZE_MAX = 1e8
+LOG_SIZE_MAX = float(np.log(SIZE_MAX))
+#: Starting sizes tried for the NB2 fit (besides SIZE_MAX, the Poisson GLMM).
+_NB_START_SIZES = (5.0, 20.0, 200.0)
+SIZE_AT_BOUND = (
+    "size at its upper bound: the data show no overdispersion beyond Poisson; the NB fit "
+    "reduces to the Poisson model"
+)
 
 
 def _check_outcome(family: str, y: Array, trials: Array | None) -> None:
@@ -84,6 +102,9 @@ class Problem:
     lower: Array
     x0: Array
     ntheta: int
+    upper: Array
+    #: Points the fit starts from (the lowest deviance reached wins); ``x0`` is the best.
+    starts: tuple[Array, ...]
 
 
 def build_problem(
@@ -133,18 +154,46 @@ def build_problem(
             return dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1]))))
 
         lower = np.r_[0.0, -np.inf, np.full(p, -np.inf)]
-        extra0 = [np.log(20.0)]
+        upper = np.r_[np.inf, LOG_SIZE_MAX, np.full(p, np.inf)]
+        extras = [[float(np.log(k))] for k in _NB_START_SIZES]
     else:
 
         def objective(x: Array) -> float:
             return dev(x[:ntheta], x[ntheta:])
 
         lower = np.r_[np.zeros(ntheta), np.full(p, -np.inf)]
-        extra0 = [0.1] if olre else []
+        upper = np.full(len(lower), np.inf)
+        extras = [[0.1] if olre else []]
     grid = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
-    starts = [np.r_[t, extra0, beta0] for t in grid]
+    best = min((np.r_[t, extra, beta0] for t in grid for extra in extras), key=objective)
+    starts: tuple[Array, ...] = (best,)
+    if family == "negative_binomial":
+        starts = (best, _poisson_start(dev, grid, beta0))
     x0 = min(starts, key=objective)
-    return Problem(design, family, fam, dev, objective, lower, x0, ntheta)
+    return Problem(design, family, fam, dev, objective, lower, x0, ntheta, upper, starts)
+
+
+def _poisson_start(dev: MarginalDeviance, grid: list[float], beta0: Array) -> Array:
+    """The Poisson GLMM's optimum as an NB2 start at ``k = SIZE_MAX``.
+
+    Near-Poisson data have their NB2 optimum at (or next to) the Poisson fit, far from the
+    moderate-size starts, along a ridge on which the deviance changes by about ``1 / k``;
+    a fit from a moderate size can stall on that ridge or leap off it. Fitting from this
+    start as well, and keeping the lower deviance, guarantees that the NB fit is never
+    worse than the Poisson one.
+    """
+    pois = dev.family.with_size(SIZE_MAX)
+
+    def objective(x: Array) -> float:
+        return dev(x[:1], x[1:], pois)
+
+    z0 = min((np.r_[t, beta0] for t in grid), key=objective)
+    lower = np.r_[0.0, np.full(len(beta0), -np.inf)]
+    try:
+        z, _, _ = minimise(objective, z0, lower, newton_steps=0)
+    except ConvergenceError:
+        z = z0
+    return np.asarray(np.r_[z[:1], LOG_SIZE_MAX, z[1:]], dtype=np.float64)
 
 
 def fit_glmm(
@@ -188,8 +237,8 @@ def fit_glmm(
         ``"poisson_olre"``, ``"observation"``); ``extra`` holds ``deviance`` (lme4's
         objective), ``loglik`` (the full log-likelihood, saturated constants included),
         ``theta``, ``random_effects`` (conditional modes on the linear-predictor scale),
-        ``size`` (NB2), ``nagq`` and, for the glmer families, ``cov_rx`` (lme4's
-        ``vcov(fit, use.hessian = FALSE)``, a data frame).
+        ``size`` and ``size_at_bound`` (NB2), ``nagq`` and, for the glmer families,
+        ``cov_rx`` (lme4's ``vcov(fit, use.hessian = FALSE)``, a data frame).
     """
     if df_method not in ("between-within", "normal"):
         raise ModelSpecificationError(f"unknown df_method {df_method!r}")
@@ -203,18 +252,16 @@ def fit_glmm(
         trials=trials,
         nagq=nagq,
     )
-    design, fam, dev, objective, lower, ntheta = (
+    design, fam, dev, objective, ntheta = (
         prob.design,
         prob.fam,
         prob.dev,
         prob.objective,
-        prob.lower,
         prob.ntheta,
     )
     olre = family == "poisson_olre"
     p = design.X.shape[1]
-    x0 = prob.x0
-    x, converged, message = minimise(objective, x0, lower)
+    x, converged, message = _best_fit(prob)
 
     notes: list[str] = []
     if not converged:
@@ -227,6 +274,11 @@ def fit_glmm(
         )
     pinned = np.zeros(len(x), dtype=bool)
     pinned[: len(thetas)] = thetas < BOUNDARY_TOL
+    if family == "negative_binomial" and x[1] >= LOG_SIZE_MAX - BOUNDARY_TOL:
+        # k = inf is the Poisson model: as for a zero SD, the deviance is flat in log k
+        # there, so the covariance is that of the other parameters given the bound
+        notes.append(SIZE_AT_BOUND)
+        pinned[1] = True
     glmer = None if family == "negative_binomial" else _glmer_devfun(prob, x)
     hess_objective: Callable[[Array], float] = objective
     if glmer is not None and nagq == 1:
@@ -287,7 +339,8 @@ def fit_glmm(
     if cov_rx is not None:
         extra["cov_rx"] = pd.DataFrame(cov_rx, index=names, columns=names)
     if family == "negative_binomial":
-        extra["size"] = float(np.exp(x[1]))
+        extra["size"] = SIZE_MAX if pinned[1] else float(np.exp(x[1]))
+        extra["size_at_bound"] = bool(pinned[1])
         extra["loglik"] = -0.5 * float(deviance)
     elif nagq > 1:
         extra["loglik"] = -0.5 * (float(deviance) + dev.saturated())
@@ -309,6 +362,23 @@ def fit_glmm(
         warnings=tuple(notes),
         extra=extra,
     )
+
+
+def _best_fit(prob: Problem) -> tuple[Array, bool, str]:
+    """Minimise from each start; keep the lowest deviance. A start whose fit fails (its
+    conditional modes cannot be found far from the optimum) gives way to the others."""
+    runs: list[tuple[float, tuple[Array, bool, str]]] = []
+    failure: ConvergenceError | None = None
+    for start in prob.starts:
+        try:
+            run = minimise(prob.objective, start, prob.lower, upper=prob.upper)
+            runs.append((prob.objective(run[0]), run))
+        except ConvergenceError as exc:
+            failure = failure or exc
+    if not runs:
+        assert failure is not None
+        raise failure
+    return min(runs, key=lambda r: r[0])[1]
 
 
 def _glmer_devfun(prob: Problem, x: Array) -> GlmerLaplaceDevfun | None:

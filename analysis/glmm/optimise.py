@@ -1,7 +1,8 @@
 """Numerical pieces of a GLMM fit: finite-difference derivatives and the optimiser.
 
 The deviance is minimised over ``(theta, beta)`` jointly (lme4's second stage) with
-L-BFGS-B (``theta >= 0``), followed by a few Newton steps on a finite-difference Hessian so
+L-BFGS-B (``theta >= 0``, and any other box bounds, e.g. the negative binomial's upper
+bound on ``log(size)``), followed by a few Newton steps on a finite-difference Hessian so
 that the optimum is located to far better than the 1e-4 agreement we promise with lme4.
 The Hessian used for the standard errors is lme4's ``deriv12`` formula: central second
 differences with an absolute step of 1e-4 (``vcov.merMod`` with ``use.hessian = TRUE``
@@ -56,10 +57,23 @@ def fd_hessian(f: Objective, x: Array, delta: float = 1e-4) -> Array:
 
 
 def minimise(
-    f: Objective, x0: Array, lower: Array, *, newton_steps: int = 4
+    f: Objective,
+    x0: Array,
+    lower: Array,
+    *,
+    upper: Array | None = None,
+    newton_steps: int = 4,
 ) -> tuple[Array, bool, str]:
-    """Minimise ``f`` subject to ``x >= lower``; return (x, converged, message)."""
-    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    """Minimise ``f`` subject to ``lower <= x <= upper``; return (x, converged, message).
+
+    Coordinates that end on a bound are held there by the Newton polish and left out of the
+    convergence check (their gradient need not vanish).
+    """
+    hi = np.full(len(x0), np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
+    bounds = [
+        (lo if np.isfinite(lo) else None, up if np.isfinite(up) else None)
+        for lo, up in zip(lower, hi)
+    ]
     res = optimize.minimize(
         f,
         x0,
@@ -71,7 +85,7 @@ def minimise(
     x = np.asarray(res.x, dtype=np.float64)
     message = str(res.message)
     # Newton polish on the free coordinates (those not pinned at their bound).
-    free = ~(x <= lower + 1e-7)
+    free = ~((x <= lower + 1e-7) | (x >= hi - 1e-7))
     decrement = np.inf
     for _ in range(newton_steps):
         g = fd_gradient(f, x)[free]
@@ -88,7 +102,7 @@ def minimise(
         decrement = float(g @ step)
         cand = x.copy()
         cand[free] = x[free] - step
-        if np.all(cand >= lower) and f(cand) <= f(x) + 1e-12:
+        if np.all(cand >= lower) and np.all(cand <= hi) and f(cand) <= f(x) + 1e-12:
             x = cand
         else:
             break
