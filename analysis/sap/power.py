@@ -3,8 +3,8 @@
 Each simulated trial: draw one admissible allocation scheme (uniformly, from the scheme
 space given, or every split with the protocol's arm sizes), simulate the analysis' outcome
 for the protocol's units with :func:`analysis.sap.simulate.simulate_values` (only the base
-rate, rate ratio and between-cluster SD of that outcome set here; the rest at their
-documented defaults), build the analysis frame and fit it under one inference method
+rate, rate ratio, between-cluster SD and trend SD of that outcome set here; the rest at
+their documented defaults or as ``settings`` give them), build the analysis frame and fit it under one inference method
 exactly as the SAP runner does (:func:`analysis.sap.runner.fit_method`). Power is the
 share of fitted trials with two-sided p < alpha; its Monte Carlo standard error is
 ``sqrt(p (1 - p) / n)``. Failed fits are counted and reported, never counted as
@@ -15,6 +15,12 @@ between-cluster coefficient of variation of the true rates (``cv``, Hayes & Moul
 ``sd = sqrt(log(1 + k^2))``); or the latent-scale ICC of the Poisson model
 (``icc = s2 / (s2 + log(1 + 1/lambda))``, Nakagawa et al. 2017, with ``lambda`` the mean
 expected count per cluster-quarter; as :func:`analysis.icc.icc_latent` reports it).
+
+Borough-specific trends (``sd_trend``, the between-borough SD of linear trends on the log
+scale per quarter; default 0, no trends) make the power of analyses that use each
+borough's baseline as its control honest: without them the simulation model lets a
+borough's baseline predict its follow-up perfectly up to noise, and mixed models look
+more powerful than they will be.
 
 The numpy Generator drives the simulation only; it never makes a trial's allocation.
 """
@@ -78,6 +84,7 @@ class PowerResult:
     seed: int
     mean_log_effect: float
     first_error: str = ""
+    sd_trend: float = 0.0
 
     @property
     def message(self) -> str:
@@ -98,6 +105,7 @@ class PowerResult:
             "rate_ratio": self.rate_ratio,
             "base_rate_per_10000": self.base_rate,
             "sd_between": self.sd_between,
+            "sd_trend": self.sd_trend,
             "icc_latent": self.icc,
             "clusters": self.clusters,
             "baseline_quarters": self.baseline_quarters,
@@ -197,6 +205,7 @@ def power_simulation(
     sd_between: float | None = None,
     cv: float | None = None,
     icc: float | None = None,
+    sd_trend: float | None = None,
     baseline_quarters: int | None = None,
     follow_up_quarters: int | None = None,
     simulations: int = 200,
@@ -223,6 +232,10 @@ def power_simulation(
         True intervention effect (default: the simulator's default for the outcome).
     sd_between, cv, icc : float, optional
         Between-cluster variation, at most one of them (default: ``sd_between`` 0.25).
+    sd_trend : float, optional
+        Between-cluster SD of the clusters' own linear trends on the log scale per quarter
+        (default: ``settings.sd_trend``, 0.0 unless set: no cluster-specific trends, which
+        makes analyses that compare each cluster with its own baseline optimistic).
     baseline_quarters, follow_up_quarters : int, optional
         Numbers of quarters (default: the protocol's schedule).
     simulations : int
@@ -243,6 +256,8 @@ def power_simulation(
         raise ModelSpecificationError("give at most one of sd_between, cv and icc")
     if simulations < 1:
         raise ModelSpecificationError("simulations must be at least 1")
+    if sd_trend is not None and sd_trend < 0:
+        raise ModelSpecificationError("sd_trend must not be negative")
     a = _pick_analysis(protocol, analysis)
     meth = method or (a.inference[0] if a.inference else "between-within")
     s = protocol.schedule
@@ -267,6 +282,7 @@ def power_simulation(
         base_rates={**base.base_rates, a.outcome: rate},
         rate_ratios={**base.rate_ratios, a.outcome: rr},
         sd_between=sd,
+        sd_trend=float(sd_trend if sd_trend is not None else base.sd_trend),
     )
     units = (
         tuple(scheme_units)
@@ -337,6 +353,7 @@ def power_simulation(
         seed=seed,
         mean_log_effect=float(np.mean(log_effects)) if log_effects else float("nan"),
         first_error=first_error,
+        sd_trend=st.sd_trend,
     )
 
 

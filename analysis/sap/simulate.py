@@ -3,17 +3,20 @@
 The model (documented defaults in :class:`SimulationSettings`), for unit ``i``, quarter
 ``t`` and indicator ``k``::
 
-    log mu_ikt = log(denominator_i) + log(rate_k / 10,000) + u_ik + q_kt
+    log mu_ikt = log(denominator_i) + log(rate_k / 10,000) + u_ik + q_kt + b_ik * t
                  + log(RR_k) * treatment_it
     u_ik ~ N(0, sd_between^2)            (cluster effect, one per unit and indicator)
     q_kt ~ N(0, quarter_sd^2)            (quarter effect, shared by the units)
+    b_ik ~ N(0, sd_trend^2)              (the unit's own linear trend per quarter; default 0)
     y_ikt ~ Poisson(mu_ikt * exp(e_ikt)), e_ikt ~ N(0, sd_observation^2)  (Poisson-lognormal)
         or  NB2(mean mu_ikt, size nb_size)                                (negative binomial)
 
 ``treatment`` is 1 for an intervention unit in a follow-up quarter (transition quarters
-carry no effect). ``rate_k`` is the base rate per 10,000 children per quarter: the
-defaults are of the order of the published partnership tables (CWASU Years 3/4
-evaluation), and the referrals-at-intake rate is the unit's own
+carry no effect). ``t`` counts quarters from the first quarter of the schedule (0 there),
+so a trend leaves the first quarter's level alone and drifts from it. ``rate_k`` is the
+base rate per 10,000 children per quarter: the defaults are of the order of the published
+partnership tables (CWASU Years 3/4 evaluation), and the referrals-at-intake rate is the
+unit's own
 ``baseline_da_referral_rate`` covariate when the protocol has one. The default rate
 ratios are the plausible effects of the domain primer: re-referrals 0.67 (about a third
 fewer), children into care 0.5 (44-66% fewer removals), 0.85 for the other indicators.
@@ -23,7 +26,19 @@ simulation, and never used for allocation (which has its own versioned stream). 
 quantity is drawn for every quarter of the schedule in a fixed order before any quarter
 is selected, so simulating a subset of quarters with a seed gives exactly the values of
 the full simulation with that seed restricted to those quarters: follow-up returns
-simulated after real baseline returns stay consistent with a full simulated trial.
+simulated after real baseline returns stay consistent with a full simulated trial. The
+order is: cluster effects, quarter effects, observation-level normals, the uniforms of the
+counts, the missingness uniforms and, last, the trend normals; because the trends come
+last, adding them (``sd_trend > 0``) leaves every other draw of a seed as it was, and
+``sd_trend = 0`` reproduces the values of a simulation without trends exactly.
+
+Why trends matter: without them each borough's own baseline predicts its follow-up
+perfectly up to noise, so analyses that compare a borough with its own baseline (the
+mixed models) look more powerful than they will be if boroughs drift apart, as real
+boroughs' caseloads do (changes of intake process, case management system or staffing).
+``sd_trend`` is the between-borough SD of those drifts on the log scale per quarter:
+0.02 lets two boroughs drift apart by one SD of 0.02 * sqrt(2) * 8 = 0.23 on the log
+scale (about 25% on the rate scale) over two years.
 """
 
 from __future__ import annotations
@@ -99,6 +114,10 @@ class SimulationSettings:
         Observation-level SD on the log scale (Poisson-lognormal noise).
     nb_size : float
         NB2 size ``k`` (variance ``mu + mu^2 / k``) for negative-binomial noise.
+    sd_trend : float
+        Between-cluster SD of the units' own linear trends on the log scale per quarter
+        (one trend per unit and indicator; 0.0, the default, means no unit-specific trends
+        and reproduces earlier simulations seed for seed).
     missing : float
         Probability that a cell is missing (a return not made): value NaN.
     use_unit_referral_rate : bool
@@ -115,6 +134,7 @@ class SimulationSettings:
     sd_observation: float = 0.1
     nb_size: float = 50.0
     missing: float = 0.0
+    sd_trend: float = 0.0
     use_unit_referral_rate: bool = True
 
     def __post_init__(self) -> None:
@@ -124,7 +144,7 @@ class SimulationSettings:
             raise ModelSpecificationError(f"unknown noise {self.noise!r}")
         if not 0.0 <= self.missing < 1.0:
             raise ModelSpecificationError("missing must be a probability below 1")
-        for name in ("sd_between", "quarter_sd", "sd_observation"):
+        for name in ("sd_between", "quarter_sd", "sd_observation", "sd_trend"):
             if getattr(self, name) < 0:
                 raise ModelSpecificationError(f"{name} must not be negative")
         if self.nb_size <= 0:
@@ -188,12 +208,15 @@ def simulate_values(
     inds = sorted(protocol.indicators, key=lambda i: i.code)
     rng = np.random.default_rng(seed)
     n_u, n_q, n_k = len(units), len(all_q), len(inds)
-    # fixed draw order (documented): cluster effects, quarter effects, noise, missingness
+    # fixed draw order (documented): cluster effects, quarter effects, noise, missingness,
+    # trends (last, so that adding trends leaves every earlier draw of a seed unchanged)
     u_eff = rng.normal(0.0, st.sd_between, size=(n_k, n_u))
     q_eff = rng.normal(0.0, st.quarter_sd, size=(n_k, n_q))
     noise_normal = rng.normal(0.0, 1.0, size=(n_k, n_u, n_q))
     uniforms = rng.random(size=(n_k, n_u, n_q))
     missing_draw = rng.random(size=(n_k, n_u, n_q))
+    trend = st.sd_trend * rng.normal(0.0, 1.0, size=(n_k, n_u))
+    quarter_index = np.array([q.index - all_q[0].index for q in all_q], dtype=float)
     intervention = protocol.allocation.intervention_arm
     treated_unit = np.array([arms[u.id] == intervention for u in units], dtype=float)
     follow = np.array([schedule.phase(q) == "follow_up" for q in all_q], dtype=float)
@@ -209,6 +232,7 @@ def simulate_values(
             + np.log(rate / RATE_PER)[:, None]
             + u_eff[k][:, None]
             + q_eff[k][None, :]
+            + np.outer(trend[k], quarter_index)
             + math.log(st.rate_ratio(ind.code)) * treatment
         )
         y = _draw_counts(st, log_mu, noise_normal[k], uniforms[k])

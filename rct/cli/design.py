@@ -49,6 +49,17 @@ def design() -> None:
     help="Between-cluster SD of the log rate (default 0.25).",
 )
 @click.option(
+    "--sd-trend",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help=(
+        "Between-cluster SD of the clusters' own linear trends, log scale per quarter "
+        "(e.g. 0.02). With 0 every borough's baseline is a perfect control and mixed-model "
+        "power is optimistic."
+    ),
+)
+@click.option(
     "--baseline-quarters",
     type=click.IntRange(min=1),
     help="Number of baseline quarters (default: the protocol's).",
@@ -85,6 +96,7 @@ def power(
     icc: float | None,
     cv: float | None,
     sd_between: float | None,
+    sd_trend: float,
     baseline_quarters: int | None,
     follow_up_quarters: int | None,
     simulations: int,
@@ -95,9 +107,12 @@ def power(
     """Estimate by simulation the power of the prespecified primary analysis.
 
     Each simulated trial draws an allocation from the protocol's admissible scheme space,
-    simulates quarterly counts (Poisson-lognormal, between-cluster variation as given)
-    and fits the analysis exactly as 'rct analyse run' does. Prints the power with its
-    Monte Carlo standard error, plainly.
+    simulates quarterly counts (Poisson-lognormal, between-cluster variation as given,
+    and, with --sd-trend, a linear trend of its own for each cluster) and fits the analysis
+    exactly as 'rct analyse run' does. Prints the power with its Monte Carlo standard
+    error, plainly. Without cluster-specific trends the simulation lets each borough's
+    baseline predict its follow-up perfectly up to noise, which flatters analyses that
+    compare a borough with its own baseline: try --sd-trend 0.02 as well.
     """
     from analysis.sap.power import power_simulation
     from protocols import load_protocol
@@ -125,6 +140,7 @@ def power(
             sd_between=sd_between,
             cv=cv,
             icc=icc,
+            sd_trend=sd_trend,
             baseline_quarters=baseline_quarters,
             follow_up_quarters=follow_up_quarters,
             simulations=simulations,
@@ -140,7 +156,8 @@ def power(
     click.echo(result.message)
     click.echo(
         f"Base rate {result.base_rate:g} per 10,000 per quarter; between-cluster SD "
-        f"{result.sd_between:.3g} (latent ICC {result.icc:.3g}); {result.fitted} of "
+        f"{result.sd_between:.3g} (latent ICC {result.icc:.3g}); trend SD "
+        f"{result.sd_trend:.3g} per quarter; {result.fitted} of "
         f"{result.simulations} simulated trials analysed; {result.schemes} admissible schemes; "
         f"seed {result.seed}."
     )

@@ -14,6 +14,7 @@ from analysis.sap.simulate import (
     sd_from_cv,
     simulate_values,
 )
+from protocols import Quarter
 from tests.analysis.test_sap_runner import ARMS, SHIPPED
 
 QUIET = dict(sd_between=0.0, quarter_sd=0.0, sd_observation=0.0)
@@ -99,3 +100,57 @@ def test_bad_settings_and_missing_arms_are_refused() -> None:
         SimulationSettings(noise="gamma")  # type: ignore[arg-type]
     with pytest.raises(DataError, match="arms are missing"):
         simulate_values(SHIPPED, {"camden": "control"}, seed=1)
+
+
+# Values of seed 7 (default settings, camden, re-referrals, every quarter) computed before
+# unit-specific trends were added to the simulator: sd_trend = 0 must keep them.
+SEED_7_CAMDEN_RE_REFERRALS = [16, 25, 31, 21, 20, 25, 25, 19, 24, 18, 31, 21, 24]
+
+
+def test_without_trends_a_seed_gives_the_values_it_gave_before_trends_existed() -> None:
+    v = simulate_values(SHIPPED, ARMS, seed=7, settings=SimulationSettings(sd_trend=0.0))
+    rows = v[(v["unit"] == "camden") & (v["indicator"] == "da_re_referrals")]
+    assert rows["value"].tolist() == SEED_7_CAMDEN_RE_REFERRALS
+
+
+def test_trends_change_values_only_through_the_trend() -> None:
+    # Deterministic means (no observation noise) so a count changes only if its mean does.
+    quiet = dict(sd_observation=0.0, missing=0.3)
+    flat = simulate_values(SHIPPED, ARMS, seed=11, settings=SimulationSettings(**quiet))
+    trended = simulate_values(
+        SHIPPED, ARMS, seed=11, settings=SimulationSettings(sd_trend=0.05, **quiet)
+    )
+    first = str(SHIPPED.schedule.quarters[0])
+    at_start = flat["period"] == first
+    # t = 0 in the first quarter: the trend has not moved anything there yet
+    assert flat[at_start].equals(trended[at_start])
+    # the same cells are missing (missingness draws are untouched)
+    assert flat["value"].isna().equals(trended["value"].isna())
+    later = ~at_start & flat["value"].notna()
+    assert (flat.loc[later, "value"] != trended.loc[later, "value"]).mean() > 0.5
+
+
+def test_trend_slopes_vary_between_units_with_the_given_sd() -> None:
+    st = SimulationSettings(
+        sd_trend=0.1,
+        sd_between=0.0,
+        quarter_sd=0.0,
+        sd_observation=0.0,
+        other_rate_ratio=1.0,
+        rate_ratios={},
+        base_rates={k: 1e6 for k in DEFAULT_BASE_RATES},  # huge counts: Poisson noise ~0.1%
+        use_unit_referral_rate=False,
+    )
+    v = simulate_values(SHIPPED, ARMS, seed=12, settings=st)
+    v["t"] = v["period"].map(lambda p: SHIPPED.schedule.quarters.index(Quarter.parse(p)))
+    slopes = [
+        np.polyfit(g["t"], np.log(g["value"]), 1)[0] for _, g in v.groupby(["unit", "indicator"])
+    ]
+    assert len(slopes) == 35
+    # 35 slopes: the sample SD of N(0, 0.1^2) draws lies within 0.1 * (1 +- 0.5) w.p. > 0.9999
+    assert 0.05 < float(np.std(slopes, ddof=1)) < 0.15
+
+
+def test_a_negative_trend_sd_is_refused() -> None:
+    with pytest.raises(ModelSpecificationError, match="sd_trend"):
+        SimulationSettings(sd_trend=-0.01)

@@ -172,3 +172,27 @@ def test_design_power_refuses_two_ways_of_giving_the_clustering(
         "0.3",
     )
     assert run.code == 2 and "at most one" in run.err
+
+
+def test_design_power_takes_a_borough_trend_sd(capsys: pytest.CaptureFixture[str]) -> None:
+    from protocols import shipped_protocol_path
+
+    base = [
+        "design",
+        "power",
+        "--protocol",
+        str(shipped_protocol_path()),
+        "--method",
+        "cluster-level",
+        "--simulations",
+        "6",
+        "--baseline-quarters",
+        "2",
+        "--follow-up-quarters",
+        "2",
+        "--json",
+    ]
+    data = json.loads(run_cli(capsys, *base, "--sd-trend", "0.05").out)
+    assert data["sd_trend"] == 0.05
+    refused = run_cli(capsys, *base, "--sd-trend", "-0.1")
+    assert refused.code == 2 and "--sd-trend" in refused.err
