@@ -75,11 +75,13 @@ def _num(x: Any, digits: int = 3) -> str:
 
 def _flow(d: ReportData) -> str:
     n = len(d.units)
+    replaces = (d.allocation or {}).get("replaces")
+    reseal = f" <b>(re-seal after void of allocation #{_e(replaces)})</b>" if replaces else ""
     if d.arms is None:
         status = (d.allocation or {}).get("status", "not sealed")
         return (
             f"<div class='flow'><div class='box wide'>Clusters in the protocol: <b>{n}</b></div>"
-            f"<div class='box wide'>Randomised: allocation {_e(status)}; arms concealed until reveal</div></div>"
+            f"<div class='box wide'>Randomised: allocation {_e(status)}; arms concealed until reveal{reseal}</div></div>"
         )
     groups: dict[str, list[str]] = {}
     for u in d.units:
@@ -98,7 +100,7 @@ def _flow(d: ReportData) -> str:
     return (
         f"<div class='flow'><div class='box wide'>Clusters in the protocol: <b>{n}</b></div>"
         f"<div class='box wide'>Randomised: <b>{n}</b> (allocation #{_e((d.allocation or {}).get('allocation'))}, "
-        f"scheme {_e((d.allocation or {}).get('scheme_index'))})</div>{cells}{analysed}</div>"
+        f"scheme {_e((d.allocation or {}).get('scheme_index'))}){reseal}</div>{cells}{analysed}</div>"
     )
 
 

@@ -96,3 +96,17 @@ def test_report_renders_in_headless_chromium(trial_url: str, tmp_path: Path) -> 
         check=True,
     )
     assert shot.stat().st_size > 50_000
+
+
+def test_report_marks_a_reseal_after_void(trial_url: str, tmp_path: Path) -> None:
+    from rct import allocations
+    from tests.rct.trial_helpers import PASSPHRASE
+
+    ws = Workspace(trial_url, "sam")
+    try:
+        allocations.seal(ws, PASSPHRASE, tmp_path / "first.json")
+        allocations.void(ws, "sealed against the wrong unit table")
+        allocations.seal(ws, PASSPHRASE, tmp_path / "second.json")
+    finally:
+        ws.close()
+    assert "re-seal after void of allocation #1" in report_html(trial_url)
