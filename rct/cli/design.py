@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from rct.cli.common import State, echo_json, json_option, pass_state
@@ -117,6 +115,7 @@ def power(
     from analysis.sap.power import power_simulation
     from protocols import load_protocol
     from rct.allocation_design import space_for_protocol
+    from rct.cli.progress import progress_bar
 
     if sum(x is not None for x in (icc, cv, sd_between)) > 1:
         raise click.UsageError("give at most one of --icc, --cv and --sd-between")
@@ -130,7 +129,7 @@ def power(
             ws.read_as(s)
             protocol = store.current(s).protocol
     space = space_for_protocol(protocol)
-    with click.progressbar(length=simulations, label="Simulating trials", file=sys.stderr) as bar:
+    with progress_bar(simulations, "Simulating trials", as_json=as_json) as advance:
         result = power_simulation(
             protocol,
             analysis=analysis,
@@ -148,7 +147,7 @@ def power(
             alpha=alpha,
             schemes=space.schemes.astype("int64"),
             scheme_units=space.unit_ids,
-            progress=bar.update,
+            progress=advance,
         )
     if as_json:
         echo_json(result.to_dict())
