@@ -15,7 +15,15 @@ from typing import Any
 
 from rct.allocation_verify import Check
 
-__all__ = ["reproduce", "Check"]
+__all__ = ["reproduce", "steps", "Check", "CONCEALED", "concealed_check", "verdict"]
+
+#: Name of the check that stands for the allocation checks a pre-reveal bundle cannot run.
+CONCEALED = "allocation: arms concealed"
+#: What a pre-reveal bundle cannot check, and why (printed with its verdict).
+SKIPPED_BEFORE_REVEAL = (
+    "the commitment, the scheme redrawn from the seed and the reveal event (they need the "
+    "seed) and the analyses (they need the arms), both sealed until reveal"
+)
 
 
 def _load_json(path: Path) -> Any:
@@ -70,8 +78,31 @@ def _guard(name: str, checks: list[Check], fn: Callable[[], None]) -> None:
         checks.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
 
 
-def reproduce(directory: Path, *, tolerance: float = 1e-6) -> list[Check]:
-    """Every check of the bundle in ``directory``, in order."""
+#: Steps reported to the ``progress`` callback: the manifest, then each group of checks
+#: (plus one per recomputed analysis, see :func:`steps`).
+STEPS = 6
+
+
+def steps(directory: Path) -> int:
+    """How many times :func:`reproduce` will call ``progress`` for this bundle."""
+    from rct.reproduce_analyses import analyses_in
+
+    return STEPS + analyses_in(Path(directory) / "results" / "results.json")
+
+
+def reproduce(
+    directory: Path,
+    *,
+    tolerance: float = 1e-6,
+    progress: Callable[[int], None] | None = None,
+) -> list[Check]:
+    """Every check of the bundle in ``directory``, in order.
+
+    ``progress`` (if given) is called with 1 after the manifest and after each group of
+    checks and after each recomputed analysis: :func:`steps` calls in all when every file
+    is readable.
+    """
+    advance = progress or (lambda _n: None)
     from protocols import protocol_from_data
     from rct.allocation_verify import verify_allocation
     from rct.audit import verify_events
@@ -79,6 +110,7 @@ def reproduce(directory: Path, *, tolerance: float = 1e-6) -> list[Check]:
     root = Path(directory)
     checks: list[Check] = []
     manifest = _manifest(root, checks)
+    advance(1)
     if manifest is None:
         return checks
     state: dict[str, Any] = {}
@@ -145,14 +177,20 @@ def reproduce(directory: Path, *, tolerance: float = 1e-6) -> list[Check]:
             return
         cert = _load_json(path)
         sealed_under = state["history"][cert["protocol_version"]]
-        for c in verify_allocation(cert, sealed_under, state.get("events", [])):
+        events = state.get("events", [])
+        concealed = not cert.get("seed")
+        for c in verify_allocation(cert, sealed_under, events):
             if c.name in ("audit chain",):
                 continue  # checked above, once
+            if concealed and c.name == "revealed seed":
+                checks.append(concealed_check(cert, manifest, events))
+                continue
             checks.append(Check(f"allocation: {c.name}", c.ok, c.detail))
         state["cert"] = cert
 
     def dataset() -> None:
         from rct.capture.export import snapshot_hash
+        from rct.reproduce_dataset import csv_copy_check
 
         rows = _load_json(root / "data" / "analysis_dataset.json")
         snap = snapshot_hash(rows)
@@ -170,6 +208,7 @@ def reproduce(directory: Path, *, tolerance: float = 1e-6) -> list[Check]:
             )
         )
         state["rows"] = rows
+        checks.append(csv_copy_check(root, rows if ok else None, snap))
 
     def analyses() -> None:
         path = root / "results" / "results.json"
@@ -188,6 +227,7 @@ def reproduce(directory: Path, *, tolerance: float = 1e-6) -> list[Check]:
                 state.get("cert"),
                 state.get("events", []),
                 tolerance,
+                progress,
             )
         )
 
@@ -199,14 +239,71 @@ def reproduce(directory: Path, *, tolerance: float = 1e-6) -> list[Check]:
         ("analyses", analyses),
     ):
         if name == "allocation" and "history" not in state:
-            continue
-        if name == "analyses" and ("rows" not in state or "protocol" not in state):
+            pass
+        elif name == "analyses" and ("rows" not in state or "protocol" not in state):
             checks.append(
                 Check("analyses", False, "not recomputed: the protocol or dataset failed")
             )
-            continue
-        _guard(name, checks, fn)
+        else:
+            _guard(name, checks, fn)
+        advance(1)
     return checks
+
+
+def concealed_check(
+    cert: dict[str, Any], manifest: dict[str, Any], events: list[dict[str, Any]]
+) -> Check:
+    """PASS for a legitimately pre-reveal bundle; FAIL when a revealed one is disguised.
+
+    Legitimate means: the certificate carries neither seed nor arms, the manifest and the
+    last ``bundle.export`` event both say "not revealed", no ``allocation.reveal`` event
+    exists for this allocation, and its ``allocation.seal`` event carries the certificate's
+    commitment. A bundle whose seed was stripped after reveal fails on the audit trail.
+    """
+    allocation = cert.get("allocation")
+    problems = []
+    if cert.get("arms"):
+        problems.append("the certificate has arms but no seed")
+    if manifest.get("revealed") is not False:
+        problems.append("the manifest says the allocation was revealed")
+    exports = [e for e in events if e["action"] == "bundle.export"]
+    if exports and _payload(exports[-1]).get("revealed") is not False:
+        problems.append("the audit trail's bundle.export event says the allocation was revealed")
+    if any(
+        e["action"] == "allocation.reveal" and _payload(e).get("allocation") == allocation
+        for e in events
+    ):
+        problems.append("the audit trail records a reveal of this allocation")
+    if not any(
+        e["action"] == "allocation.seal"
+        and _payload(e).get("allocation") == allocation
+        and _payload(e).get("commitment") == cert.get("commitment")
+        for e in events
+    ):
+        problems.append("no seal event in the audit trail carries this commitment")
+    if problems:
+        return Check(CONCEALED, False, "not a pre-reveal bundle: " + "; ".join(problems))
+    return Check(
+        CONCEALED,
+        True,
+        f"allocation #{allocation} is sealed (commitment {str(cert.get('commitment'))[:16]}..., "
+        f"in the audit trail) and not yet revealed; skipped until reveal: {SKIPPED_BEFORE_REVEAL}",
+    )
+
+
+def verdict(checks: list[Check]) -> tuple[bool, str]:
+    """(passed, the closing line): "PASS", "PASS (arms concealed)" or "FAIL", with counts."""
+    passed = sum(c.ok for c in checks)
+    ok = bool(checks) and passed == len(checks)
+    counts = f"{passed} of {len(checks)} check{'s' if len(checks) != 1 else ''} passed"
+    if not ok:
+        return False, f"FAIL: {counts}"
+    if any(c.name == CONCEALED for c in checks):
+        return True, (
+            f"PASS (arms concealed): {counts}; made before reveal, so skipped: "
+            f"{SKIPPED_BEFORE_REVEAL}"
+        )
+    return True, f"PASS: {counts}"
 
 
 def _payload(event: dict[str, Any]) -> dict[str, Any]:

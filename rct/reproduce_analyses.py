@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from protocols import Protocol
 from rct.allocation_verify import Check
 
-__all__ = ["recompute_results", "compare_results"]
+__all__ = ["recompute_results", "compare_results", "analyses_in"]
 
 #: Parts of the results that legitimately differ between machines and are not compared.
 IGNORED = ("provenance.packages",)
@@ -62,8 +62,12 @@ def recompute_results(
     cert: dict[str, Any] | None,
     events: list[dict[str, Any]],
     tolerance: float,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Check]:
-    """Checks: results hash in the audit trail, and the analyses recomputed from the bundle."""
+    """Checks: results hash in the audit trail, and the analyses recomputed from the bundle.
+
+    ``progress`` (if given) is called with 1 as each analysis is finished.
+    """
     import numpy as np
     import pandas as pd
 
@@ -97,6 +101,7 @@ def recompute_results(
         (v["version"], v["canonical"]) for v in json.loads(history_path.read_text(encoding="utf-8"))
     ]
     space = space_for_protocol(protocol)
+    started: list[str] = []
     values = pd.DataFrame(
         {
             "unit": [r["borough"] for r in rows],
@@ -120,7 +125,10 @@ def recompute_results(
         tuple(space.unit_ids),
         post_hoc=post_hoc_from_records(events, history, protocol),
         provenance=provenance,
+        progress=None if progress is None else _finished(progress, started),
     )
+    if progress is not None and started:
+        progress(1)  # the last analysis
     again = results.to_json()
     n = len(stored.get("analyses", []))
     if again == text:
@@ -152,6 +160,25 @@ def recompute_results(
             )
         )
     return checks
+
+
+def _finished(progress: Callable[[int], None], started: list[str]) -> Callable[[str], None]:
+    """Turn run_sap's "starting analysis X" calls into "one more analysis finished"."""
+
+    def on_start(name: str) -> None:
+        if started:
+            progress(1)
+        started.append(name)
+
+    return on_start
+
+
+def analyses_in(path: Path) -> int:
+    """How many analyses a bundle's results file holds (0 if it is absent or unreadable)."""
+    try:
+        return len(json.loads(path.read_text(encoding="utf-8")).get("analyses", []))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
 
 
 def _payload(event: dict[str, Any]) -> dict[str, Any]:

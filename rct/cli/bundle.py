@@ -20,9 +20,11 @@ def export_cmd(state: State, directory: str, as_json: bool) -> None:
     """Write a reproduction bundle to DIRECTORY (new): protocol, allocation, audit, data, results."""
     from pathlib import Path
 
-    from rct.bundle import export_bundle
+    from rct.bundle import EXPORT_STEPS, export_bundle
+    from rct.cli.progress import progress_bar
 
-    result = export_bundle(state.workspace(), Path(directory))
+    with progress_bar(EXPORT_STEPS, "Writing the bundle", as_json=as_json) as advance:
+        result = export_bundle(state.workspace(), Path(directory), progress=advance)
     if as_json:
         echo_json(
             {
@@ -57,17 +59,24 @@ def reproduce_cmd(directory: str, tolerance: float, as_json: bool) -> None:
     """
     from pathlib import Path
 
-    from rct.reproduce import reproduce
+    from rct.cli.progress import progress_bar
+    from rct.reproduce import CONCEALED, reproduce, steps, verdict
 
-    checks = reproduce(Path(directory), tolerance=tolerance)
-    ok = bool(checks) and all(c.ok for c in checks)
+    with progress_bar(steps(Path(directory)), "Checking the bundle", as_json=as_json) as advance:
+        checks = reproduce(Path(directory), tolerance=tolerance, progress=advance)
+    ok, summary = verdict(checks)
     if as_json:
-        echo_json({"ok": ok, "checks": [c.to_dict() for c in checks]})
+        echo_json(
+            {
+                "ok": ok,
+                "arms_concealed": ok and any(c.name == CONCEALED for c in checks),
+                "verdict": summary,
+                "checks": [c.to_dict() for c in checks],
+            }
+        )
     else:
         for c in checks:
             click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
-        click.echo(
-            f"\n{'PASS' if ok else 'FAIL'}: {sum(c.ok for c in checks)} of {len(checks)} checks passed"
-        )
+        click.echo(f"\n{summary}")
     if not ok:
         raise SystemExit(8)

@@ -160,3 +160,115 @@ def test_reproduce_cli_exit_codes(
     assert bad.code == 8 and not json.loads(bad.out)["ok"]
     missing = run_cli(capsys, "reproduce", str(tmp_path / "nowhere"))
     assert missing.code == 2
+
+
+def _forge(target: Path, name: str) -> None:
+    """Recompute ``name``'s manifest line, as a careful forger would."""
+    from rct.bundle import sha256_file
+
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["files"][name] = sha256_file(target / name)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_changed_csv_with_a_recomputed_manifest_line_fails_precisely(
+    bundle_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = copy(bundle_dir, tmp_path)
+    path = target / "data" / "analysis_dataset.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    col = header.index("value")
+    n, cells = next(
+        (n, line.rstrip("\n").split(","))
+        for n, line in enumerate(lines)
+        if n and line.split(",")[col]
+    )
+    cells[col] = str(int(cells[col]) + 1)
+    lines[n] = ",".join(cells) + "\n"
+    path.write_text("".join(lines))
+    _forge(target, "data/analysis_dataset.csv")
+    found = failures(target)
+    assert found == [
+        f"data snapshot: CSV copy: data/analysis_dataset.csv differs from the rows with the "
+        f"audited snapshot {json.loads((target / 'manifest.json').read_text())['snapshot_hash'][:16]}"
+        f"...: line {n + 1} ({cells[0]} {cells[3]} {cells[5]}), column value: "
+        f"'{cells[col]}' where the snapshot's rows give '{int(cells[col]) - 1}'"
+    ], found
+    r = run_cli(capsys, "reproduce", str(target))
+    assert r.code == 8 and "FAIL  data snapshot: CSV copy" in r.out
+
+
+def test_csv_with_a_dropped_row_fails_even_with_a_forged_manifest(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    target = copy(bundle_dir, tmp_path)
+    path = target / "data" / "analysis_dataset.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))
+    _forge(target, "data/analysis_dataset.csv")
+    found = failures(target)
+    assert len(found) == 1 and found[0].startswith("data snapshot: CSV copy"), found
+    assert f"{len(lines) - 2} data rows where the snapshot has {len(lines) - 1}" in found[0]
+
+
+def test_both_copies_of_the_dataset_are_checked_on_an_intact_bundle(bundle_dir: Path) -> None:
+    names = [c.name for c in reproduce(bundle_dir) if c.ok]
+    assert "data snapshot" in names and "data snapshot: CSV copy" in names
+
+
+def test_pre_reveal_bundle_reproduces_as_pass_with_arms_concealed(
+    trial_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    populated_trial(trial_url, reveal=False, tmp_dir=tmp_path)
+    ws = Workspace(trial_url, "sam")
+    export_bundle(ws, tmp_path / "b")
+    ws.close()
+    r = run_cli(capsys, "reproduce", str(tmp_path / "b"))
+    assert r.code == 0, r.out
+    last = r.out.strip().splitlines()[-1]
+    assert last.startswith("PASS (arms concealed): ") and "made before reveal, so skipped" in last
+    assert "need the seed" in last and "need the arms" in last and "FAIL" not in r.out
+    assert "PASS  allocation: arms concealed: allocation #1 is sealed" in r.out
+    data = json.loads(run_cli(capsys, "reproduce", str(tmp_path / "b"), "--json").out)
+    assert data["ok"] and data["arms_concealed"]
+
+
+def test_a_revealed_bundle_with_its_seed_stripped_fails(bundle_dir: Path, tmp_path: Path) -> None:
+    target = copy(bundle_dir, tmp_path)
+    path = target / "allocation" / "certificate.json"
+    cert = json.loads(path.read_text())
+    cert["seed"] = cert["arms"] = None
+    path.write_text(json.dumps(cert))
+    _forge(target, "allocation/certificate.json")
+    found = [f for f in failures(target) if f.startswith("allocation: arms concealed")]
+    assert found and "the audit trail records a reveal of this allocation" in found[0], found
+    assert "the manifest says the allocation was revealed" in found[0]
+
+
+def test_reproduce_and_export_report_progress_step_by_step(
+    bundle_dir: Path, trial_url: str, tmp_path: Path
+) -> None:
+    from rct.bundle import EXPORT_STEPS
+    from rct.reproduce import steps
+
+    ticks: list[int] = []
+    reproduce(bundle_dir, progress=ticks.append)
+    assert ticks == [1] * steps(bundle_dir) and steps(bundle_dir) == 6  # no analyses run
+    populated_trial(trial_url, tmp_dir=tmp_path)
+    ws = Workspace(trial_url, "sam")
+    ticks.clear()
+    export_bundle(ws, tmp_path / "b", progress=ticks.append)
+    ws.close()
+    assert ticks == [1] * EXPORT_STEPS
+
+
+def test_recomputed_analyses_tick_once_each_when_finished() -> None:
+    from rct.reproduce_analyses import _finished
+
+    ticks: list[int] = []
+    started: list[str] = []
+    on_start = _finished(ticks.append, started)
+    for name in ("primary", "secondary", "sensitivity"):
+        on_start(name)
+    assert ticks == [1, 1] and started == ["primary", "secondary", "sensitivity"]
