@@ -1,5 +1,5 @@
 """The completeness matrix: borough x quarter x indicator, each cell received, amended,
-queried, overdue or missing, with totals and the list of overdue returns.
+queried, overdue or not yet due, with totals and the list of overdue returns.
 
 A cell's status, in order of precedence:
 
@@ -8,7 +8,10 @@ A cell's status, in order of precedence:
 ``received``  a value is stored;
 ``overdue``   no value, and the submission deadline (the quarter's last day plus the
               protocol's ``submission_deadline_days``) is before the as-of date;
-``missing``   no value yet, deadline not passed (still expected).
+``not_yet_due`` no value yet, deadline not passed (still expected).
+
+The statuses' words, symbols and colours live in :mod:`rct.capture.completeness_status`,
+the one vocabulary every view uses.
 
 :func:`compute_completeness` is pure; :func:`completeness` gathers what it needs from the
 trial database.
@@ -27,6 +30,7 @@ from sqlalchemy import func, select
 from protocols import Protocol
 from protocols.quarters import Quarter
 from rct import protocols as protocol_store
+from rct.capture.completeness_status import STATUSES
 from rct.db.capture_models import DataQuery, IndicatorValue
 from rct.errors import InputError
 from rct.workspace import Workspace
@@ -40,7 +44,6 @@ __all__ = [
     "completeness",
 ]
 
-STATUSES = ("received", "amended", "queried", "overdue", "missing")
 Key = tuple[str, str, str]
 
 
@@ -188,7 +191,7 @@ def compute_completeness(
                     status = "queried" if nq else ("amended" if n > 1 else "received")
                     late_days = 0
                 else:
-                    status = "overdue" if late > 0 else "missing"
+                    status = "overdue" if late > 0 else "not_yet_due"
                     late_days = late
                 cells.append(CompletenessCell(u, p, i, status, d, late_days, n, nq))
     return CompletenessMatrix(as_of, unit_ids, periods, codes, tuple(cells))

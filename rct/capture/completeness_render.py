@@ -13,28 +13,22 @@ import html
 import io
 
 from rct.audit_export import safe_cell
-from rct.capture.completeness import STATUSES, CompletenessMatrix, quarter_label
+from rct.capture.completeness import CompletenessMatrix, quarter_label
+from rct.capture.completeness_status import STATUSES, STYLE, legend, plural, symbol, words
 
 __all__ = ["render_terminal", "render_csv", "render_html", "SYMBOLS"]
 
-#: one-character marks for the terminal table
-SYMBOLS = {"received": "R", "amended": "A", "queried": "Q", "overdue": "!", "missing": "."}
-_LABEL = {
-    "received": "ok",
-    "amended": "amended",
-    "queried": "query",
-    "overdue": "LATE",
-    "missing": "due",
-}
-_STYLE = {
-    "received": "background:#1a7f37;color:#fff",
-    "amended": "background:#8fd19e;color:#000",
-    "queried": "background:#f2c744;color:#000;background-image:repeating-linear-gradient("
+#: one-character marks, the same in the terminal, the HTML heatmap and the report
+SYMBOLS = {s: symbol(s) for s in STATUSES}
+#: CSS of each status's cell: the shared colour, plus a hatch for the two that need action
+_HATCH = {
+    "queried": ";background-image:repeating-linear-gradient("
     "45deg,transparent 0 6px,rgba(0,0,0,.25) 6px 8px)",
-    "overdue": "background:#c62828;color:#fff;background-image:repeating-linear-gradient("
-    "-45deg,transparent 0 3px,rgba(255,255,255,.35) 3px 5px)",
-    "missing": "background:#fff;color:#555;border:1px dashed #777",
+    "overdue": ";background-image:repeating-linear-gradient("
+    "-45deg,transparent 0 3px,rgba(255,255,255,.45) 3px 5px)",
+    "not_yet_due": ";border:1px dashed #777",
 }
+_STYLE = {s: f"background:{STYLE[s].colour};color:#000{_HATCH.get(s, '')}" for s in STATUSES}
 
 
 def render_terminal(m: CompletenessMatrix) -> str:
@@ -43,8 +37,7 @@ def render_terminal(m: CompletenessMatrix) -> str:
     width = max([len(f"{u} / {i}") for u in m.units for i in m.indicators] + [4])
     head = " " * width + "  " + " ".join(f"{c:>4}" for c in cols)
     lines = [
-        f"Completeness as of {m.as_of.isoformat()}   "
-        + "  ".join(f"{SYMBOLS[s]} {s}" for s in STATUSES),
+        f"Completeness as of {m.as_of.isoformat()}   {legend()}",
         "",
         head,
     ]
@@ -65,8 +58,8 @@ def render_terminal(m: CompletenessMatrix) -> str:
         for r in overdue:
             lines.append(
                 f"  {r.unit_id} {r.period}: due {r.due.isoformat()}, "
-                f"{r.days_overdue} days overdue ({len(r.indicators)} indicator"
-                f"{'s' if len(r.indicators) != 1 else ''}: {', '.join(r.indicators)})"
+                f"{plural(r.days_overdue, 'day')} overdue "
+                f"({plural(len(r.indicators), 'indicator')}: {', '.join(r.indicators)})"
             )
     else:
         lines.append("No return is overdue.")
@@ -75,9 +68,10 @@ def render_terminal(m: CompletenessMatrix) -> str:
 
 def _totals(what: str, totals: dict[str, dict[str, int]]) -> str:
     width = max([len(k) for k in totals] + [len(what)])
-    rows = [f"{what:<{width}}  " + "  ".join(f"{s:>8}" for s in STATUSES)]
+    cols = {s: max(8, len(words(s))) for s in STATUSES}
+    rows = [f"{what:<{width}}  " + "  ".join(f"{words(s):>{cols[s]}}" for s in STATUSES)]
     for k, counts in totals.items():
-        rows.append(f"{k:<{width}}  " + "  ".join(f"{counts[s]:>8}" for s in STATUSES))
+        rows.append(f"{k:<{width}}  " + "  ".join(f"{counts[s]:>{cols[s]}}" for s in STATUSES))
     return "\n".join(rows)
 
 
@@ -121,14 +115,15 @@ def render_html(m: CompletenessMatrix, title: str = "Completeness of returns") -
         f"<title>{e(title)}</title><style>",
         "body{font-family:system-ui,sans-serif;margin:1.5em;color:#111}",
         "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #999;"
-        "padding:3px 6px;font-size:13px}td.c{text-align:center;min-width:4.2em;"
-        "font-weight:600}th{background:#eee}th.b{text-align:left}",
+        "padding:3px 6px;font-size:13px}td.c{text-align:center;min-width:2.4em;"
+        "font-weight:700;font-size:15px}th{background:#eee}th.b{text-align:left}",
         ".legend span{display:inline-block;padding:3px 8px;margin-right:6px;font-weight:600}",
         "</style></head><body>",
-        f"<h1>{e(title)}</h1><p>As of {m.as_of.isoformat()}. Each cell shows its status in "
-        "words as well as colour.</p><p class='legend'>",
+        f"<h1>{e(title)}</h1><p>As of {m.as_of.isoformat()}. Each cell shows its status "
+        "as a symbol as well as a colour (the same symbols as the terminal table and the "
+        "trial report); hover over a cell for its details.</p><p class='legend'>",
     ]
-    parts += [f"<span style='{_STYLE[s]}'>{_LABEL[s]} = {s}</span>" for s in STATUSES]
+    parts += [f"<span style='{_STYLE[s]}'>{e(symbol(s))} {e(words(s))}</span>" for s in STATUSES]
     parts.append("</p><table><tr><th>borough</th><th>indicator</th>")
     parts += [f"<th>{e(p)}</th>" for p in m.periods]
     parts.append("</tr>")
@@ -140,19 +135,19 @@ def render_html(m: CompletenessMatrix, title: str = "Completeness of returns") -
             parts.append(f"<th class='b'>{e(i)}</th>")
             for p in m.periods:
                 c = m.cell(u, p, i)
-                tip = f"{u} {p} {i}: {c.status}, due {c.due.isoformat()}"
+                tip = f"{u} {p} {i}: {words(c.status)}, due {c.due.isoformat()}"
                 if c.days_overdue:
-                    tip += f", {c.days_overdue} days overdue"
+                    tip += f", {plural(c.days_overdue, 'day')} overdue"
                 parts.append(
                     f"<td class='c' style='{_STYLE[c.status]}' title='{e(tip)}'>"
-                    f"{_LABEL[c.status]}</td>"
+                    f"{e(symbol(c.status))}</td>"
                 )
             parts.append("</tr>")
     parts.append("</table>")
     for what, label in (("unit", "borough"), ("indicator", "indicator")):
         parts.append(
             f"<h2>Totals per {label}</h2><table><tr><th>{label}</th>"
-            + "".join(f"<th>{s}</th>" for s in STATUSES)
+            + "".join(f"<th>{e(words(s))}</th>" for s in STATUSES)
             + "</tr>"
         )
         for key, counts in m.totals_by(what).items():

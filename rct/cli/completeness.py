@@ -1,4 +1,4 @@
-"""``rct completeness``: what is received, missing, overdue, amended or queried."""
+"""``rct completeness``: what is received, amended, queried, overdue or not yet due."""
 
 from __future__ import annotations
 
@@ -47,10 +47,11 @@ def completeness(
     html_file: str | None,
     fail_on_overdue: bool,
 ) -> None:
-    """Which returns are received, amended, queried, overdue or missing.
+    """Which returns are received, amended, queried, overdue or not yet due.
 
-    Shows the borough x quarter x indicator matrix (overdue = past the protocol's
-    submission deadline; missing = not yet due), totals per borough and per indicator, and
+    Shows the borough x quarter x indicator matrix (overdue = nothing received and past
+    the protocol's submission deadline; not yet due = nothing received, deadline not
+    passed), with the legend of its symbols, totals per borough and per indicator, and
     the overdue returns with days overdue."""
     from pathlib import Path
 

@@ -18,7 +18,8 @@ from rct.workspace import Workspace
 
 __all__ = ["gather_report"]
 
-_WORST = ("overdue", "missing", "queried", "amended", "received")
+#: a heatmap cell shows the worst status of its indicators, in this order
+_WORST = ("overdue", "not_yet_due", "queried", "amended", "received")
 
 
 def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
@@ -78,6 +79,14 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
     if diag.get("histogram"):
         figures["histogram"] = plots.score_histogram(diag["histogram"], diag.get("cutoff_score"))
     effects, iccs, analysed = _effects(results) if arms and results else ([], [], None)
+    headline: list[str] = []
+    if arms and results:
+        from rct.report.wording import headline_sentences, primary_result
+
+        primary = primary_result(results["data"])
+        if primary is not None:
+            level = float(results["data"].get("confidence_level", 0.95))
+            headline = headline_sentences(primary, level)
     if effects:
         figures["forest"] = plots.forest_plot(effects)
     provenance: dict[str, Any] = {
@@ -117,6 +126,7 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
             for r in matrix.overdue()
         ],
         effects=effects,
+        headline=headline,
         iccs=iccs,
         analysed_clusters=analysed,
         provenance=provenance,

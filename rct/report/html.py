@@ -10,9 +10,13 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from rct.capture.completeness_status import STATUSES, STYLE, plural
+from rct.report.wording import IMBALANCE_NOTE, IMBALANCE_THRESHOLD, fmt_number, fmt_p
+
 __all__ = ["ReportData", "render_report", "SECTIONS"]
 
 SECTIONS = (
+    "headline",
     "flow",
     "randomisation",
     "baseline",
@@ -40,6 +44,7 @@ class ReportData:
     completeness_totals: dict[str, int] = field(default_factory=dict)
     overdue: list[dict[str, Any]] = field(default_factory=list)
     effects: list[dict[str, Any]] = field(default_factory=list)
+    headline: list[str] = field(default_factory=list)
     iccs: list[dict[str, Any]] = field(default_factory=list)
     analysed_clusters: int | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -57,7 +62,9 @@ padding:3px 8px;text-align:left}th{background:#f0f0f0}td.n{text-align:right;font
 .flow{display:grid;grid-template-columns:1fr 1fr;gap:.8em;max-width:760px}.box{border:2px solid #333;
 border-radius:4px;padding:.6em;background:#fff}.wide{grid-column:1 / span 2;text-align:center}
 .concealed{background:#fff3cd;border:1px solid #e0c36a;padding:.6em;border-radius:4px}
-.warn{color:#8a1c00;font-weight:600}code{font-size:.85em;word-break:break-all}img{max-width:100%}
+.warn{color:#8a1c00;font-weight:600}.headline{border:2px solid #1f3a5f;background:#eef3f9;
+padding:.8em 1.2em;border-radius:6px;font-size:1.05em}.headline p{margin:.35em 0}
+tr.imbalanced td{background:#fde8e4}.legend span{display:inline-block;margin-right:1.2em}code{font-size:.85em;word-break:break-all}img{max-width:100%}
 """
 
 
@@ -66,11 +73,7 @@ def _e(x: Any) -> str:
 
 
 def _num(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float):
-        return f"{x:.{digits}g}" if abs(x) < 1e5 else f"{x:,.0f}"
-    return _e(x)
+    return _e(fmt_number(x, digits))
 
 
 def _flow(d: ReportData) -> str:
@@ -87,14 +90,15 @@ def _flow(d: ReportData) -> str:
     for u in d.units:
         groups.setdefault(d.arms[u["id"]], []).append(u["name"])
     cells = "".join(
-        f"<div class='box'><b>{_e(arm)}</b>: {len(names)} clusters<br><small>{_e(', '.join(sorted(names)))}</small></div>"
+        f"<div class='box'><b>{_e(arm)}</b>: {plural(len(names), 'cluster')}<br><small>{_e(', '.join(sorted(names)))}</small></div>"
         for arm, names in sorted(groups.items(), key=lambda kv: kv[0] != "intervention")
     )
     analysed = (
         ""
         if d.analysed_clusters is None
         else (
-            f"<div class='box wide'>Analysed in the primary analysis: <b>{d.analysed_clusters}</b> clusters</div>"
+            "<div class='box wide'>Analysed in the primary analysis: "
+            f"<b>{plural(d.analysed_clusters, 'cluster')}</b></div>"
         )
     )
     return (
@@ -152,20 +156,45 @@ def _baseline(d: ReportData) -> str:
             + rows
             + "</table>"
         )
+    flagged = [r for r in d.baseline if _imbalanced(r)]
     rows = "".join(
-        f"<tr><td>{_e(r['covariate'])}</td><td class='n'>{_num(r['mean_intervention'])}</td>"
-        f"<td class='n'>{_num(r['mean_control'])}</td><td class='n'>{_num(r['std_diff'])}</td></tr>"
+        f"<tr{' class=imbalanced' if _imbalanced(r) else ''}><td>{_e(r['covariate'])}</td>"
+        f"<td class='n'>{_num(r['mean_intervention'])}</td>"
+        f"<td class='n'>{_num(r['mean_control'])}</td><td class='n'>{_num(r['std_diff'])}"
+        f"{' <b class=warn>imbalanced</b>' if _imbalanced(r) else ''}</td></tr>"
         for r in d.baseline
     )
-    return (
-        "<table><tr><th>covariate</th><th>intervention (mean)</th><th>control (mean)</th>"
-        f"<th>standardised difference</th></tr>{rows}</table>"
+    summary = (
+        f"<p class='warn'>{plural(len(flagged), 'covariate')} with |standardised difference| "
+        f"above {IMBALANCE_THRESHOLD}: {_e(', '.join(r['covariate'] for r in flagged))}.</p>"
+        if flagged
+        else f"<p>No covariate has |standardised difference| above {IMBALANCE_THRESHOLD}.</p>"
     )
+    return (
+        summary + "<table><tr><th>covariate</th><th>intervention (mean)</th><th>control (mean)</th>"
+        f"<th>standardised difference</th></tr>{rows}</table>"
+        f"<p><small>{_e(IMBALANCE_NOTE)}</small></p>"
+    )
+
+
+def _imbalanced(row: dict[str, Any]) -> bool:
+    d = row.get("std_diff")
+    return isinstance(d, (int, float)) and abs(d) > IMBALANCE_THRESHOLD
 
 
 def _completeness(d: ReportData) -> str:
     t = d.completeness_totals
-    parts = ["<p>" + ", ".join(f"{_e(k)}: <b>{v}</b>" for k, v in t.items()) + " cells.</p>"]
+    total = sum(t.values())
+    parts = [
+        f"<p>Of {plural(total, 'cell')} (borough × quarter × indicator): "
+        + ", ".join(f"<b>{t.get(s, 0):,}</b> {_e(STYLE[s].words)}" for s in STATUSES)
+        + ".</p>",
+        "<p class='legend'>Heatmap symbols (the same as <code>rct completeness</code>): "
+        + "".join(
+            f"<span><b>{_e(STYLE[s].symbol)}</b> {_e(STYLE[s].words)}</span>" for s in STATUSES
+        )
+        + "</p>",
+    ]
     if "completeness" in d.figures:
         parts.append(
             f"<img alt='Completeness of returns by borough and quarter' src='{d.figures['completeness']}'>"
@@ -175,7 +204,7 @@ def _completeness(d: ReportData) -> str:
             "<h3>Overdue returns</h3><table><tr><th>borough</th><th>quarter</th><th>days overdue</th></tr>"
             + "".join(
                 f"<tr><td>{_e(r['borough'])}</td><td>{_e(r['period'])}</td>"
-                f"<td class='n'>{r['days_overdue']}</td></tr>"
+                f"<td class='n'>{r['days_overdue']:,}</td></tr>"
                 for r in d.overdue
             )
             + "</table>"
@@ -193,7 +222,7 @@ def _effects(d: ReportData) -> str:
     rows = "".join(
         f"<tr><td>{_e(r['role'])}</td><td>{_e(r['label'])}{' <b>(post hoc)</b>' if r.get('post_hoc') else ''}</td>"
         f"<td>{_e(r['method'])}</td><td class='n'>{_num(r['estimate'])}</td>"
-        f"<td class='n'>{_num(r['lower'])} – {_num(r['upper'])}</td><td class='n'>{_num(r.get('pvalue'))}</td>"
+        f"<td class='n'>{_num(r['lower'])} to {_num(r['upper'])}</td><td class='n'>{_e(fmt_p(r.get('pvalue')))}</td>"
         f"<td class='n'>{_num(r.get('df'))}</td></tr>"
         for r in d.effects
     )
@@ -214,7 +243,7 @@ def _icc(d: ReportData) -> str:
         return "<p>No ICCs yet (they come with the analyses).</p>"
     rows = "".join(
         f"<tr><td>{_e(r['outcome'])}</td><td>{_e(r.get('method', ''))}</td><td class='n'>{_num(r['icc'])}</td>"
-        f"<td class='n'>{_num(r.get('lower'))} – {_num(r.get('upper'))}</td></tr>"
+        f"<td class='n'>{_num(r.get('lower'))} to {_num(r.get('upper'))}</td></tr>"
         for r in d.iccs
     )
     return (
@@ -229,9 +258,20 @@ def _provenance(d: ReportData) -> str:
     return f"<table>{rows}</table>"
 
 
+def _headline(d: ReportData) -> str:
+    if d.arms is None:
+        text = ["The primary result is concealed until the allocation is revealed."]
+    elif not d.headline:
+        text = ["No primary result yet: the prespecified analyses have not been run."]
+    else:
+        text = d.headline
+    return "<div class='headline'>" + "".join(f"<p>{_e(t)}</p>" for t in text) + "</div>"
+
+
 def render_report(d: ReportData) -> str:
     """The whole page."""
     body = {
+        "headline": ("Primary result", _headline(d)),
         "flow": ("Flow of clusters (CONSORT)", _flow(d)),
         "randomisation": ("Randomisation diagnostics", _randomisation(d)),
         "baseline": ("Baseline characteristics by arm", _baseline(d)),

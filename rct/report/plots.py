@@ -17,6 +17,11 @@ __all__ = [
     "completeness_heatmap",
     "rates_by_borough",
     "forest_plot",
+    "histogram_figure",
+    "completeness_figure",
+    "rates_figure",
+    "forest_figure",
+    "text_overlaps",
     "ARM_STYLE",
 ]
 
@@ -26,13 +31,8 @@ ARM_STYLE = {
     "control": {"color": "#0072B2", "linestyle": "--", "marker": "s"},
     None: {"color": "#555555", "linestyle": "-", "marker": "."},
 }
-STATUS_STYLE = {  # fill colour, text label (greyscale-readable)
-    "received": ("#9fd89f", "R"),
-    "amended": ("#8fb8e8", "A"),
-    "queried": ("#f3d36b", "Q"),
-    "overdue": ("#e8837c", "O"),
-    "missing": ("#e6e6e6", "·"),
-}
+#: ratio-axis ticks in plain numbers (a halving and a doubling are equally far from 1)
+RATIO_TICKS = (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 10)
 
 
 def _plt() -> Any:
@@ -54,6 +54,7 @@ def _plt() -> Any:
 
 
 def _data_uri(fig: Any) -> str:
+    """The figure as an inline PNG (figures are built by the ``*_figure`` functions)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
     _plt().close(fig)
@@ -61,7 +62,12 @@ def _data_uri(fig: Any) -> str:
 
 
 def score_histogram(histogram: Mapping[str, Sequence[float]], cutoff: float | None) -> str:
-    """Balance scores of the scheme space, with the cutoff marked."""
+    """Balance scores of the scheme space, with the cutoff marked (PNG data URI)."""
+    return _data_uri(histogram_figure(histogram, cutoff))
+
+
+def histogram_figure(histogram: Mapping[str, Sequence[float]], cutoff: float | None) -> Any:
+    """The balance-score histogram as a matplotlib figure."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 2.6))
     edges = list(histogram["edges"])
@@ -78,30 +84,42 @@ def score_histogram(histogram: Mapping[str, Sequence[float]], cutoff: float | No
     )
     if cutoff is not None:
         ax.axvline(cutoff, color="#D55E00", linestyle="--", linewidth=1.5)
-        ax.annotate(
+        ax.annotate(  # above the plotting area, so it never sits on a bar
             "cutoff: schemes to the left are admissible",
-            (cutoff, max(counts or [1])),
-            xytext=(4, -10),
+            (cutoff, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 3),
             textcoords="offset points",
+            ha="center",
+            va="bottom",
             fontsize=8,
         )
     ax.set_xlabel("balance score (lower is better balanced)")
     ax.set_ylabel("schemes")
-    return _data_uri(fig)
+    return fig
 
 
 def completeness_heatmap(
     units: Sequence[str], periods: Sequence[str], status: Mapping[tuple[str, str], str]
 ) -> str:
-    """Borough x quarter grid, each cell the worst status across indicators, with a label."""
+    """Borough x quarter grid, each cell the worst status across indicators (PNG data URI)."""
+    return _data_uri(completeness_figure(units, periods, status))
+
+
+def completeness_figure(
+    units: Sequence[str], periods: Sequence[str], status: Mapping[tuple[str, str], str]
+) -> Any:
+    """The completeness heatmap; symbols and colours from the one completeness vocabulary."""
+    from rct.capture.completeness_status import STYLE, legend
+
     plt = _plt()
     from matplotlib.patches import Rectangle
 
     fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(periods) + 2), 0.42 * len(units) + 1.2))
     for i, u in enumerate(units):
         for j, p in enumerate(periods):
-            s = status.get((u, p), "missing")
-            colour, label = STATUS_STYLE[s]
+            s = status.get((u, p), "not_yet_due")
+            colour, label = STYLE[s].colour, STYLE[s].symbol
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor=colour, edgecolor="white"))
             ax.text(
                 j + 0.5, i + 0.5, label, ha="center", va="center", fontsize=8, fontweight="bold"
@@ -113,10 +131,8 @@ def completeness_heatmap(
     ax.tick_params(length=0)
     for side in ("left", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.set_title(
-        "R received · A amended · Q queried · O overdue · · not yet due", fontsize=8, loc="left"
-    )
-    return _data_uri(fig)
+    ax.set_title(legend("   "), fontsize=8, loc="left")
+    return fig
 
 
 def rates_by_borough(
@@ -127,7 +143,23 @@ def rates_by_borough(
     arms: Mapping[str, str] | None,
     go_live_period: str | None,
 ) -> str:
-    """Small multiples: each indicator's quarterly rate per borough; arms once revealed."""
+    """Small multiples: each indicator's quarterly rate per borough (PNG data URI)."""
+    return _data_uri(rates_figure(indicators, periods, rates, units, arms, go_live_period))
+
+
+def rates_figure(
+    indicators: Sequence[tuple[str, str]],
+    periods: Sequence[str],
+    rates: Mapping[tuple[str, str, str], float | None],
+    units: Sequence[str],
+    arms: Mapping[str, str] | None,
+    go_live_period: str | None,
+) -> Any:
+    """Each indicator's quarterly rate per borough; arms once revealed.
+
+    The legend sits in its own band above the panels, so it never covers a panel title or
+    a line; quarters are labelled under the lowest panel of each column.
+    """
     plt = _plt()
     n = len(indicators)
     cols = 2
@@ -158,8 +190,13 @@ def rates_by_borough(
         ax.set_ylabel("per 10,000 children")
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].axis("off")
-    for ax in axes[-1]:
-        ax.set_xticks(x, periods, rotation=60, ha="right", fontsize=7)
+    for c in range(cols):
+        lowest = max((k for k in range(n) if k % cols == c), default=None)
+        if lowest is None:
+            continue
+        ax = axes[lowest // cols][c]
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xticks(x, periods, rotation=90, fontsize=7)
     if arms is not None:
         from matplotlib.lines import Line2D
 
@@ -167,19 +204,34 @@ def rates_by_borough(
             Line2D([], [], **{k: v for k, v in ARM_STYLE[a].items()}, label=a)
             for a in ("intervention", "control")
         ]
-        fig.legend(handles=handles, loc="upper right", ncols=2, frameon=False)
+        legend_rows = 1
     else:
-        axes[0][0].legend(fontsize=7, ncols=2, frameon=False)
-    fig.tight_layout()
-    return _data_uri(fig)
+        handles, _labels = axes[0][0].get_legend_handles_labels()
+        legend_rows = (len(handles) + 3) // 4
+    band = (0.3 + 0.18 * legend_rows) / fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, 1 - band))
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncols=2 if arms is not None else 4,
+        fontsize=8,
+        frameon=False,
+    )
+    return fig
 
 
 def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str:
     """Effects with confidence intervals, one row per analysis x inference method.
 
     ``rows`` carry ``label``, ``method``, ``estimate``, ``lower``, ``upper`` and ``scale``
-    (``ratio`` on a log axis, ``difference`` on a linear one).
+    (``ratio`` on a log axis labelled in plain numbers, ``difference`` on a linear one).
     """
+    return _data_uri(forest_figure(rows))
+
+
+def forest_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """The forest plot as a matplotlib figure (see :func:`forest_plot`)."""
     plt = _plt()
     markers = ["o", "s", "D", "^", "v", "P", "X"]
     methods = sorted({r["method"] for r in rows})
@@ -218,7 +270,68 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str:
         ax.set_yticks(range(len(prow)), [f"{r['label']} · {r['method']}" for r in prow], fontsize=7)
         ax.invert_yaxis()
         if log:
-            ax.set_xscale("log")
+            _plain_ratio_axis(ax, prow)
         ax.set_xlabel(xlabel)
     fig.tight_layout()
-    return _data_uri(fig)
+    return fig
+
+
+def _plain_ratio_axis(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Log scale with ticks 0.5, 0.67, 1, 1.5, 2 ... written as plain numbers."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    values = [
+        float(v)
+        for r in rows
+        for v in (r["estimate"], r["lower"], r["upper"])
+        if v is not None and float(v) > 0
+    ] + [1.0]
+    lo, hi = min(values), max(values)
+    ax.set_xscale("log")
+    ax.set_xlim(lo / 1.15, hi * 1.15)
+    ticks = [t for t in RATIO_TICKS if lo / 1.15 <= t <= hi * 1.15]
+    if len(ticks) < 3:  # a narrow range: add its ends, rounded
+        ticks = sorted({*ticks, round(lo, 2), round(hi, 2)})
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def text_overlaps(fig: Any, tolerance: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of visible, non-empty texts of ``fig`` whose boxes overlap (after drawing).
+
+    Boxes are the texts' window extents (axis-aligned, so conservative for rotated text),
+    shrunk by ``tolerance`` pixels on each side so that touching is not overlapping.
+    Legend entries, titles, tick labels, axis labels and annotations are all texts.
+    """
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    hidden: set[int] = set()  # texts matplotlib keeps but does not draw
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                inside = (
+                    lo - 1e-9 * max(1.0, abs(hi)) <= tick.get_loc() <= hi + 1e-9 * max(1.0, abs(hi))
+                )
+                if not inside or not ax.axison:
+                    hidden.update((id(tick.label1), id(tick.label2)))
+        if not ax.axison:
+            hidden.update((id(ax.xaxis.label), id(ax.yaxis.label)))
+    boxes = []
+    for t in fig.findobj(Text):
+        if id(t) in hidden or not t.get_visible() or not t.get_text().strip():
+            continue
+        b = t.get_window_extent(renderer)
+        if b.width <= 0 or b.height <= 0:
+            continue
+        boxes.append((t.get_text(), b.padded(-tolerance)))
+    out = []
+    for i, (a, ba) in enumerate(boxes):
+        for b_text, bb in boxes[i + 1 :]:
+            if ba.overlaps(bb):
+                out.append((a, b_text))
+    return out
