@@ -17,6 +17,10 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from analysis.lmm.errors import DesignError
+from analysis.lmm.structure import CovarianceStructure, Unstructured
+from analysis.shared.random_effects import DesignError as RandomEffectsError
+from analysis.shared.random_effects import RandomStructure, build_random_structure
+from analysis.shared.random_terms import parse_random, split_formula
 
 __all__ = ["MixedDesign", "design_from_arrays", "design_from_formula"]
 
@@ -48,6 +52,9 @@ class MixedDesign:
     group_name : str
     group_labels : tuple
         Original cluster labels, in code order.
+    covariance : CovarianceStructure
+        The map from theta to the relative covariance factor of one cluster block, with
+        theta's bounds and lme4's names (:mod:`analysis.lmm.structure`).
     """
 
     y: FloatArray
@@ -59,6 +66,7 @@ class MixedDesign:
     random_names: tuple[str, ...]
     group_name: str
     group_labels: tuple[object, ...]
+    covariance: CovarianceStructure
 
     @property
     def nobs(self) -> int:
@@ -118,8 +126,13 @@ def design_from_arrays(
     fixed_names: Sequence[str] | None = None,
     random_names: Sequence[str] | None = None,
     group_name: str = "group",
+    covariance: CovarianceStructure | None = None,
+    group_labels: Sequence[object] | None = None,
 ) -> MixedDesign:
     """Build a :class:`MixedDesign` from arrays (``Z`` defaults to a random intercept).
+
+    ``covariance`` defaults to one unstructured covariance over the columns of ``Z``
+    (:class:`~analysis.lmm.structure.Unstructured`).
 
     Raises
     ------
@@ -176,36 +189,64 @@ def design_from_arrays(
         fixed_names=fnames,
         random_names=rnames,
         group_name=group_name,
-        group_labels=tuple(labels.tolist()),
+        group_labels=tuple(labels.tolist()) if group_labels is None else tuple(group_labels),
+        covariance=covariance if covariance is not None else Unstructured(group_name, rnames),
     )
 
 
 def design_from_formula(
     formula: str,
     data: pd.DataFrame,
-    groups: str,
+    groups: str | None = None,
     re_formula: str | None = None,
+    *,
+    random: str | Sequence[str] | None = None,
 ) -> MixedDesign:
     """Build a :class:`MixedDesign` from a patsy formula (R's model-formula syntax).
 
     Parameters
     ----------
     formula : str
-        Fixed part, e.g. ``"Reaction ~ Days"``.
+        Fixed part, e.g. ``"Reaction ~ Days"``; it may also carry lme4-style random terms,
+        ``"rate ~ arm * post + (1 | borough) + (1 | borough:post)"``.
     data : pandas.DataFrame
-    groups : str
-        Column holding the cluster of each row.
+    groups : str, optional
+        Column holding the cluster of each row (implied by random terms when given).
     re_formula : str, optional
-        Random part per cluster, e.g. ``"~ Days"`` for ``(1 + Days | g)``; default a random
-        intercept ``(1 | g)``. Rows with a missing value in any used column are dropped.
+        Random part per cluster with one unstructured covariance, e.g. ``"~ Days"`` for
+        ``(1 + Days | g)``; default a random intercept ``(1 | g)``.
+    random : str or sequence of str, optional
+        lme4-style random terms nested in one grouping factor (see
+        :mod:`analysis.shared.random_terms`): ``"(1 | g) + (1 | g:f)"``, ``"(1 + t | g)"``,
+        ``"(1 | g) + (0 + t | g)"``. Exclusive with ``re_formula``.
+
+    Rows with a missing value in any used column are dropped.
+
+    Raises
+    ------
+    DesignError
+        For unusable data or formulas, unsupported random terms, and random terms that the
+        data cannot identify (e.g. a borough x quarter effect with one row per cell, which
+        is the residual under another name); the message names the term.
     """
     import patsy  # statsmodels' formula engine; imported lazily to keep import time low
 
+    fixed, inline = _split(formula)
+    if inline is not None:
+        if random is not None or re_formula is not None:
+            raise DesignError("give random terms either in the formula or as random=, not both")
+        random = inline
+    if random is not None:
+        if re_formula is not None:
+            raise DesignError("give either re_formula or random terms, not both")
+        return _design_with_terms(fixed, data, groups, random)
+    if groups is None:
+        raise DesignError("name the grouping column (groups=) or give random terms")
     if groups not in data.columns:
         raise DesignError(f"grouping column {groups!r} not in data")
     frame = data.reset_index(drop=True)
     try:
-        y_df, x_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="drop")
+        y_df, x_df = patsy.dmatrices(fixed, frame, return_type="dataframe", NA_action="drop")
         rhs = re_formula if re_formula is not None else "~ 1"
         if "~" not in rhs:
             rhs = "~ " + rhs
@@ -224,4 +265,65 @@ def design_from_formula(
         fixed_names=[_r_name(c) for c in x_df.columns],
         random_names=[_r_name(c) for c in z_df.columns],
         group_name=groups,
+    )
+
+
+def _split(formula: str) -> tuple[str, str | None]:
+    """Fixed part and random terms of an lme4-style formula."""
+    try:
+        return split_formula(formula)
+    except RandomEffectsError as exc:
+        raise DesignError(str(exc)) from exc
+
+
+def _design_with_terms(
+    fixed: str, data: pd.DataFrame, groups: str | None, random: str | Sequence[str]
+) -> MixedDesign:
+    import patsy
+
+    try:
+        terms = parse_random(random)
+    except RandomEffectsError as exc:
+        raise DesignError(str(exc)) from exc
+    group = terms[0].group
+    if groups is not None and groups != group:
+        raise DesignError(
+            f"random terms are nested in {group!r} but groups={groups!r}; they must agree"
+        )
+    named = {v for t in terms for v in (t.group, t.nested, t.slope) if v is not None}
+    used = [v for v in data.columns if v in named]
+    frame = data.loc[data[used].notna().all(axis=1)].reset_index(drop=True)
+    try:
+        y_df, x_df = patsy.dmatrices(fixed, frame, return_type="dataframe", NA_action="drop")
+    except patsy.PatsyError as exc:
+        raise DesignError(f"cannot build the design: {exc}") from exc
+    if y_df.shape[1] != 1:
+        raise DesignError("the formula must have a single numeric response")
+    frame = frame.loc[y_df.index.intersection(x_df.index)]
+    try:
+        rs = build_random_structure(random, frame)
+        rs.check_not_confounded_with_residual()
+    except RandomEffectsError as exc:
+        raise DesignError(str(exc)) from exc
+    return _from_structure(
+        y_df.loc[frame.index].to_numpy()[:, 0],
+        x_df.loc[frame.index].to_numpy(),
+        [_r_name(c) for c in x_df.columns],
+        rs,
+    )
+
+
+def _from_structure(
+    y: FloatArray, X: FloatArray, fixed_names: Sequence[str], rs: RandomStructure
+) -> MixedDesign:
+    return design_from_arrays(
+        y,
+        X,
+        rs.codes,
+        rs.Z,
+        fixed_names=fixed_names,
+        random_names=rs.columns,
+        group_name=rs.group,
+        covariance=rs,
+        group_labels=rs.group_labels,
     )

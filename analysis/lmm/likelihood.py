@@ -1,8 +1,9 @@
 """Profiled (RE)ML deviance of a linear mixed model in lme4's theta parameterisation.
 
 The marginal covariance of cluster g is ``sigma^2 V_g`` with ``V_g = I + Z_g L L' Z_g'``, where
-``L`` (q x q, lower triangular) is the relative covariance factor whose lower triangle,
-column by column, is ``theta`` (Bates, Maechler, Bolker & Walker 2015, J Stat Softw 67(1)).
+``L`` (q x q, lower triangular) is the relative covariance factor of one cluster block,
+a linear function of ``theta`` given by the design's covariance structure (for one
+unstructured term its lower triangle, column by column, is ``theta``) (Bates, Maechler, Bolker & Walker 2015, J Stat Softw 67(1)).
 By Woodbury, ``V_g^{-1} = I - Z_g L M_g^{-1} L' Z_g'`` with ``M_g = I + L' Z_g'Z_g L`` (q x q) and
 ``log|V_g| = log|M_g|``, so the deviance needs only the per-cluster cross-products of
 :class:`~analysis.lmm.design.MixedDesign`, evaluated for all clusters at once as stacked
@@ -23,30 +24,11 @@ __all__ = [
     "covbeta_varpar",
     "deviance_varpar",
     "evaluate",
-    "lambda_factor",
     "profiled_deviance",
-    "theta_lower_bounds",
 ]
 
 FloatArray = NDArray[np.float64]
 _LOG_2PI = float(np.log(2 * np.pi))
-
-
-def theta_lower_bounds(q: int) -> FloatArray:
-    """Lower bounds of theta: 0 for the diagonal of ``L``, ``-inf`` below it (lme4's order)."""
-    rows, cols = np.tril_indices(q)
-    order = np.lexsort((rows, cols))  # column-major lower triangle, as lme4 stores theta
-    diag = rows[order] == cols[order]
-    return np.where(diag, 0.0, -np.inf)
-
-
-def lambda_factor(theta: FloatArray, q: int) -> FloatArray:
-    """The relative covariance factor ``L`` (q x q lower triangular) filled from ``theta``."""
-    rows, cols = np.tril_indices(q)
-    order = np.lexsort((rows, cols))
-    lam = np.zeros((q, q))
-    lam[rows[order], cols[order]] = theta
-    return lam
 
 
 @dataclass(frozen=True)
@@ -74,7 +56,7 @@ def evaluate(design: MixedDesign, theta: FloatArray) -> ProfiledState:
         If ``X' V^{-1} X`` is not positive definite at ``theta``.
     """
     q = design.q
-    lam = lambda_factor(np.asarray(theta, dtype=float), q)
+    lam = design.covariance.lambda_block(np.asarray(theta, dtype=float))
     a = np.einsum("ji,gjk,kl->gil", lam, design.ztz, lam)
     m = a + np.eye(q)
     chol_m = np.linalg.cholesky(m)

@@ -96,6 +96,39 @@ def _minimise_scalar(
     )
 
 
+def _escape_boundary(
+    deviance: Callable[[FloatArray], float],
+    run: Callable[[FloatArray], optimize.OptimizeResult],
+    res: optimize.OptimizeResult,
+    diag: NDArray[np.bool_],
+) -> optimize.OptimizeResult:
+    """Leave a boundary point that is a saddle rather than a minimum.
+
+    The deviance is even in each diagonal entry whose column has no other free entry, so
+    at ``theta_k = 0`` its slope along ``theta_k`` is zero even when moving off the bound
+    lowers it; a gradient method stays there. Probe each diagonal entry on its bound at a
+    few positive values and restart from the first that lowers the deviance.
+    """
+    for _ in range(2 * int(diag.sum())):
+        theta = np.asarray(res.x, dtype=float)
+        base = float(res.fun)
+        moved = False
+        for k in np.flatnonzero(diag & (theta < SINGULAR_TOL)):
+            for eps in (1e-2, 1e-1, 0.5):
+                probe = theta.copy()
+                probe[k] = eps
+                if deviance(probe) < base - 1e-10:
+                    alt = run(probe)
+                    if alt.fun < base - 1e-10:
+                        res, moved = alt, True
+                    break
+            if moved:
+                break
+        if not moved:
+            break
+    return res
+
+
 def minimise_theta(
     deviance: Callable[[FloatArray], float], lower: FloatArray, start: FloatArray
 ) -> ThetaOptimum:
@@ -128,6 +161,7 @@ def minimise_theta(
             alt = run(np.where(diag, np.maximum(np.abs(start), 1.0) * scale, 0.0))
             if alt.fun < res.fun - 1e-12:
                 res = alt
+    res = _escape_boundary(deviance, run, res, diag)
     theta = np.maximum(np.asarray(res.x, dtype=float), lower)
     dev = deviance(theta)
     converged = bool(res.success) or "ABNORMAL" in str(res.message)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from analysis.errors import ModelSpecificationError
 
-__all__ = ["DesignError", "RandomTerm", "parse_random"]
+__all__ = ["DesignError", "RandomTerm", "parse_random", "split_formula"]
 
 _NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\Z")
 
@@ -240,3 +240,51 @@ def parse_random(spec: str | Sequence[str]) -> tuple[RandomTerm, ...]:
                 )
             slopes[term.slope] = term
     return terms
+
+
+def split_formula(formula: str) -> tuple[str, str | None]:
+    """Split an lme4 formula into its fixed part and its random terms.
+
+    ``"y ~ x + (1 | g) + (1 | g:f)"`` gives ``("y ~ x", "(1 | g) + (1 | g:f)")``; a formula
+    without ``|`` is returned unchanged with ``None``. The random terms are the top-level
+    parenthesised groups containing ``|``; an empty fixed part becomes ``1``.
+    """
+    if "|" not in formula:
+        return formula, None
+    lhs, tilde, rhs = formula.rpartition("~")
+    pieces: list[str] = []
+    random: list[str] = []
+    depth = start = 0
+    buf: list[str] = []
+    for i, ch in enumerate(rhs):
+        if ch == "(":
+            if depth == 0:
+                start = i
+                pieces.append("".join(buf))
+                buf = []
+            depth += 1
+            continue
+        if ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise DesignError(f"unbalanced parentheses in formula {formula!r}")
+            if depth == 0:
+                group = rhs[start : i + 1]
+                if "|" in group:
+                    random.append(group)
+                    pieces.append("\0")
+                else:
+                    pieces.append(group)
+            continue
+        if depth == 0:
+            buf.append(ch)
+    if depth != 0:
+        raise DesignError(f"unbalanced parentheses in formula {formula!r}")
+    pieces.append("".join(buf))
+    fixed = "".join(pieces)
+    # Drop the placeholders with the '+' joining them to the rest.
+    fixed = re.sub(r"\+?\s*\x00\s*", " ", fixed).strip()
+    fixed = re.sub(r"^\+\s*", "", fixed).strip()
+    if not fixed:
+        fixed = "1"
+    return f"{lhs}{tilde} {fixed}".strip(), " + ".join(random)
