@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from analysis.errors import AnalysisError
 from analysis.lmm.errors import DesignError
 from analysis.lmm.structure import CovarianceStructure, Unstructured
+from analysis.shared.design import ModelMatrices, model_matrices
 from analysis.shared.random_effects import DesignError as RandomEffectsError
 from analysis.shared.random_effects import RandomStructure, build_random_structure
 from analysis.shared.random_terms import parse_random, split_formula
@@ -103,6 +105,22 @@ class MixedDesign:
     def zty(self) -> FloatArray:
         """Per-cluster ``Z_g'y_g``, shape (G, q)."""
         return self._segment_sum(self.Z * self.y[:, None])
+
+    @cached_property
+    def ztxy(self) -> FloatArray:
+        """Per-cluster ``Z_g'[X_g y_g]``, shape (G, q, p + 1)."""
+        return np.ascontiguousarray(np.concatenate([self.ztx, self.zty[:, :, None]], axis=2))
+
+    @cached_property
+    def xyxy(self) -> FloatArray:
+        """``[X y]'[X y]``, shape (p + 1, p + 1)."""
+        xy = np.column_stack([self.X, self.y])
+        return np.asarray(xy.T @ xy, dtype=np.float64)
+
+    @cached_property
+    def lambda_basis(self) -> FloatArray:
+        """``dLambda/dtheta_k`` of the cluster block, shape (n_theta, q, q)."""
+        return self.covariance.lambda_basis()
 
     @cached_property
     def xtx(self) -> FloatArray:
@@ -229,8 +247,6 @@ def design_from_formula(
         data cannot identify (e.g. a borough x quarter effect with one row per cell, which
         is the residual under another name); the message names the term.
     """
-    import patsy  # statsmodels' formula engine; imported lazily to keep import time low
-
     fixed, inline = _split(formula)
     if inline is not None:
         if random is not None or re_formula is not None:
@@ -244,28 +260,39 @@ def design_from_formula(
         raise DesignError("name the grouping column (groups=) or give random terms")
     if groups not in data.columns:
         raise DesignError(f"grouping column {groups!r} not in data")
-    frame = data.reset_index(drop=True)
-    try:
-        y_df, x_df = patsy.dmatrices(fixed, frame, return_type="dataframe", NA_action="drop")
-        rhs = re_formula if re_formula is not None else "~ 1"
-        if "~" not in rhs:
-            rhs = "~ " + rhs
-        z_df = patsy.dmatrix(rhs, frame, return_type="dataframe", NA_action="drop")
-    except patsy.PatsyError as exc:
-        raise DesignError(f"cannot build the design: {exc}") from exc
-    if y_df.shape[1] != 1:
-        raise DesignError("the formula must have a single numeric response")
-    keep = y_df.index.intersection(x_df.index).intersection(z_df.index)
-    keep = keep[frame.loc[keep, groups].notna().to_numpy()]
+    mm = _fixed(fixed, data, [groups])
+    frame = data.iloc[mm.rows].reset_index(drop=True)
+    if re_formula is None:
+        z = np.ones((len(frame), 1))
+        z_names = ["(Intercept)"]
+        keep = np.arange(len(frame))
+    else:
+        import patsy  # a random part other than lme4-style terms: patsy builds it
+
+        rhs = re_formula if "~" in re_formula else "~ " + re_formula
+        try:
+            z_df = patsy.dmatrix(rhs, frame, return_type="dataframe", NA_action="drop")
+        except patsy.PatsyError as exc:
+            raise DesignError(f"cannot build the design: {exc}") from exc
+        z, z_names = z_df.to_numpy(), [_r_name(c) for c in z_df.columns]
+        keep = np.asarray(z_df.index, dtype=np.intp)
     return design_from_arrays(
-        y_df.loc[keep].to_numpy()[:, 0],
-        x_df.loc[keep].to_numpy(),
-        frame.loc[keep, groups].to_numpy(),
-        z_df.loc[keep].to_numpy(),
-        fixed_names=[_r_name(c) for c in x_df.columns],
-        random_names=[_r_name(c) for c in z_df.columns],
+        mm.y[keep],
+        mm.X[keep],
+        frame[groups].to_numpy()[keep],
+        z,
+        fixed_names=[_r_name(c) for c in mm.names],
+        random_names=z_names,
         group_name=groups,
     )
+
+
+def _fixed(formula: str, data: pd.DataFrame, extra: Sequence[str]) -> ModelMatrices:
+    """The fixed part through the shared builder, dropping rows with missing values."""
+    try:
+        return model_matrices(formula, data, missing="drop", extra_columns=extra)
+    except AnalysisError as exc:
+        raise DesignError(str(exc)) from exc
 
 
 def _split(formula: str) -> tuple[str, str | None]:
@@ -279,8 +306,6 @@ def _split(formula: str) -> tuple[str, str | None]:
 def _design_with_terms(
     fixed: str, data: pd.DataFrame, groups: str | None, random: str | Sequence[str]
 ) -> MixedDesign:
-    import patsy
-
     try:
         terms = parse_random(random)
     except RandomEffectsError as exc:
@@ -291,26 +316,14 @@ def _design_with_terms(
             f"random terms are nested in {group!r} but groups={groups!r}; they must agree"
         )
     named = {v for t in terms for v in (t.group, t.nested, t.slope) if v is not None}
-    used = [v for v in data.columns if v in named]
-    frame = data.loc[data[used].notna().all(axis=1)].reset_index(drop=True)
-    try:
-        y_df, x_df = patsy.dmatrices(fixed, frame, return_type="dataframe", NA_action="drop")
-    except patsy.PatsyError as exc:
-        raise DesignError(f"cannot build the design: {exc}") from exc
-    if y_df.shape[1] != 1:
-        raise DesignError("the formula must have a single numeric response")
-    frame = frame.loc[y_df.index.intersection(x_df.index)]
+    mm = _fixed(fixed, data, [v for v in data.columns if v in named])
+    frame = data if len(mm.rows) == len(data) else data.iloc[mm.rows]
     try:
         rs = build_random_structure(random, frame)
         rs.check_not_confounded_with_residual()
     except RandomEffectsError as exc:
         raise DesignError(str(exc)) from exc
-    return _from_structure(
-        y_df.loc[frame.index].to_numpy()[:, 0],
-        x_df.loc[frame.index].to_numpy(),
-        [_r_name(c) for c in x_df.columns],
-        rs,
-    )
+    return _from_structure(mm.y, mm.X, [_r_name(c) for c in mm.names], rs)
 
 
 def _from_structure(

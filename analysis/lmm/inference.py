@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from analysis.lmm.design import MixedDesign
 from analysis.lmm.likelihood import covbeta_varpar, deviance_varpar
-from analysis.lmm.numderiv import richardson_hessian, richardson_jacobian
+from analysis.shared.numderiv import richardson_hessian, richardson_jacobian
 
 __all__ = ["KenwardRoger", "Satterthwaite", "kenward_roger", "satterthwaite"]
 

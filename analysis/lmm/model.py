@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from analysis.lmm.design import MixedDesign, design_from_arrays, design_from_formula
 from analysis.lmm.errors import FitOptionError
 from analysis.lmm.inference import kenward_roger, satterthwaite
-from analysis.lmm.likelihood import evaluate, profiled_deviance
+from analysis.lmm.likelihood import deviance_and_gradient, evaluate, profiled_deviance
 from analysis.lmm.optimize import ThetaOptimum, minimise_theta
 from analysis.lmm.structure import Unstructured
 from analysis.shared.dof import between_within_df
@@ -228,7 +228,7 @@ class LinearMixedModel:
         d = self.design
         lower = d.covariance.lower_bounds
         theta0 = d.covariance.theta_start if start is None else np.asarray(start, dtype=float)
-        opt = minimise_theta(lambda t: profiled_deviance(d, t, reml=reml), lower, theta0)
+        opt = minimise_theta(lambda t: deviance_and_gradient(d, t, reml=reml), lower, theta0)
         fitted = _Fitted(d, opt, reml)
         df, cov, extra_inf, warns = DF_METHODS[df_method](d, fitted)
         names = list(d.fixed_names)

@@ -1,10 +1,12 @@
 """Minimise the profiled deviance over theta, with lme4's bounds and convergence checks.
 
-L-BFGS-B from lme4's starting point (1 on the diagonal of the relative factor, 0 below it)
-with central-difference gradients, then a few Newton steps on the parameters away from their
-bound, so the optimum is found to far better precision than the tolerances at which results
-are compared with R. Warnings follow lme4's checks: a boundary (singular) fit, and a scaled
-gradient above 0.002 at the reported optimum.
+L-BFGS-B on the exact gradient (:func:`analysis.lmm.likelihood.deviance_and_gradient`) from
+lme4's starting point (1 on the diagonal of the relative factor, 0 below it), then Newton
+steps on the parameters away from their bound with the Hessian taken as central differences
+of the exact gradient, so the optimum is found to far better precision than the tolerances
+at which results are compared with R. A boundary point where moving off the bound would
+lower the deviance (a saddle, see :func:`_escape_boundary`) is left. Warnings follow lme4's
+checks: a boundary (singular) fit, and a scaled gradient above 0.002 at the optimum.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize
 
+from analysis.shared.numderiv import central_jacobian, relative_steps
+
 __all__ = ["ThetaOptimum", "minimise_theta"]
 
 FloatArray = NDArray[np.float64]
+Objective = Callable[[FloatArray], tuple[float, FloatArray]]
 SINGULAR_TOL = 1e-4  # lme4::isSingular's default tolerance on the diagonal of the factor
 GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance on the scaled gradient
+_AT_BOUND = 1e-8
 
 
 @dataclass(frozen=True)
@@ -35,53 +41,21 @@ class ThetaOptimum:
     warnings: tuple[str, ...]
 
 
-def _gradient(f: Callable[[FloatArray], float], x: FloatArray, h: FloatArray) -> FloatArray:
-    g = np.empty_like(x)
-    for i in range(x.shape[0]):
-        e = np.zeros_like(x)
-        e[i] = h[i]
-        g[i] = (f(x + e) - f(x - e)) / (2 * h[i])
-    return g
+def _minimise_scalar(objective: Objective, start: float) -> optimize.OptimizeResult:
+    """Bounded Brent search for a single theta (e.g. a random intercept).
 
-
-def _hessian(f: Callable[[FloatArray], float], x: FloatArray, h: FloatArray) -> FloatArray:
-    n = x.shape[0]
-    f0 = f(x)
-    hess = np.empty((n, n))
-    for i in range(n):
-        ei = np.zeros(n)
-        ei[i] = h[i]
-        hess[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
-        for j in range(i):
-            ej = np.zeros(n)
-            ej[j] = h[j]
-            hess[i, j] = hess[j, i] = (
-                f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
-            ) / (4 * h[i] * h[j])
-    return hess
-
-
-def _steps(x: FloatArray, rel: float) -> FloatArray:
-    return rel * np.maximum(np.abs(x), 1e-2)
-
-
-def _minimise_scalar(
-    deviance: Callable[[FloatArray], float], start: float
-) -> optimize.OptimizeResult:
-    """Bounded Brent search for a single theta (random intercept): few evaluations, no gradient.
-
-    The upper end of the bracket doubles until the deviance rises, and the bound itself is
+    The upper end of the bracket grows until the deviance rises, and the bound itself is
     compared explicitly, since Brent's method never evaluates the ends of its interval.
     """
 
     def f(t: float) -> float:
-        return deviance(np.array([t]))
+        return objective(np.array([t]))[0]
 
     upper = max(4.0 * abs(start), 4.0)
     while f(upper) < f(upper / 2) and upper < 1e8:
         upper *= 4.0
     res = optimize.minimize_scalar(
-        f, bounds=(0.0, upper), method="bounded", options={"xatol": 1e-10}
+        f, bounds=(0.0, upper), method="bounded", options={"xatol": 1e-8}
     )
     x, fun = float(res.x), float(res.fun)
     f0 = f(0.0)
@@ -97,7 +71,7 @@ def _minimise_scalar(
 
 
 def _escape_boundary(
-    deviance: Callable[[FloatArray], float],
+    objective: Objective,
     run: Callable[[FloatArray], optimize.OptimizeResult],
     res: optimize.OptimizeResult,
     diag: NDArray[np.bool_],
@@ -117,7 +91,7 @@ def _escape_boundary(
             for eps in (1e-2, 1e-1, 0.5):
                 probe = theta.copy()
                 probe[k] = eps
-                if deviance(probe) < base - 1e-10:
+                if objective(probe)[0] < base - 1e-10:
                     alt = run(probe)
                     if alt.fun < base - 1e-10:
                         res, moved = alt, True
@@ -129,58 +103,61 @@ def _escape_boundary(
     return res
 
 
-def minimise_theta(
-    deviance: Callable[[FloatArray], float], lower: FloatArray, start: FloatArray
-) -> ThetaOptimum:
-    """Minimise ``deviance`` over theta subject to ``theta >= lower``."""
-    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+def _hessian(objective: Objective, theta: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
+    """Hessian in the coordinates ``idx``: central differences of the exact gradient."""
 
-    def grad(x: FloatArray) -> FloatArray:
-        return _gradient(deviance, x, _steps(x, 1e-6))
+    def grad(z: FloatArray) -> FloatArray:
+        t = theta.copy()
+        t[idx] = z
+        return objective(t)[1][idx]
+
+    z0 = theta[idx]
+    h = central_jacobian(grad, z0, relative_steps(z0, 1e-5, floor=1e-2))
+    return np.asarray(0.5 * (h + h.T), dtype=np.float64)
+
+
+def minimise_theta(objective: Objective, lower: FloatArray, start: FloatArray) -> ThetaOptimum:
+    """Minimise ``objective(theta) -> (deviance, gradient)`` subject to ``theta >= lower``."""
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    n_eval = 0
+
+    def counted(x: FloatArray) -> tuple[float, FloatArray]:
+        nonlocal n_eval
+        n_eval += 1
+        return objective(x)
 
     def run(x0: FloatArray) -> optimize.OptimizeResult:
         return optimize.minimize(
-            deviance,
+            counted,
             x0,
-            jac=grad,
+            jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000},
+            options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 1000},
         )
 
-    if start.shape[0] == 1:
-        res = _minimise_scalar(deviance, float(start[0]))
-    else:
-        res = run(start)
-    # The deviance is even in each column of the factor, so its gradient vanishes on the
-    # boundary theta_k = 0 whether or not that is a minimum: a gradient method that reaches
-    # the bound stops there. Restart from other scales and keep the best optimum.
+    res = _minimise_scalar(counted, float(start[0])) if start.shape[0] == 1 else run(start)
     diag = lower == 0.0
+    # A gradient method that reaches a bound may stop at a saddle there; restart from
+    # other scales and keep the best optimum.
     if np.any(res.x[diag] < SINGULAR_TOL):
         for scale in (0.1, 0.3, 3.0):
             alt = run(np.where(diag, np.maximum(np.abs(start), 1.0) * scale, 0.0))
             if alt.fun < res.fun - 1e-12:
                 res = alt
-    res = _escape_boundary(deviance, run, res, diag)
+    res = _escape_boundary(counted, run, res, diag)
     theta = np.maximum(np.asarray(res.x, dtype=float), lower)
-    dev = deviance(theta)
+    dev, grad = counted(theta)
     converged = bool(res.success) or "ABNORMAL" in str(res.message)
     # Newton polish on the parameters that are not on their bound.
-    free = ~((theta - lower) < 1e-8)
-    for _ in range(20):
-        if not free.any():
+    for _ in range(10):
+        idx = np.flatnonzero((theta - lower) >= _AT_BOUND)
+        if idx.size == 0:
             break
-        idx = np.flatnonzero(free)
-
-        def sub(z: FloatArray, idx: NDArray[np.intp] = idx, base: FloatArray = theta) -> float:
-            t = base.copy()
-            t[idx] = z
-            return deviance(t)
-
-        z0 = theta[idx]
-        hh = _steps(z0, 1e-4)
-        g = _gradient(sub, z0, _steps(z0, 1e-6))
-        hess = _hessian(sub, z0, hh)
+        g = grad[idx]
+        if np.max(np.abs(g)) < 1e-10:
+            break
+        hess = _hessian(counted, theta, idx)
         try:
             step = np.linalg.solve(hess, g)
         except np.linalg.LinAlgError:
@@ -190,11 +167,11 @@ def minimise_theta(
         improved = False
         for scale in (1.0, 0.5, 0.25, 0.125):
             cand = theta.copy()
-            cand[idx] = np.maximum(z0 - scale * step, lower[idx])
-            dc = deviance(cand)
+            cand[idx] = np.maximum(theta[idx] - scale * step, lower[idx])
+            dc, gc = counted(cand)
             if dc <= dev:
                 improved = dc < dev
-                theta, dev = cand, dc
+                theta, dev, grad = cand, dc, gc
                 break
         if not improved or np.max(np.abs(step)) < 1e-12:
             break
@@ -205,19 +182,11 @@ def minimise_theta(
         warns.append(
             "boundary (singular) fit: a random-effect variance is estimated as (near) zero"
         )
-    free = (theta - lower) >= SINGULAR_TOL
-    if free.any():
-        idx = np.flatnonzero(free)
-
-        def sub2(z: FloatArray) -> float:
-            t = theta.copy()
-            t[idx] = z
-            return deviance(t)
-
-        z0 = theta[idx]
-        g = _gradient(sub2, z0, _steps(z0, 1e-6))
+    idx = np.flatnonzero((theta - lower) >= SINGULAR_TOL)
+    if idx.size:
+        g = grad[idx]
         try:
-            scaled = np.linalg.solve(_hessian(sub2, z0, _steps(z0, 1e-4)), g)
+            scaled = np.linalg.solve(_hessian(counted, theta, idx), g)
         except np.linalg.LinAlgError:
             scaled = g
         if np.max(np.abs(scaled)) > GRAD_TOL:
@@ -225,4 +194,4 @@ def minimise_theta(
             warns.append(
                 f"model failed to converge with max|grad| = {np.max(np.abs(scaled)):.3g} (tol = {GRAD_TOL})"
             )
-    return ThetaOptimum(theta, dev, converged, int(res.nit), str(res.message), tuple(warns))
+    return ThetaOptimum(theta, dev, converged, n_eval, str(res.message), tuple(warns))

@@ -46,6 +46,8 @@ class CovarianceStructure(Protocol):
 
     def lambda_block(self, theta: FloatArray) -> FloatArray: ...
 
+    def lambda_basis(self) -> FloatArray: ...
+
     def covariance_basis(self) -> FloatArray: ...
 
     def variance_components(
@@ -105,6 +107,11 @@ class Unstructured:
         lam = np.zeros((self.q, self.q))
         lam[self._rows, self._cols] = theta
         return lam
+
+    def lambda_basis(self) -> FloatArray:
+        basis = np.zeros((self.n_theta, self.q, self.q))
+        basis[np.arange(self.n_theta), self._rows, self._cols] = 1.0
+        return basis
 
     def covariance_basis(self) -> FloatArray:
         basis = np.zeros((self.n_theta, self.q, self.q))
