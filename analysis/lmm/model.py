@@ -228,7 +228,9 @@ class LinearMixedModel:
         d = self.design
         lower = d.covariance.lower_bounds
         theta0 = d.covariance.theta_start if start is None else np.asarray(start, dtype=float)
-        opt = minimise_theta(lambda t: deviance_and_gradient(d, t, reml=reml), lower, theta0)
+        opt = minimise_theta(
+            lambda t: deviance_and_gradient(d, t, reml=reml), lower, theta0, d.lambda_basis
+        )
         fitted = _Fitted(d, opt, reml)
         df, cov, extra_inf, warns = DF_METHODS[df_method](d, fitted)
         names = list(d.fixed_names)

@@ -157,3 +157,30 @@ def test_random_terms_in_formula_and_argument_are_refused() -> None:
         LinearMixedModel.from_formula(
             FIXED + " + (1 | borough)", _trial(), random="(1 | borough:post)"
         )
+
+
+@pytest.mark.parametrize(
+    "random",
+    [
+        "(1 | borough)",
+        "(1 | borough) + (1 | borough:post)",
+        "(1 + t | borough)",
+        "(1 | borough) + (0 + t | borough)",
+        "(1 + t | borough) + (1 | borough:quarter)",
+    ],
+)
+@pytest.mark.parametrize("reml", [True, False])
+def test_exact_gradient_matches_finite_differences(random: str, reml: bool) -> None:
+    from analysis.lmm.likelihood import deviance_and_gradient, profiled_deviance
+    from analysis.shared.numderiv import central_gradient
+
+    design = LinearMixedModel.from_formula(f"{FIXED} + {random}", _trial(per_cell=2)).design
+    theta = np.linspace(0.3, 0.9, design.covariance.n_theta)
+    if design.covariance.n_theta >= 3:
+        theta[-2] = -0.2  # an off-diagonal entry of a 2 x 2 factor
+    value, grad = deviance_and_gradient(design, theta, reml=reml)
+    assert value == pytest.approx(profiled_deviance(design, theta, reml=reml), rel=1e-12)
+    fd = central_gradient(
+        lambda t: profiled_deviance(design, t, reml=reml), theta, np.full(theta.size, 1e-5)
+    )
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-5)

@@ -264,3 +264,26 @@ def test_bad_data_errors_name_the_term(spec: str, change: str | None, fragment: 
         data["g"] = "b0"
     with pytest.raises(DesignError, match=fragment):
         build_random_structure(spec, data)
+
+
+@pytest.mark.parametrize(
+    ("formula", "fixed", "random"),
+    [
+        ("y ~ x + (1 | g) + (1 | g:f)", "y ~ x", "(1 | g) + (1 | g:f)"),
+        ("y ~ (1|g)", "y ~ 1", "(1|g)"),
+        ("y ~ (1 + t | g) + x * z + C(q)", "y ~ x * z + C(q)", "(1 + t | g)"),
+        ("y ~ x + np.log(z) + (0 + t | g)", "y ~ x + np.log(z)", "(0 + t | g)"),
+        ("y ~ x", "y ~ x", None),
+    ],
+)
+def test_split_formula_separates_random_terms(formula: str, fixed: str, random: str | None) -> None:
+    from analysis.shared.random_terms import split_formula
+
+    assert split_formula(formula) == (fixed, random)
+
+
+def test_split_formula_refuses_unbalanced_parentheses() -> None:
+    from analysis.shared.random_terms import split_formula
+
+    with pytest.raises(DesignError, match="unbalanced"):
+        split_formula("y ~ x + (1 | g")
