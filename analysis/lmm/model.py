@@ -1,7 +1,9 @@
 """The linear mixed model ``y = X beta + Z u + e`` with one grouping factor, fitted by (RE)ML.
 
-Random effects per cluster are an intercept and optionally slopes, with an unstructured
-covariance (lme4's ``(1 + x | g)``). The fit profiles out beta and sigma^2 and minimises the
+Random effects are nested in the cluster: lme4-style terms (``(1 | g)``, ``(1 | g:f)``,
+``(1 + t | g)``, ``(0 + t | g)``, see :mod:`analysis.shared.random_effects`) or, from arrays,
+one unstructured covariance over the columns of ``Z``. The fit profiles out beta and sigma^2
+and minimises the
 deviance over lme4's theta (see :mod:`analysis.lmm.likelihood`); inference on the fixed
 effects uses a degrees-of-freedom method looked up in a registry: ``"satterthwaite"``
 (lmerTest), ``"kenward-roger"`` (pbkrtest, adjusted covariance), ``"between-within"`` (SAS
@@ -96,7 +98,10 @@ DF_METHODS: dict[str, _DfMethod] = {
 
 
 class LinearMixedModel:
-    """Linear mixed model with a random intercept (and optional random slopes) per cluster.
+    """Linear mixed model with random effects nested in one grouping factor.
+
+    The array constructor takes one unstructured covariance over the columns of ``Z``;
+    :meth:`from_formula` also takes lme4-style terms such as ``(1 | g) + (1 | g:post)``.
 
     Parameters
     ----------
@@ -117,6 +122,9 @@ class LinearMixedModel:
     >>> model = LinearMixedModel.from_formula("Reaction ~ Days", sleep, groups="Subject",
     ...                                       re_formula="~ Days")  # doctest: +SKIP
     >>> res = model.fit(method="reml", df_method="kenward-roger")  # doctest: +SKIP
+    >>> LinearMixedModel.from_formula(
+    ...     "rate ~ arm * post + t + (1 | borough) + (1 | borough:quarter)", trial
+    ... )  # doctest: +SKIP
     """
 
     def __init__(
