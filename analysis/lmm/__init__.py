@@ -1,7 +1,10 @@
 """Linear mixed models with small-sample inference for the fixed effects.
 
-``LinearMixedModel`` fits ``y = X beta + Z u + e`` (random intercept and optional correlated
-random slopes per cluster) by REML or ML; ``fit_lmm`` is the one-call form used by the SAP
+``LinearMixedModel`` fits ``y = X beta + Z u + e`` with random effects nested in one
+grouping factor, given as lme4-style terms: a random intercept ``(1 | g)``, a cluster x
+period effect ``(1 | g:f)`` (borough x phase, borough x quarter: the block-exchangeable
+model), a random slope correlated ``(1 + t | g)`` or uncorrelated ``(1 | g) + (0 + t | g)``
+with the intercept, or an unstructured covariance over given columns. It fits by REML or ML; ``fit_lmm`` is the one-call form used by the SAP
 runner. Degrees of freedom: Satterthwaite (as lmerTest), Kenward-Roger (as pbkrtest),
 between-within (SAS DDFM=BW), residual or normal.
 """
@@ -29,8 +32,9 @@ __all__ = [
 def fit_lmm(
     data: pd.DataFrame,
     formula: str,
-    group: str,
+    group: str | None = None,
     *,
+    random: str | Sequence[str] | None = None,
     random_slopes: Sequence[str] | None = None,
     method: str = "reml",
     df_method: str = "satterthwaite",
@@ -41,11 +45,16 @@ def fit_lmm(
     ----------
     data : pandas.DataFrame
     formula : str
-        Fixed part, e.g. ``"rate ~ arm * post + C(period) + baseline"``.
-    group : str
-        Cluster column; each cluster gets a random intercept.
+        Fixed part, e.g. ``"rate ~ arm * post + C(period) + baseline"``; it may also carry
+        lme4-style random terms, ``"rate ~ arm * post + (1 | borough) + (1 | borough:post)"``.
+    group : str, optional
+        Cluster column; without random terms each cluster gets a random intercept.
+    random : str or sequence of str, optional
+        lme4-style random terms nested in the cluster: ``"(1 | g) + (1 | g:post)"``,
+        ``"(1 | g) + (1 | g:quarter)"``, ``"(1 + t | g)"``, ``"(1 | g) + (0 + t | g)"``.
     random_slopes : sequence of str, optional
-        Columns with correlated random slopes per cluster (lme4's ``(1 + x | group)``).
+        Columns with correlated random slopes per cluster (lme4's ``(1 + x | group)``);
+        exclusive with ``random``.
     method : {"reml", "ml"}
     df_method : {"satterthwaite", "kenward-roger", "between-within", "residual", "normal"}
 
@@ -54,7 +63,13 @@ def fit_lmm(
     >>> res = fit_lmm(sleep, "Reaction ~ Days", "Subject", random_slopes=["Days"],
     ...               df_method="kenward-roger")  # doctest: +SKIP
     >>> res.test("Days").pvalue  # doctest: +SKIP
+    >>> fit_lmm(trial, "rate ~ arm * post + t + (1 | borough) + (1 | borough:post)",
+    ...         df_method="kenward-roger")  # doctest: +SKIP
     """
+    if random is not None and random_slopes:
+        raise DesignError("give random slopes either as random terms or random_slopes, not both")
     re_formula = None if not random_slopes else "~ " + " + ".join(random_slopes)
-    model = LinearMixedModel.from_formula(formula, data, groups=group, re_formula=re_formula)
+    model = LinearMixedModel.from_formula(
+        formula, data, groups=group, re_formula=re_formula, random=random
+    )
     return model.fit(method=method, df_method=df_method)

@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from analysis.errors import AnalysisError
 from analysis.lmm.errors import DesignError
+from analysis.lmm.structure import CovarianceStructure, Unstructured
+from analysis.shared.design import ModelMatrices, model_matrices
+from analysis.shared.random_effects import DesignError as RandomEffectsError
+from analysis.shared.random_effects import RandomStructure, build_random_structure
+from analysis.shared.random_terms import parse_random, split_formula
 
 __all__ = ["MixedDesign", "design_from_arrays", "design_from_formula"]
 
@@ -48,6 +54,9 @@ class MixedDesign:
     group_name : str
     group_labels : tuple
         Original cluster labels, in code order.
+    covariance : CovarianceStructure
+        The map from theta to the relative covariance factor of one cluster block, with
+        theta's bounds and lme4's names (:mod:`analysis.lmm.structure`).
     """
 
     y: FloatArray
@@ -59,6 +68,7 @@ class MixedDesign:
     random_names: tuple[str, ...]
     group_name: str
     group_labels: tuple[object, ...]
+    covariance: CovarianceStructure
 
     @property
     def nobs(self) -> int:
@@ -97,6 +107,22 @@ class MixedDesign:
         return self._segment_sum(self.Z * self.y[:, None])
 
     @cached_property
+    def ztxy(self) -> FloatArray:
+        """Per-cluster ``Z_g'[X_g y_g]``, shape (G, q, p + 1)."""
+        return np.ascontiguousarray(np.concatenate([self.ztx, self.zty[:, :, None]], axis=2))
+
+    @cached_property
+    def xyxy(self) -> FloatArray:
+        """``[X y]'[X y]``, shape (p + 1, p + 1)."""
+        xy = np.column_stack([self.X, self.y])
+        return np.asarray(xy.T @ xy, dtype=np.float64)
+
+    @cached_property
+    def lambda_basis(self) -> FloatArray:
+        """``dLambda/dtheta_k`` of the cluster block, shape (n_theta, q, q)."""
+        return self.covariance.lambda_basis()
+
+    @cached_property
     def xtx(self) -> FloatArray:
         return self.X.T @ self.X
 
@@ -118,8 +144,13 @@ def design_from_arrays(
     fixed_names: Sequence[str] | None = None,
     random_names: Sequence[str] | None = None,
     group_name: str = "group",
+    covariance: CovarianceStructure | None = None,
+    group_labels: Sequence[object] | None = None,
 ) -> MixedDesign:
     """Build a :class:`MixedDesign` from arrays (``Z`` defaults to a random intercept).
+
+    ``covariance`` defaults to one unstructured covariance over the columns of ``Z``
+    (:class:`~analysis.lmm.structure.Unstructured`).
 
     Raises
     ------
@@ -176,52 +207,136 @@ def design_from_arrays(
         fixed_names=fnames,
         random_names=rnames,
         group_name=group_name,
-        group_labels=tuple(labels.tolist()),
+        group_labels=tuple(labels.tolist()) if group_labels is None else tuple(group_labels),
+        covariance=covariance if covariance is not None else Unstructured(group_name, rnames),
     )
 
 
 def design_from_formula(
     formula: str,
     data: pd.DataFrame,
-    groups: str,
+    groups: str | None = None,
     re_formula: str | None = None,
+    *,
+    random: str | Sequence[str] | None = None,
 ) -> MixedDesign:
     """Build a :class:`MixedDesign` from a patsy formula (R's model-formula syntax).
 
     Parameters
     ----------
     formula : str
-        Fixed part, e.g. ``"Reaction ~ Days"``.
+        Fixed part, e.g. ``"Reaction ~ Days"``; it may also carry lme4-style random terms,
+        ``"rate ~ arm * post + (1 | borough) + (1 | borough:post)"``.
     data : pandas.DataFrame
-    groups : str
-        Column holding the cluster of each row.
+    groups : str, optional
+        Column holding the cluster of each row (implied by random terms when given).
     re_formula : str, optional
-        Random part per cluster, e.g. ``"~ Days"`` for ``(1 + Days | g)``; default a random
-        intercept ``(1 | g)``. Rows with a missing value in any used column are dropped.
-    """
-    import patsy  # statsmodels' formula engine; imported lazily to keep import time low
+        Random part per cluster with one unstructured covariance, e.g. ``"~ Days"`` for
+        ``(1 + Days | g)``; default a random intercept ``(1 | g)``.
+    random : str or sequence of str, optional
+        lme4-style random terms nested in one grouping factor (see
+        :mod:`analysis.shared.random_terms`): ``"(1 | g) + (1 | g:f)"``, ``"(1 + t | g)"``,
+        ``"(1 | g) + (0 + t | g)"``. Exclusive with ``re_formula``.
 
+    Rows with a missing value in any used column are dropped.
+
+    Raises
+    ------
+    DesignError
+        For unusable data or formulas, unsupported random terms, and random terms that the
+        data cannot identify (e.g. a borough x quarter effect with one row per cell, which
+        is the residual under another name); the message names the term.
+    """
+    fixed, inline = _split(formula)
+    if inline is not None:
+        if random is not None or re_formula is not None:
+            raise DesignError("give random terms either in the formula or as random=, not both")
+        random = inline
+    if random is not None:
+        if re_formula is not None:
+            raise DesignError("give either re_formula or random terms, not both")
+        return _design_with_terms(fixed, data, groups, random)
+    if groups is None:
+        raise DesignError("name the grouping column (groups=) or give random terms")
     if groups not in data.columns:
         raise DesignError(f"grouping column {groups!r} not in data")
-    frame = data.reset_index(drop=True)
-    try:
-        y_df, x_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="drop")
-        rhs = re_formula if re_formula is not None else "~ 1"
-        if "~" not in rhs:
-            rhs = "~ " + rhs
-        z_df = patsy.dmatrix(rhs, frame, return_type="dataframe", NA_action="drop")
-    except patsy.PatsyError as exc:
-        raise DesignError(f"cannot build the design: {exc}") from exc
-    if y_df.shape[1] != 1:
-        raise DesignError("the formula must have a single numeric response")
-    keep = y_df.index.intersection(x_df.index).intersection(z_df.index)
-    keep = keep[frame.loc[keep, groups].notna().to_numpy()]
+    mm = _fixed(fixed, data, [groups])
+    frame = data.iloc[mm.rows].reset_index(drop=True)
+    if re_formula is None:
+        z = np.ones((len(frame), 1))
+        z_names = ["(Intercept)"]
+        keep = np.arange(len(frame))
+    else:
+        import patsy  # a random part other than lme4-style terms: patsy builds it
+
+        rhs = re_formula if "~" in re_formula else "~ " + re_formula
+        try:
+            z_df = patsy.dmatrix(rhs, frame, return_type="dataframe", NA_action="drop")
+        except patsy.PatsyError as exc:
+            raise DesignError(f"cannot build the design: {exc}") from exc
+        z, z_names = z_df.to_numpy(), [_r_name(c) for c in z_df.columns]
+        keep = np.asarray(z_df.index, dtype=np.intp)
     return design_from_arrays(
-        y_df.loc[keep].to_numpy()[:, 0],
-        x_df.loc[keep].to_numpy(),
-        frame.loc[keep, groups].to_numpy(),
-        z_df.loc[keep].to_numpy(),
-        fixed_names=[_r_name(c) for c in x_df.columns],
-        random_names=[_r_name(c) for c in z_df.columns],
+        mm.y[keep],
+        mm.X[keep],
+        frame[groups].to_numpy()[keep],
+        z,
+        fixed_names=[_r_name(c) for c in mm.names],
+        random_names=z_names,
         group_name=groups,
+    )
+
+
+def _fixed(formula: str, data: pd.DataFrame, extra: Sequence[str]) -> ModelMatrices:
+    """The fixed part through the shared builder, dropping rows with missing values."""
+    try:
+        return model_matrices(formula, data, missing="drop", extra_columns=extra)
+    except AnalysisError as exc:
+        raise DesignError(str(exc)) from exc
+
+
+def _split(formula: str) -> tuple[str, str | None]:
+    """Fixed part and random terms of an lme4-style formula."""
+    try:
+        return split_formula(formula)
+    except RandomEffectsError as exc:
+        raise DesignError(str(exc)) from exc
+
+
+def _design_with_terms(
+    fixed: str, data: pd.DataFrame, groups: str | None, random: str | Sequence[str]
+) -> MixedDesign:
+    try:
+        terms = parse_random(random)
+    except RandomEffectsError as exc:
+        raise DesignError(str(exc)) from exc
+    group = terms[0].group
+    if groups is not None and groups != group:
+        raise DesignError(
+            f"random terms are nested in {group!r} but groups={groups!r}; they must agree"
+        )
+    named = {v for t in terms for v in (t.group, t.nested, t.slope) if v is not None}
+    mm = _fixed(fixed, data, [v for v in data.columns if v in named])
+    frame = data if len(mm.rows) == len(data) else data.iloc[mm.rows]
+    try:
+        rs = build_random_structure(random, frame)
+        rs.check_not_confounded_with_residual()
+    except RandomEffectsError as exc:
+        raise DesignError(str(exc)) from exc
+    return _from_structure(mm.y, mm.X, [_r_name(c) for c in mm.names], rs)
+
+
+def _from_structure(
+    y: FloatArray, X: FloatArray, fixed_names: Sequence[str], rs: RandomStructure
+) -> MixedDesign:
+    return design_from_arrays(
+        y,
+        X,
+        rs.codes,
+        rs.Z,
+        fixed_names=fixed_names,
+        random_names=rs.columns,
+        group_name=rs.group,
+        covariance=rs,
+        group_labels=rs.group_labels,
     )

@@ -10,14 +10,16 @@ __all__ = ["LMMError", "DesignError", "FitOptionError"]
 
 
 from analysis.errors import AnalysisError
+from analysis.shared.random_terms import DesignError as RandomEffectsError
 
 
 class LMMError(AnalysisError):
     """Base class of every error raised by :mod:`analysis.lmm`."""
 
 
-class DesignError(LMMError, ValueError):
-    """The data or formula cannot define a linear mixed model (shapes, missing columns, rank)."""
+class DesignError(LMMError, RandomEffectsError):
+    """The data or formula cannot define a linear mixed model (shapes, missing columns, rank,
+    random-effect terms that are unsupported or that the data cannot identify)."""
 
 
 class FitOptionError(LMMError, ValueError):

@@ -20,8 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.lmm.design import MixedDesign
-from analysis.lmm.likelihood import covbeta_varpar, deviance_varpar, lambda_factor
-from analysis.lmm.numderiv import richardson_hessian, richardson_jacobian
+from analysis.lmm.likelihood import covbeta_varpar, deviance_varpar
+from analysis.shared.numderiv import richardson_hessian, richardson_jacobian
 
 __all__ = ["KenwardRoger", "Satterthwaite", "kenward_roger", "satterthwaite"]
 
@@ -80,25 +80,13 @@ class KenwardRoger:
     w_matrix: FloatArray
 
 
-def _component_matrices(q: int) -> list[FloatArray]:
-    """``dD/dgamma_k`` for each variance/covariance of D, in R's ``lower.tri`` order."""
-    rows, cols = np.tril_indices(q)
-    order = np.lexsort((rows, cols))
-    mats = []
-    for i, j in zip(rows[order], cols[order]):
-        e = np.zeros((q, q))
-        e[i, j] = e[j, i] = 1.0
-        mats.append(e)
-    return mats
-
-
 def kenward_roger(
     design: MixedDesign, theta: FloatArray, sigma: float, vcov_beta: FloatArray
 ) -> KenwardRoger:
     """Kenward-Roger adjustment at a REML fit (pbkrtest ``vcovAdj`` + ``Lb_ddf`` per coefficient)."""
     q, p = design.q, design.p
     s2 = sigma**2
-    lam = lambda_factor(np.asarray(theta, dtype=float), q)
+    lam = design.covariance.lambda_block(np.asarray(theta, dtype=float))
     codes = design.codes
     seg = design.starts
     zl = design.Z @ lam
@@ -133,7 +121,7 @@ def kenward_roger(
         + np.einsum("gij,gji->", minv_s, minv_s)
     ) / s2**2
 
-    comps = _component_matrices(q)
+    comps = list(design.covariance.covariance_basis())
     n_re = len(comps)
     n_par = n_re + 1
     pp: list[FloatArray] = []

@@ -1,7 +1,9 @@
 """The linear mixed model ``y = X beta + Z u + e`` with one grouping factor, fitted by (RE)ML.
 
-Random effects per cluster are an intercept and optionally slopes, with an unstructured
-covariance (lme4's ``(1 + x | g)``). The fit profiles out beta and sigma^2 and minimises the
+Random effects are nested in the cluster: lme4-style terms (``(1 | g)``, ``(1 | g:f)``,
+``(1 + t | g)``, ``(0 + t | g)``, see :mod:`analysis.shared.random_effects`) or, from arrays,
+one unstructured covariance over the columns of ``Z``. The fit profiles out beta and sigma^2
+and minimises the
 deviance over lme4's theta (see :mod:`analysis.lmm.likelihood`); inference on the fixed
 effects uses a degrees-of-freedom method looked up in a registry: ``"satterthwaite"``
 (lmerTest), ``"kenward-roger"`` (pbkrtest, adjusted covariance), ``"between-within"`` (SAS
@@ -20,8 +22,9 @@ from numpy.typing import ArrayLike, NDArray
 from analysis.lmm.design import MixedDesign, design_from_arrays, design_from_formula
 from analysis.lmm.errors import FitOptionError
 from analysis.lmm.inference import kenward_roger, satterthwaite
-from analysis.lmm.likelihood import evaluate, lambda_factor, profiled_deviance, theta_lower_bounds
+from analysis.lmm.likelihood import deviance_and_gradient, evaluate, profiled_deviance
 from analysis.lmm.optimize import ThetaOptimum, minimise_theta
+from analysis.lmm.structure import Unstructured
 from analysis.shared.dof import between_within_df
 from analysis.shared.results import FitResults
 
@@ -52,7 +55,7 @@ class _Fitted:
         self.sigma2 = st.pwrss / denom
         vcov = self.sigma2 * np.linalg.inv(st.xtvix)
         self.vcov: FloatArray = np.asarray(0.5 * (vcov + vcov.T), dtype=np.float64)
-        lam = lambda_factor(opt.theta, design.q)
+        lam = design.covariance.lambda_block(opt.theta)
         self.re_cov = self.sigma2 * lam @ lam.T
         self.criterion = opt.deviance
 
@@ -95,7 +98,10 @@ DF_METHODS: dict[str, _DfMethod] = {
 
 
 class LinearMixedModel:
-    """Linear mixed model with a random intercept (and optional random slopes) per cluster.
+    """Linear mixed model with random effects nested in one grouping factor.
+
+    The array constructor takes one unstructured covariance over the columns of ``Z``;
+    :meth:`from_formula` also takes lme4-style terms such as ``(1 | g) + (1 | g:post)``.
 
     Parameters
     ----------
@@ -116,6 +122,9 @@ class LinearMixedModel:
     >>> model = LinearMixedModel.from_formula("Reaction ~ Days", sleep, groups="Subject",
     ...                                       re_formula="~ Days")  # doctest: +SKIP
     >>> res = model.fit(method="reml", df_method="kenward-roger")  # doctest: +SKIP
+    >>> LinearMixedModel.from_formula(
+    ...     "rate ~ arm * post + t + (1 | borough) + (1 | borough:quarter)", trial
+    ... )  # doctest: +SKIP
     """
 
     def __init__(
@@ -152,29 +161,34 @@ class LinearMixedModel:
         formula: str,
         data: pd.DataFrame,
         *,
-        groups: str,
+        groups: str | None = None,
         re_formula: str | None = None,
+        random: str | Sequence[str] | None = None,
     ) -> LinearMixedModel:
         """Build from a formula such as ``"y ~ arm * post + period"`` (patsy / R syntax).
 
-        ``re_formula`` gives the random part per cluster, e.g. ``"~ Days"`` for lme4's
-        ``(1 + Days | g)``; the default is a random intercept ``(1 | g)``.
+        Random effects, nested in the cluster, are given one of three ways:
+
+        * lme4-style terms in the formula or as ``random``: ``"(1 | borough) +
+          (1 | borough:post)"`` (borough x phase), ``"(1 | borough) + (1 | borough:quarter)"``
+          (cluster-period), ``"(1 + t | borough)"`` (correlated slope), ``"(1 | borough) +
+          (0 + t | borough)"`` (uncorrelated slope);
+        * ``re_formula``, e.g. ``"~ Days"`` for lme4's ``(1 + Days | g)``, with ``groups``;
+        * neither: a random intercept ``(1 | groups)``.
+
+        Raises
+        ------
+        DesignError
+            Also for a random term the data cannot identify, naming it.
         """
-        return cls.from_design(design_from_formula(formula, data, groups, re_formula))
+        return cls.from_design(
+            design_from_formula(formula, data, groups, re_formula, random=random)
+        )
 
     def variance_component_names(self) -> list[str]:
-        """Names of the random-effect (co)variances in lme4's theta order (``group.term``,
-        ``group.term2.term1`` for a covariance)."""
-        d = self.design
-        rows, cols = np.tril_indices(d.q)
-        order = np.lexsort((rows, cols))
-        names = []
-        for i, j in zip(rows[order], cols[order]):
-            if i == j:
-                names.append(f"{d.group_name}.{d.random_names[i]}")
-            else:
-                names.append(f"{d.group_name}.{d.random_names[i]}.{d.random_names[j]}")
-        return names
+        """Names of theta's entries in lme4's order (``group.term``, ``group.term2.term1``
+        for an off-diagonal entry), as ``names(getME(fit, "theta"))``."""
+        return list(self.design.covariance.theta_names)
 
     def deviance(self, theta: ArrayLike, *, method: str = "reml") -> float:
         """Profiled deviance (``"ml"``) or REML criterion (``"reml"``) at ``theta``, as lme4 reports."""
@@ -220,22 +234,21 @@ class LinearMixedModel:
                 "Kenward-Roger inference is only defined for REML fits; use method='reml'"
             )
         d = self.design
-        lower = theta_lower_bounds(d.q)
-        theta0 = (
-            np.where(lower == 0.0, 1.0, 0.0) if start is None else np.asarray(start, dtype=float)
+        lower = d.covariance.lower_bounds
+        theta0 = d.covariance.theta_start if start is None else np.asarray(start, dtype=float)
+        opt = minimise_theta(
+            lambda t: deviance_and_gradient(d, t, reml=reml), lower, theta0, d.lambda_basis
         )
-        opt = minimise_theta(lambda t: profiled_deviance(d, t, reml=reml), lower, theta0)
         fitted = _Fitted(d, opt, reml)
         df, cov, extra_inf, warns = DF_METHODS[df_method](d, fitted)
         names = list(d.fixed_names)
-        vc_names = self.variance_component_names()
-        rows, cols = np.tril_indices(d.q)
-        order = np.lexsort((rows, cols))
-        vc = {
-            nm: float(fitted.re_cov[i, j]) for nm, i, j in zip(vc_names, rows[order], cols[order])
-        }
-        vc["residual"] = float(fitted.sigma2)
+        table = d.covariance.variance_components(fitted.theta, float(np.sqrt(fitted.sigma2)))
+        vc = {c.name: c.vcov for c in table}
         extra = self._extra(fitted, opt)
+        extra["varcorr"] = [
+            {"group": c.group, "var1": c.var1, "var2": c.var2, "vcov": c.vcov, "sdcor": c.sdcor}
+            for c in table
+        ]
         extra.update(extra_inf)
         return FitResults(
             params=pd.Series(fitted.beta, index=names),
@@ -266,8 +279,9 @@ class LinearMixedModel:
             "aic": -2 * loglik + 2 * n_par,
             "bic": -2 * loglik + np.log(d.nobs) * n_par,
             "optimizer": {"iterations": opt.iterations, "message": opt.message},
+            "singular": d.covariance.is_singular(opt.theta),
         }
-        if d.q > 1:
+        if d.q > 1 and isinstance(d.covariance, Unstructured):
             extra["random_effect_correlations"] = pd.DataFrame(
                 corr, index=list(d.random_names), columns=list(d.random_names)
             ).to_dict()

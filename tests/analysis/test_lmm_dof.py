@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.lmm.numderiv import richardson_hessian, richardson_jacobian
 from analysis.shared.dof import DegreesOfFreedomError, between_cluster_columns, between_within_df
+from analysis.shared.numderiv import richardson_hessian, richardson_jacobian
 
 
 def _trial_design() -> tuple[np.ndarray, np.ndarray]:
