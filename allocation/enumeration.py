@@ -24,7 +24,14 @@ import numpy.typing as npt
 from allocation.errors import DesignError
 from allocation.stream import RandomStream
 
-__all__ = ["StrataPlan", "strata_plan", "Enumerated", "enumerate_space", "sample_space"]
+__all__ = [
+    "StrataPlan",
+    "strata_plan",
+    "Enumerated",
+    "enumerate_space",
+    "sample_space",
+    "treated_sums",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -103,8 +110,26 @@ def _half(
     shifts = np.arange(h - 1, -1, -1, dtype=np.int64)
     bits = ((masks[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
     keys = bits.astype(np.int64) @ radix[codes] if h else np.zeros(1, dtype=np.int64)
-    sums = bits.astype(np.float64) @ values if h else np.zeros((1, values.shape[1]))
-    return bits, keys, sums
+    return bits, keys, _left_to_right(bits, values)
+
+
+def _left_to_right(bits: U8Array, values: FloatArray) -> FloatArray:
+    """Sums of ``values`` rows selected by ``bits``, added one unit at a time in unit order.
+
+    A defined order (not BLAS's) so that sums of non-integer raw covariates, used by the
+    cvrcov constraints, round identically in every implementation (docs/randomness.md 7.4).
+    """
+    out = np.zeros((bits.shape[0], values.shape[1]), dtype=np.float64)
+    for j in range(bits.shape[1]):
+        out += np.where(bits[:, j : j + 1].astype(bool), values[j][None, :], 0.0)
+    return out
+
+
+def treated_sums(rows: U8Array, values: FloatArray) -> FloatArray:
+    """Treated-arm sums of each scheme as the specification computes them: the first
+    ``n // 2`` units left to right, the rest left to right, then the two added."""
+    h = rows.shape[1] // 2
+    return _left_to_right(rows[:, :h], values[:h]) + _left_to_right(rows[:, h:], values[h:])
 
 
 def enumerate_space(plan: StrataPlan, values: FloatArray, score: ScoreFn) -> Enumerated:
@@ -185,7 +210,7 @@ def _enumerate_generic(plan: StrataPlan, values: FloatArray, score: ScoreFn) -> 
                     row[i] = 1
             rows_list.append(row)
     rows = _canonical_sort(np.array(rows_list, dtype=np.uint8).reshape(-1, n))
-    sc, ok = score(rows.astype(np.float64) @ values)
+    sc, ok = score(treated_sums(rows, values))
 
     def unrank(ranks: IntArray) -> U8Array:
         return rows[np.asarray(ranks, dtype=np.int64)]
@@ -193,13 +218,19 @@ def _enumerate_generic(plan: StrataPlan, values: FloatArray, score: ScoreFn) -> 
     return Enumerated(sc, ok, unrank)
 
 
-def sample_space(plan: StrataPlan, size: int, stream: RandomStream) -> U8Array:
+def sample_space(
+    plan: StrataPlan, size: int, stream: RandomStream, *, fast: bool = True
+) -> U8Array:
     """Draw ``size`` distinct schemes uniformly from the plan's space, canonically sorted.
 
     Each draw picks a split with probability proportional to its number of schemes
     (``randbelow(total)`` against cumulative counts, splits in listed order), then, stratum
     by stratum in name order, ``stream.sample(members, count)``. Duplicates are discarded.
+    ``fast`` parses the same stream bytes with numpy (:mod:`allocation.sampling`), giving
+    identical schemes; ``fast=False`` runs the specification call by call (the reference).
     """
+    from allocation.sampling import fast_sampling_supported, sample_rows_fast
+
     if size >= plan.total:
         raise DesignError("sample size must be smaller than the space")
     n = len(plan.codes)
@@ -208,6 +239,9 @@ def sample_space(plan: StrataPlan, size: int, stream: RandomStream) -> U8Array:
         math.prod(math.comb(m, t) for m, t in zip(plan.sizes, split)) for split in plan.splits
     ]
     cumulative = list(itertools.accumulate(weights))
+    if fast and fast_sampling_supported(plan.total, len(plan.splits)):
+        rows_fast = sample_rows_fast(stream, size, n, members, plan.splits, cumulative)
+        return _canonical_sort(rows_fast)
     seen: set[bytes] = set()
     rows: list[U8Array] = []
     while len(rows) < size:
