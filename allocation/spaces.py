@@ -20,7 +20,13 @@ import numpy.typing as npt
 from allocation.balance import BalanceColumns, balance_columns, column_limits, prepare_units
 from allocation.constraints import constraint_columns
 from allocation.design import CONTROL, INTERVENTION, AllocationDesign
-from allocation.enumeration import StrataPlan, enumerate_space, sample_space, strata_plan
+from allocation.enumeration import (
+    StrataPlan,
+    enumerate_space,
+    sample_space,
+    strata_plan,
+    treated_sums,
+)
 from allocation.errors import SpaceError
 from allocation.stream import RandomStream
 
@@ -246,7 +252,7 @@ def build_scheme_space(
     if sampled:
         seed = sample_seed if sample_seed is not None else _space_seed(table, design)
         rows = sample_space(plan, design.sample_size, RandomStream(seed, SAMPLE_LABEL))
-        all_scores, ok = score(rows.astype(np.float64) @ values)
+        all_scores, ok = score(treated_sums(rows, values))
 
         def unrank_sample(ranks: npt.NDArray[np.int64]) -> U8Array:
             return rows[ranks]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -197,10 +198,11 @@ def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
 @pass_state
 def reveal_cmd(state: State, as_json: bool) -> None:
     """Open the envelope (passphrase prompted, or RCT_PASSPHRASE), check and record the allocation."""
-    from rct.allocations import record_dict, reveal
+    from rct.allocations import certificate, reveal
 
-    row = reveal(state.workspace(), _passphrase(confirm=False))
-    cert = record_dict(row)
+    ws = state.workspace()
+    row = reveal(ws, _passphrase(confirm=False))
+    cert = certificate(ws)
     if as_json:
         echo_json(cert)
         return
@@ -217,24 +219,47 @@ def _print_arms(arms: dict[str, str]) -> None:
 
 
 @allocate.command("verify")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also print every intermediate value (units object, fingerprints, scores, cutoff, "
+    "admissible schemes, draw) in the order of the worked example in docs/randomness.md.",
+)
 @json_option
 @pass_state
-def verify_cmd(state: State, as_json: bool) -> None:
+def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
     """Recompute the allocation from the revealed seed and locked protocol: PASS or FAIL."""
     from rct.allocations import verify_current
 
     checks, cert = verify_current(state.workspace())
     ok = all(c.ok for c in checks)
+    steps = _explain(cert) if explain else None
     if as_json:
         echo_json(
-            {"allocation": cert["allocation"], "ok": ok, "checks": [c.to_dict() for c in checks]}
+            {
+                "allocation": cert["allocation"],
+                "ok": ok,
+                "checks": [c.to_dict() for c in checks],
+                **({"explain": [s.to_dict() for s in steps]} if steps is not None else {}),
+            }
         )
     else:
+        if steps is not None:
+            from allocation.explain import render_steps
+
+            click.echo("Intermediate values (docs/randomness.md, worked example order)")
+            click.echo(render_steps(steps) + "\n")
         for c in checks:
             click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
         click.echo(f"\n{'PASS' if ok else 'FAIL'}: allocation #{cert['allocation']}")
     if not ok:
         raise SystemExit(8)
+
+
+def _explain(cert: dict[str, Any]) -> list[Any]:
+    from rct.allocation_verify import explain_certificate
+
+    return explain_certificate(cert)
 
 
 @allocate.command("show")

@@ -49,8 +49,14 @@ def export_cmd(state: State, directory: str, as_json: bool) -> None:
     show_default=True,
     help="Relative tolerance for recomputed numbers when the results JSON is not byte-identical.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also print every intermediate value of the allocation, recomputed from the bundle's "
+    "certificate alone, in the order of the worked example in docs/randomness.md.",
+)
 @json_option
-def reproduce_cmd(directory: str, tolerance: float, as_json: bool) -> None:
+def reproduce_cmd(directory: str, tolerance: float, explain: bool, as_json: bool) -> None:
     """Check a bundle independently: PASS or FAIL per item; exit 0 only if all pass.
 
     Needs no trial database: everything is recomputed from the bundle's files.
@@ -61,9 +67,20 @@ def reproduce_cmd(directory: str, tolerance: float, as_json: bool) -> None:
 
     checks = reproduce(Path(directory), tolerance=tolerance)
     ok = bool(checks) and all(c.ok for c in checks)
+    steps = None
+    if explain:
+        from rct.allocation_verify import explain_bundle
+
+        steps = explain_bundle(Path(directory))
     if as_json:
-        echo_json({"ok": ok, "checks": [c.to_dict() for c in checks]})
+        extra = {"explain": [s.to_dict() for s in steps]} if steps is not None else {}
+        echo_json({"ok": ok, "checks": [c.to_dict() for c in checks], **extra})
     else:
+        if steps is not None:
+            from allocation.explain import render_steps
+
+            click.echo("Allocation, step by step (docs/randomness.md, worked example order)")
+            click.echo(render_steps(steps) + "\n")
         for c in checks:
             click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
         click.echo(
