@@ -131,7 +131,9 @@ class BalanceColumns:
     def contrasts(self, sums: FloatArray) -> FloatArray:
         """Exact ``D = n * sums - n_I * total`` for treated-arm sums of ``fixed`` (last axis K)."""
         total = self.fixed.sum(axis=0)  # exact: integers below 2**53
-        out: FloatArray = self.n * sums - self.n_treated * total
+        out: FloatArray = np.empty_like(sums)  # keeps the caller's memory layout
+        np.multiply(sums, float(self.n), out=out)
+        out -= self.n_treated * total
         return out
 
     def _unit(self) -> float:
@@ -150,11 +152,15 @@ class BalanceColumns:
         """``(mean_I - mean_C) / sd`` per column from contrasts (last axis K)."""
         n, nt = self.n, self.n_treated
         factor = n / (nt * (n - nt)) / self._unit()
-        return contrasts * (factor * self.scale / self.sd)
+        out: FloatArray = np.empty_like(contrasts)
+        np.multiply(contrasts, factor * self.scale / self.sd, out=out)
+        return out
 
     def feasible(self, contrasts: FloatArray, limits: FloatArray) -> npt.NDArray[np.bool_]:
         """True where every column meets its ``|std diff| <= limit`` (``inf`` = none)."""
         ok = np.ones(contrasts.shape[:-1], dtype=bool)
+        if not np.isfinite(limits).any():
+            return ok
         diffs = self.std_diffs(contrasts)
         for c in range(self.k):
             if math.isfinite(limits[c]):

@@ -158,18 +158,28 @@ def enumerate_space(plan: StrataPlan, values: FloatArray, score: ScoreFn) -> Enu
         raise DesignError(f"enumeration found {total} schemes, expected {plan.total}")
     scores = np.empty(total, dtype=np.float64)
     feasible = np.empty(total, dtype=bool)
+    k = values.shape[1]
+    # column-major sums: each covariate's block is contiguous, so the score's per-column
+    # arithmetic streams through memory (the arrays are passed on with K as the last axis)
+    sums_a_t = np.ascontiguousarray(sums_a.T)
+    sums_b_t = np.ascontiguousarray(sums_b.T)
     for key, b_idx in valid_b.items():
-        if len(b_idx) == 0:
+        width = len(b_idx)
+        if width == 0:
             continue
         a_rows = np.flatnonzero(keys_a == key)
-        step = max(1, _CHUNK // (len(b_idx) * max(1, values.shape[1])))
+        b_part = sums_b_t[:, b_idx]
+        step = max(1, _CHUNK // width)
         for start in range(0, len(a_rows), step):
             rows = a_rows[start : start + step]
-            sums = sums_a[rows][:, None, :] + sums_b[b_idx][None, :, :]
-            sc, ok = score(sums)
-            pos = offsets[rows][:, None] + np.arange(len(b_idx))[None, :]
-            scores[pos] = sc
-            feasible[pos] = ok
+            block = np.empty((k, len(rows), width), dtype=np.float64)
+            for c in range(k):
+                np.add(sums_a_t[c, rows][:, None], b_part[c][None, :], out=block[c])
+            sc, ok = score(np.moveaxis(block, 0, -1))
+            # each first-half subset owns one contiguous run of ranks
+            for i, off in enumerate(offsets[rows].tolist()):
+                scores[off : off + width] = sc[i]
+                feasible[off : off + width] = ok[i]
 
     def unrank(ranks: IntArray) -> U8Array:
         ranks = np.asarray(ranks, dtype=np.int64)
