@@ -201,6 +201,12 @@ def _canonical_sort(rows: U8Array) -> U8Array:
     """Sort 0/1 rows into canonical (descending lexicographic) order."""
     if len(rows) == 0:
         return rows
+    if rows.shape[1] <= 64:  # one integer per row, most significant bit first: one sort
+        packed = np.packbits(rows, axis=1)
+        wide = np.zeros((rows.shape[0], 8), dtype=np.uint8)
+        wide[:, : packed.shape[1]] = packed
+        keys = wide.view(">u8").ravel()
+        return rows[np.argsort(~keys.astype(np.uint64), kind="stable")]
     order = np.lexsort([-rows[:, j].astype(np.int16) for j in range(rows.shape[1] - 1, -1, -1)])
     return rows[order]
 
@@ -236,10 +242,11 @@ def sample_space(
     Each draw picks a split with probability proportional to its number of schemes
     (``randbelow(total)`` against cumulative counts, splits in listed order), then, stratum
     by stratum in name order, ``stream.sample(members, count)``. Duplicates are discarded.
-    ``fast`` parses the same stream bytes with numpy (:mod:`allocation.sampling`), giving
-    identical schemes; ``fast=False`` runs the specification call by call (the reference).
+    ``fast`` parses the same stream bytes in one pass over a prefetched buffer
+    (:mod:`allocation.sampling`), giving identical schemes and leaving the stream at the same
+    position; ``fast=False`` runs the specification call by call (the reference).
     """
-    from allocation.sampling import fast_sampling_supported, sample_rows_fast
+    from allocation.sampling import sample_rows_fast
 
     if size >= plan.total:
         raise DesignError("sample size must be smaller than the space")
@@ -249,9 +256,8 @@ def sample_space(
         math.prod(math.comb(m, t) for m, t in zip(plan.sizes, split)) for split in plan.splits
     ]
     cumulative = list(itertools.accumulate(weights))
-    if fast and fast_sampling_supported(plan.total, len(plan.splits)):
-        rows_fast = sample_rows_fast(stream, size, n, members, plan.splits, cumulative)
-        return _canonical_sort(rows_fast)
+    if fast:
+        return sample_rows_fast(stream, size, n, members, plan.splits, cumulative)
     seen: set[bytes] = set()
     rows: list[U8Array] = []
     while len(rows) < size:

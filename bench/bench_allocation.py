@@ -68,7 +68,11 @@ def larger_n(skip_exact: bool) -> None:
     from allocation.enumeration import sample_space, strata_plan
     from allocation.stream import RandomStream
 
-    print(f"\n{'allocation at larger n':<48} {'ours':>12} {'baseline':>12} {'speed-up':>9}")
+    import os
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nmachine: {os.cpu_count()} cores, load average {load} (absolute times scale with it)")
+    print(f"{'allocation at larger n':<48} {'ours':>12} {'baseline':>12} {'speed-up':>9}")
     seed = bytes(range(32))
 
     def draws_fast() -> None:

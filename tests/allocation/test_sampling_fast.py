@@ -1,4 +1,4 @@
-"""The vectorised sampler draws exactly the schemes and bytes of the sequential spec."""
+"""The fast sampler draws exactly the schemes and bytes of the call-by-call specification."""
 
 from __future__ import annotations
 
@@ -37,10 +37,11 @@ def test_fast_sampling_equals_the_sequential_specification(plan, seed: bytes, sh
     assert fast.bytes_consumed == slow.bytes_consumed
 
 
-@pytest.mark.parametrize("n", [30, 36])
+@pytest.mark.parametrize("n", [30, 36, 70])
 def test_fast_sampling_at_thirty_units_and_beyond_four_byte_counts(n: int) -> None:
-    plan = strata_plan(None, n, n // 2)  # C(36, 18) > 2**32: eight-byte randbelow(total)
+    # C(36, 18) > 2**32: five-byte randbelow(total); 70 units: schemes wider than 64 bits
     fast, slow = RandomStream(bytes(32), "scheme-sample"), RandomStream(bytes(32), "scheme-sample")
+    plan = strata_plan(None, n, n // 2)
     a = sample_space(plan, 2000, fast, fast=True)
     b = sample_space(plan, 2000, slow, fast=False)
     assert a.tolist() == b.tolist() and fast.bytes_consumed == slow.bytes_consumed
