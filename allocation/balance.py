@@ -201,7 +201,7 @@ def balance_columns(units: pd.DataFrame, design: AllocationDesign) -> BalanceCol
     scales = np.ones(k)
     for c, col in enumerate(raw):
         mean = math.fsum(col) / n  # exactly rounded: the same on every platform
-        sd = math.sqrt(math.fsum((v - mean) ** 2 for v in col) / (n - 1))
+        sd = math.sqrt(math.fsum((v - mean) * (v - mean) for v in col) / (n - 1))
         if sd == 0.0:
             raise UnitsError(f"column {names[c]!r} has no variation across units")
         sds[c] = sd
