@@ -140,3 +140,23 @@ def test_v1_allocations_still_verify_through_the_v1_path() -> None:
     relabelled = {**cert, "algorithm": {"commitment": COMMITMENT_V2}}
     assert not {c.name: c for c in verify_allocation(relabelled, BASE, [])}["commitment"].ok
     assert hashlib.sha256(b"").hexdigest() not in com
+
+
+def test_explain_follows_the_v1_path_for_a_v1_certificate() -> None:
+    from rct.allocation_verify import explain_certificate
+
+    space = space_for_protocol(BASE)
+    com = commitment(SEED, BASE.fingerprint(), BASE.units_fingerprint(), version=COMMITMENT_V1)
+    cert = {
+        "algorithm": {"commitment": COMMITMENT_V1},
+        "protocol_fingerprint": BASE.fingerprint(),
+        "units": BASE.units_table(),
+        "design": space.design.to_dict(),
+        "seed": SEED.hex(),
+    }
+    steps = {s.key: s.value for s in explain_certificate(cert)}
+    assert steps["commitment"] == com
+    assert steps["units.fingerprint"] == BASE.units_fingerprint()
+    assert steps["commitment.message"].startswith(b"rct-commitment-v1\x00".hex())
+    assert steps["space.fingerprint"] == space.fingerprint()
+    assert int(steps["draw.index"]) == space.draw(SEED).index
