@@ -64,24 +64,27 @@ _COASSIGN_BLOCK = 1 << 22
 def coassignment(space: SchemeSpace) -> npt.NDArray[np.float64]:
     """``(n, n)`` share of admissible schemes in which units ``i`` and ``j`` share an arm.
 
-    One matrix product: with ``y = 2x - 1`` (+1 intervention, -1 control),
-    ``(y'y)_ij = same_ij - different_ij = 2 same_ij - S``, so ``same = (y'y + S) / 2``.
-    Computed in float32 blocks of at most 2**22 rows (so every block's integer counts are
-    exact) and summed in float64: exact, and without a float64 copy of millions of schemes.
+    One matrix product: ``B = x'x`` counts the schemes with both units in the intervention
+    arm (its diagonal, each unit's count), so the schemes with both in the same arm are
+    ``S - B_ii - B_jj + 2 B_ij``. Computed in float32 blocks of at most 2**22 rows (every
+    block's integer counts are exact) summed in float64: exact, and without a float64 copy
+    of millions of schemes.
     """
     from threadpoolctl import threadpool_limits
 
     rows = space.schemes
     n = rows.shape[1]
-    total = np.zeros((n, n), dtype=np.float64)
+    both = np.zeros((n, n), dtype=np.float64)
     # one BLAS thread: a thin n x S product gains nothing from threads, and on a busy
     # machine spinning OpenBLAS threads made it ~50x slower
     with threadpool_limits(1, user_api="blas"):
         for start in range(0, rows.shape[0], _COASSIGN_BLOCK):
-            y = rows[start : start + _COASSIGN_BLOCK].astype(np.float32) * 2 - 1
-            total += (y.T @ y).astype(np.float64)
-    same = (total + space.admissible) / 2
-    return same / space.admissible
+            x = rows[start : start + _COASSIGN_BLOCK].astype(np.float32)
+            both += (x.T @ x).astype(np.float64)
+    own = np.diag(both)
+    same = space.admissible - own[:, None] - own[None, :] + 2 * both
+    out: npt.NDArray[np.float64] = same / space.admissible
+    return out
 
 
 @dataclass(frozen=True)
