@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# Imported eagerly (standard library only): the function ``commitment`` shares its name with
+# the submodule, and a lazy import would leave ``allocation.commitment`` bound to the module
+# whenever the submodule is imported first.
+from allocation.commitment import commitment, new_seed, units_fingerprint, verify_commitment
 from allocation.errors import (
     AllocationError,
     CommitmentError,
@@ -28,7 +32,6 @@ from allocation.errors import (
 from allocation.stream import STREAM_VERSION, RandomStream
 
 if TYPE_CHECKING:
-    from allocation.commitment import commitment, new_seed, units_fingerprint, verify_commitment
     from allocation.design import AllocationDesign
     from allocation.diagnostics import Diagnostics, diagnose
     from allocation.envelope import Envelope
@@ -70,10 +73,6 @@ _LAZY = {
     "build_scheme_space": "allocation.spaces",
     "Diagnostics": "allocation.diagnostics",
     "diagnose": "allocation.diagnostics",
-    "commitment": "allocation.commitment",
-    "verify_commitment": "allocation.commitment",
-    "new_seed": "allocation.commitment",
-    "units_fingerprint": "allocation.commitment",
     "Envelope": "allocation.envelope",
     "Assignment": "allocation.sequential",
     "PermutedBlocks": "allocation.sequential",

@@ -100,6 +100,10 @@ class BalanceColumns:
         ``(n, K)`` float64 holding integers ``round(z * 2**frac_bits)``.
     sd : ndarray
         Sample standard deviation of each raw column.
+    mean : ndarray
+        Mean of each raw column (correctly rounded sum divided by ``n``).
+    mass : int
+        ``M = max(1, ceil(max_k sum_i |z_ik|))``, which fixes ``frac_bits``.
     scale : ndarray
         Divisor used for each column (``sd`` when standardising, else 1).
     frac_bits : int
@@ -116,6 +120,8 @@ class BalanceColumns:
     metric: str
     n: int
     n_treated: int
+    mean: FloatArray
+    mass: int
 
     @property
     def k(self) -> int:
@@ -125,7 +131,9 @@ class BalanceColumns:
     def contrasts(self, sums: FloatArray) -> FloatArray:
         """Exact ``D = n * sums - n_I * total`` for treated-arm sums of ``fixed`` (last axis K)."""
         total = self.fixed.sum(axis=0)  # exact: integers below 2**53
-        out: FloatArray = self.n * sums - self.n_treated * total
+        out: FloatArray = np.empty_like(sums)  # keeps the caller's memory layout
+        np.multiply(sums, float(self.n), out=out)
+        out -= self.n_treated * total
         return out
 
     def _unit(self) -> float:
@@ -144,11 +152,15 @@ class BalanceColumns:
         """``(mean_I - mean_C) / sd`` per column from contrasts (last axis K)."""
         n, nt = self.n, self.n_treated
         factor = n / (nt * (n - nt)) / self._unit()
-        return contrasts * (factor * self.scale / self.sd)
+        out: FloatArray = np.empty_like(contrasts)
+        np.multiply(contrasts, factor * self.scale / self.sd, out=out)
+        return out
 
     def feasible(self, contrasts: FloatArray, limits: FloatArray) -> npt.NDArray[np.bool_]:
         """True where every column meets its ``|std diff| <= limit`` (``inf`` = none)."""
         ok = np.ones(contrasts.shape[:-1], dtype=bool)
+        if not np.isfinite(limits).any():
+            return ok
         diffs = self.std_diffs(contrasts)
         for c in range(self.k):
             if math.isfinite(limits[c]):
@@ -185,16 +197,21 @@ def balance_columns(units: pd.DataFrame, design: AllocationDesign) -> BalanceCol
     k = len(raw)
     z = np.zeros((n, k))
     sds = np.ones(k)
+    means = np.zeros(k)
     scales = np.ones(k)
     for c, col in enumerate(raw):
         mean = math.fsum(col) / n  # exactly rounded: the same on every platform
-        sd = math.sqrt(math.fsum((v - mean) ** 2 for v in col) / (n - 1))
+        sd = math.sqrt(math.fsum((v - mean) * (v - mean) for v in col) / (n - 1))
         if sd == 0.0:
             raise UnitsError(f"column {names[c]!r} has no variation across units")
         sds[c] = sd
+        means[c] = mean
         scales[c] = sd if design.standardise else 1.0
         z[:, c] = [(v - mean) / scales[c] for v in col]
-    mass = math.ceil(float(np.abs(z).sum(axis=0).max())) if k else 1
+    # correctly rounded column sums (fsum), so M is the same in every implementation
+    mass = max(
+        (math.ceil(math.fsum(abs(v) for v in z[:, c].tolist())) for c in range(k)), default=1
+    )
     frac_bits = min(32, 52 - (2 * n * max(mass, 1) + 1).bit_length())
     if frac_bits < 8:
         raise DesignError("covariate values too large to score exactly; use standardise=True")
@@ -211,6 +228,8 @@ def balance_columns(units: pd.DataFrame, design: AllocationDesign) -> BalanceCol
         metric=design.metric,
         n=n,
         n_treated=design.n_treated,
+        mean=means,
+        mass=max(mass, 1),
     )
 
 

@@ -36,17 +36,55 @@ ALPHA = 0.05
 HIST_BINS = 20
 
 
+def _keys(rows: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """Each 0/1 row (at most 64 units) as one integer, for sorting and membership tests."""
+    packed = np.packbits(rows, axis=1)
+    wide = np.zeros((rows.shape[0], 8), dtype=np.uint8)
+    wide[:, : packed.shape[1]] = packed
+    return wide.view(">u8").ravel().astype(np.uint64)
+
+
 def complement_admissible(space: SchemeSpace) -> npt.NDArray[np.bool_]:
     """For each admissible scheme, whether its complement is admissible too."""
-    keys = {r.tobytes() for r in space.schemes}
-    return np.array([(1 - r).astype(np.uint8).tobytes() in keys for r in space.schemes], dtype=bool)
+    rows = space.schemes
+    if rows.shape[1] <= 64:  # vectorised: one sort of integer keys (millions of schemes)
+        keys = np.sort(_keys(rows))
+        wanted = _keys((1 - rows).astype(np.uint8))
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        found: npt.NDArray[np.bool_] = keys[at] == wanted
+        return found
+    seen = {r.tobytes() for r in rows}
+    return np.array([(1 - r).astype(np.uint8).tobytes() in seen for r in rows], dtype=bool)
+
+
+#: Rows per block of the co-assignment product: each block's counts stay exact in float32.
+_COASSIGN_BLOCK = 1 << 22
 
 
 def coassignment(space: SchemeSpace) -> npt.NDArray[np.float64]:
-    """``(n, n)`` share of admissible schemes in which units ``i`` and ``j`` share an arm."""
-    x = space.schemes.astype(np.float64)
-    same = x.T @ x + (1 - x).T @ (1 - x)  # exact counts: integers far below 2**53
-    return same / space.admissible
+    """``(n, n)`` share of admissible schemes in which units ``i`` and ``j`` share an arm.
+
+    One matrix product: ``B = x'x`` counts the schemes with both units in the intervention
+    arm (its diagonal, each unit's count), so the schemes with both in the same arm are
+    ``S - B_ii - B_jj + 2 B_ij``. Computed in float32 blocks of at most 2**22 rows (every
+    block's integer counts are exact) summed in float64: exact, and without a float64 copy
+    of millions of schemes.
+    """
+    from threadpoolctl import threadpool_limits
+
+    rows = space.schemes
+    n = rows.shape[1]
+    both = np.zeros((n, n), dtype=np.float64)
+    # one BLAS thread: a thin n x S product gains nothing from threads, and on a busy
+    # machine spinning OpenBLAS threads made it ~50x slower
+    with threadpool_limits(1, user_api="blas"):
+        for start in range(0, rows.shape[0], _COASSIGN_BLOCK):
+            x = rows[start : start + _COASSIGN_BLOCK].astype(np.float32)
+            both += (x.T @ x).astype(np.float64)
+    own = np.diag(both)
+    same = space.admissible - own[:, None] - own[None, :] + 2 * both
+    out: npt.NDArray[np.float64] = same / space.admissible
+    return out
 
 
 @dataclass(frozen=True)

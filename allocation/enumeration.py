@@ -24,7 +24,14 @@ import numpy.typing as npt
 from allocation.errors import DesignError
 from allocation.stream import RandomStream
 
-__all__ = ["StrataPlan", "strata_plan", "Enumerated", "enumerate_space", "sample_space"]
+__all__ = [
+    "StrataPlan",
+    "strata_plan",
+    "Enumerated",
+    "enumerate_space",
+    "sample_space",
+    "treated_sums",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -103,8 +110,26 @@ def _half(
     shifts = np.arange(h - 1, -1, -1, dtype=np.int64)
     bits = ((masks[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
     keys = bits.astype(np.int64) @ radix[codes] if h else np.zeros(1, dtype=np.int64)
-    sums = bits.astype(np.float64) @ values if h else np.zeros((1, values.shape[1]))
-    return bits, keys, sums
+    return bits, keys, _left_to_right(bits, values)
+
+
+def _left_to_right(bits: U8Array, values: FloatArray) -> FloatArray:
+    """Sums of ``values`` rows selected by ``bits``, added one unit at a time in unit order.
+
+    A defined order (not BLAS's) so that sums of non-integer raw covariates, used by the
+    cvrcov constraints, round identically in every implementation (docs/randomness.md 7.4).
+    """
+    out = np.zeros((bits.shape[0], values.shape[1]), dtype=np.float64)
+    for j in range(bits.shape[1]):
+        out += np.where(bits[:, j : j + 1].astype(bool), values[j][None, :], 0.0)
+    return out
+
+
+def treated_sums(rows: U8Array, values: FloatArray) -> FloatArray:
+    """Treated-arm sums of each scheme as the specification computes them: the first
+    ``n // 2`` units left to right, the rest left to right, then the two added."""
+    h = rows.shape[1] // 2
+    return _left_to_right(rows[:, :h], values[:h]) + _left_to_right(rows[:, h:], values[h:])
 
 
 def enumerate_space(plan: StrataPlan, values: FloatArray, score: ScoreFn) -> Enumerated:
@@ -133,18 +158,28 @@ def enumerate_space(plan: StrataPlan, values: FloatArray, score: ScoreFn) -> Enu
         raise DesignError(f"enumeration found {total} schemes, expected {plan.total}")
     scores = np.empty(total, dtype=np.float64)
     feasible = np.empty(total, dtype=bool)
+    k = values.shape[1]
+    # column-major sums: each covariate's block is contiguous, so the score's per-column
+    # arithmetic streams through memory (the arrays are passed on with K as the last axis)
+    sums_a_t = np.ascontiguousarray(sums_a.T)
+    sums_b_t = np.ascontiguousarray(sums_b.T)
     for key, b_idx in valid_b.items():
-        if len(b_idx) == 0:
+        width = len(b_idx)
+        if width == 0:
             continue
         a_rows = np.flatnonzero(keys_a == key)
-        step = max(1, _CHUNK // (len(b_idx) * max(1, values.shape[1])))
+        b_part = sums_b_t[:, b_idx]
+        step = max(1, _CHUNK // width)
         for start in range(0, len(a_rows), step):
             rows = a_rows[start : start + step]
-            sums = sums_a[rows][:, None, :] + sums_b[b_idx][None, :, :]
-            sc, ok = score(sums)
-            pos = offsets[rows][:, None] + np.arange(len(b_idx))[None, :]
-            scores[pos] = sc
-            feasible[pos] = ok
+            block = np.empty((k, len(rows), width), dtype=np.float64)
+            for c in range(k):
+                np.add(sums_a_t[c, rows][:, None], b_part[c][None, :], out=block[c])
+            sc, ok = score(np.moveaxis(block, 0, -1))
+            # each first-half subset owns one contiguous run of ranks
+            for i, off in enumerate(offsets[rows].tolist()):
+                scores[off : off + width] = sc[i]
+                feasible[off : off + width] = ok[i]
 
     def unrank(ranks: IntArray) -> U8Array:
         ranks = np.asarray(ranks, dtype=np.int64)
@@ -166,6 +201,12 @@ def _canonical_sort(rows: U8Array) -> U8Array:
     """Sort 0/1 rows into canonical (descending lexicographic) order."""
     if len(rows) == 0:
         return rows
+    if rows.shape[1] <= 64:  # one integer per row, most significant bit first: one sort
+        packed = np.packbits(rows, axis=1)
+        wide = np.zeros((rows.shape[0], 8), dtype=np.uint8)
+        wide[:, : packed.shape[1]] = packed
+        keys = wide.view(">u8").ravel()
+        return rows[np.argsort(~keys.astype(np.uint64), kind="stable")]
     order = np.lexsort([-rows[:, j].astype(np.int16) for j in range(rows.shape[1] - 1, -1, -1)])
     return rows[order]
 
@@ -185,7 +226,7 @@ def _enumerate_generic(plan: StrataPlan, values: FloatArray, score: ScoreFn) -> 
                     row[i] = 1
             rows_list.append(row)
     rows = _canonical_sort(np.array(rows_list, dtype=np.uint8).reshape(-1, n))
-    sc, ok = score(rows.astype(np.float64) @ values)
+    sc, ok = score(treated_sums(rows, values))
 
     def unrank(ranks: IntArray) -> U8Array:
         return rows[np.asarray(ranks, dtype=np.int64)]
@@ -193,13 +234,20 @@ def _enumerate_generic(plan: StrataPlan, values: FloatArray, score: ScoreFn) -> 
     return Enumerated(sc, ok, unrank)
 
 
-def sample_space(plan: StrataPlan, size: int, stream: RandomStream) -> U8Array:
+def sample_space(
+    plan: StrataPlan, size: int, stream: RandomStream, *, fast: bool = True
+) -> U8Array:
     """Draw ``size`` distinct schemes uniformly from the plan's space, canonically sorted.
 
     Each draw picks a split with probability proportional to its number of schemes
     (``randbelow(total)`` against cumulative counts, splits in listed order), then, stratum
     by stratum in name order, ``stream.sample(members, count)``. Duplicates are discarded.
+    ``fast`` parses the same stream bytes in one pass over a prefetched buffer
+    (:mod:`allocation.sampling`), giving identical schemes and leaving the stream at the same
+    position; ``fast=False`` runs the specification call by call (the reference).
     """
+    from allocation.sampling import sample_rows_fast
+
     if size >= plan.total:
         raise DesignError("sample size must be smaller than the space")
     n = len(plan.codes)
@@ -208,6 +256,8 @@ def sample_space(plan: StrataPlan, size: int, stream: RandomStream) -> U8Array:
         math.prod(math.comb(m, t) for m, t in zip(plan.sizes, split)) for split in plan.splits
     ]
     cumulative = list(itertools.accumulate(weights))
+    if fast:
+        return sample_rows_fast(stream, size, n, members, plan.splits, cumulative)
     seen: set[bytes] = set()
     rows: list[U8Array] = []
     while len(rows) < size:

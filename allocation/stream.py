@@ -24,9 +24,13 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from allocation.errors import StreamError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["STREAM_VERSION", "SEED_BYTES", "RandomStream"]
 
@@ -54,7 +58,16 @@ class RandomStream:
     True
     """
 
-    __slots__ = ("_seed", "_label", "_prefix", "_counter", "_buffer", "_consumed")
+    __slots__ = (
+        "_seed",
+        "_label",
+        "_prefix",
+        "_inner",
+        "_outer",
+        "_counter",
+        "_buffer",
+        "_consumed",
+    )
 
     def __init__(self, seed: bytes, label: str) -> None:
         if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
@@ -64,8 +77,13 @@ class RandomStream:
         self._seed = bytes(seed)
         self._label = label
         self._prefix = STREAM_VERSION.encode("ascii") + b"\x00" + label.encode("utf-8") + b"\x00"
+        # HMAC-SHA256 (RFC 2104) with its two keyed states precomputed, the inner one
+        # already past the constant prefix: each block then costs two short hash updates
+        key = self._seed.ljust(64, b"\x00")  # the 32-byte key is zero-padded to the block size
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + self._prefix)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         self._counter = 0
-        self._buffer = b""
+        self._buffer = bytearray()
         self._consumed = 0
 
     @property
@@ -85,14 +103,39 @@ class RandomStream:
         msg = self._prefix + counter.to_bytes(8, "big")
         return hmac.new(self._seed, msg, hashlib.sha256).digest()
 
+    def _fill(self, k: int) -> None:
+        """Make sure at least ``k`` unconsumed bytes are buffered (blocks in counter order)."""
+        missing = k - len(self._buffer)
+        if missing <= 0:
+            return
+        count = -(-missing // 32)
+        if self._counter + count > 2**64:
+            raise StreamError("the stream is exhausted (2**64 blocks)")
+        inner, outer, start = self._inner, self._outer, self._counter
+        blocks = []
+        for i in range(start, start + count):
+            h = inner.copy()
+            h.update(i.to_bytes(8, "big"))
+            o = outer.copy()
+            o.update(h.digest())
+            blocks.append(o.digest())
+        self._buffer += b"".join(blocks)
+        self._counter += count
+
+    def peek(self, k: int) -> bytes:
+        """The next ``k`` bytes of the stream, without consuming them."""
+        if k < 0:
+            raise StreamError("cannot peek a negative number of bytes")
+        self._fill(k)
+        return bytes(self._buffer[:k])
+
     def read(self, k: int) -> bytes:
         """Consume and return the next ``k`` bytes of the stream."""
         if k < 0:
             raise StreamError("cannot read a negative number of bytes")
-        while len(self._buffer) < k:
-            self._buffer += self.block(self._counter)
-            self._counter += 1
-        out, self._buffer = self._buffer[:k], self._buffer[k:]
+        self._fill(k)
+        out = bytes(self._buffer[:k])
+        del self._buffer[:k]
         self._consumed += k
         return out
 
@@ -115,6 +158,45 @@ class RandomStream:
             x = int.from_bytes(self.read(nbytes), "big") & mask
             if x < n:
                 return x
+
+    def randbelow_array(self, n: int, count: int) -> npt.NDArray[np.int64]:
+        """``count`` successive :meth:`randbelow` (``n``) draws at once, consuming exactly the
+        same bytes and giving exactly the same values, vectorised with numpy.
+
+        Parameters
+        ----------
+        n : int
+            Upper bound (exclusive), ``1 <= n <= 2**63``.
+        count : int
+            Number of draws.
+        """
+        import numpy as np
+
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 2**63:
+            raise StreamError("randbelow_array needs an integer 1 <= n <= 2**63")
+        if count < 0:
+            raise StreamError("count must be non-negative")
+        if n == 1 or count == 0:
+            return np.zeros(count, dtype=np.int64)
+        bits = (n - 1).bit_length()
+        k = (bits + 7) // 8
+        mask = np.uint64((1 << bits) - 1)
+        out: list[npt.NDArray[np.int64]] = []
+        need = count
+        while need:
+            attempts = need + need // 2 + 16  # each attempt succeeds with p > 1/2
+            raw = np.frombuffer(self.peek(attempts * k), dtype=np.uint8).reshape(attempts, k)
+            values = np.zeros(attempts, dtype=np.uint64)
+            for j in range(k):  # big-endian
+                values = (values << np.uint64(8)) | raw[:, j].astype(np.uint64)
+            values &= mask
+            accepted = np.flatnonzero(values < np.uint64(n))
+            take = accepted[:need]
+            used = int(take[-1]) + 1 if len(take) == need else attempts
+            self.read(used * k)
+            out.append(values[take].astype(np.int64))
+            need -= len(take)
+        return np.concatenate(out)
 
     def shuffle(self, items: Sequence[T]) -> list[T]:
         """Return a new list: ``items`` in a uniformly random order (Fisher–Yates)."""

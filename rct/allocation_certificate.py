@@ -25,6 +25,9 @@ def render_certificate(cert: dict[str, Any], checks: list[Any]) -> str:
         f"| protocol version | {cert['protocol_version']} |",
         f"| protocol fingerprint | `{cert['protocol_fingerprint']}` |",
         f"| unit table fingerprint | `{cert['units_fingerprint']}` |",
+        f"| design fingerprint | `{cert['design_fingerprint']}` |"
+        if cert.get("design_fingerprint")
+        else "",
         f"| scheme space fingerprint | `{cert['space_fingerprint']}` |",
         f"| sealed | {cert['sealed_at']} by {cert['sealed_by']} |",
         f"| revealed | {cert['revealed_at'] or 'not yet'}"
@@ -46,6 +49,18 @@ def render_certificate(cert: dict[str, Any], checks: list[Any]) -> str:
     import json
 
     lines += [json.dumps(cert["design"], indent=2, sort_keys=True), "```"]
+    if cert.get("units") is not None:
+        lines += [
+            "",
+            "## Units object (as committed)",
+            "",
+            "Recompute every value from this object, the design above and the revealed seed "
+            "with `docs/randomness.md` (`rct allocate verify --explain` shows each step).",
+            "",
+            "```json",
+            json.dumps(cert["units"], indent=2, sort_keys=True, ensure_ascii=False),
+            "```",
+        ]
     if cert.get("arms"):
         lines += ["", "## Allocation", "", "| unit | arm |", "| --- | --- |"]
         lines += [f"| {u} | {a} |" for u, a in sorted(cert["arms"].items())]

@@ -15,7 +15,13 @@ if TYPE_CHECKING:
 
     from allocation import AllocationDesign, SchemeSpace
 
-__all__ = ["units_frame", "design_from_protocol", "space_for_protocol", "algorithm_versions"]
+__all__ = [
+    "units_frame",
+    "design_from_protocol",
+    "space_for_protocol",
+    "algorithm_versions",
+    "committed_inputs",
+]
 
 
 def units_frame(protocol: Protocol) -> pd.DataFrame:
@@ -54,9 +60,49 @@ def space_for_protocol(protocol: Protocol) -> SchemeSpace:
     return build_scheme_space(units_frame(protocol), design_from_protocol(protocol))
 
 
+def committed_inputs(protocol: Protocol, version: str) -> dict[str, Any]:
+    """What the commitment algorithm ``version`` binds the seed to, for this protocol.
+
+    ``rct-commitment-v2``: the units object (ids and exactly the design's columns) and the
+    design object, with their fingerprints. ``rct-commitment-v1`` (allocations sealed
+    before v2): the protocol's whole unit table, as v1 hashed it, and no design fingerprint.
+    Returns ``{"units": ..., "units_fingerprint": ..., "design": ...,
+    "design_fingerprint": ... or None}``.
+    """
+    from allocation.commitment import (
+        COMMITMENT_V1,
+        COMMITMENT_V2,
+        design_object,
+        units_columns,
+        units_object,
+    )
+    from allocation.errors import CommitmentError
+    from protocols.canonical import fingerprint
+
+    design = design_from_protocol(protocol)
+    design_obj = design_object(design)
+    if version == COMMITMENT_V1:
+        units: Any = protocol.units_table()
+        return {
+            "units": units,
+            "units_fingerprint": protocol.units_fingerprint(),
+            "design": design_obj,
+            "design_fingerprint": None,
+        }
+    if version != COMMITMENT_V2:
+        raise CommitmentError(f"unknown commitment algorithm {version!r}")
+    units = units_object(units_frame(protocol), units_columns(design))
+    return {
+        "units": units,
+        "units_fingerprint": fingerprint(units),
+        "design": design_obj,
+        "design_fingerprint": fingerprint(design_obj),
+    }
+
+
 def algorithm_versions() -> dict[str, str]:
     """Versions of every algorithm an allocation depends on (stored with each seal)."""
-    from allocation.commitment import COMMITMENT_VERSION
+    from allocation.commitment import COMMITMENT_VERSION, UNITS_VERSION
     from allocation.envelope import ENVELOPE_FORMAT
     from allocation.spaces import DRAW_LABEL
     from allocation.stream import STREAM_VERSION
@@ -66,6 +112,7 @@ def algorithm_versions() -> dict[str, str]:
         "stream": STREAM_VERSION,
         "draw": f"randbelow(admissible) on stream label {DRAW_LABEL!r}",
         "commitment": COMMITMENT_VERSION,
+        "units": UNITS_VERSION,
         "envelope": ENVELOPE_FORMAT,
         "rct": __version__,
     }

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from protocols import Protocol
+from rct.errors import RctError
 
-__all__ = ["Check", "verify_allocation"]
+__all__ = ["Check", "ExplainError", "verify_allocation", "explain_certificate", "explain_bundle"]
+
+
+class ExplainError(RctError):
+    """The certificate's inputs cannot be recomputed step by step."""
+
+    exit_code = 8
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,9 @@ def verify_allocation(
 ) -> list[Check]:
     """Recompute a revealed allocation and compare it with the certificate and audit trail."""
     from allocation import CommitmentError, commitment
-    from rct.allocation_design import space_for_protocol
+    from allocation.commitment import COMMITMENT_V1
+    from protocols.canonical import fingerprint
+    from rct.allocation_design import committed_inputs, space_for_protocol
     from rct.audit import verify_events
 
     events = list(audit_events)
@@ -55,28 +65,58 @@ def verify_allocation(
         pfp,
         f"protocol recomputes to {pfp}, certificate says {cert['protocol_fingerprint']}",
     )
-    ufp = protocol.units_fingerprint()
+    version = str((cert.get("algorithm") or {}).get("commitment", COMMITMENT_V1))
+    try:
+        inputs = committed_inputs(protocol, version)
+    except CommitmentError as exc:
+        checks.append(Check("commitment", False, str(exc)))
+        return checks
+    ufp = inputs["units_fingerprint"]
     add(
         "unit table fingerprint",
         ufp == cert["units_fingerprint"],
-        ufp,
+        f"{ufp} ({version} units object)",
         f"unit table recomputes to {ufp}, certificate says {cert['units_fingerprint']}",
     )
+    if "units" in cert:
+        add(
+            "units object",
+            cert["units"] == inputs["units"] and fingerprint(cert["units"]) == ufp,
+            "the certificate's units object is the protocol's and hashes to its fingerprint",
+            "the certificate's units object differs from the one the protocol gives",
+        )
+    dfp = inputs["design_fingerprint"]
+    if "design" in cert:
+        add(
+            "design object",
+            cert["design"] == inputs["design"],
+            "the certificate's design object is the protocol's"
+            + (f" (fingerprint {dfp})" if dfp else ""),
+            "the certificate's design object differs from the one the protocol gives",
+        )
     seed_hex = cert.get("seed")
     if not seed_hex:
         checks.append(Check("revealed seed", False, "the allocation has not been revealed"))
         return checks
     try:
         seed = bytes.fromhex(seed_hex)
-        com = commitment(seed, cert["protocol_fingerprint"], cert["units_fingerprint"])
+        com = commitment(
+            seed,
+            cert["protocol_fingerprint"],
+            cert["units_fingerprint"],
+            fingerprint(cert["design"]) if dfp is not None and "design" in cert else dfp,
+            version=version,
+        )
     except (ValueError, CommitmentError) as exc:
         checks.append(Check("commitment", False, f"the revealed seed is malformed: {exc}"))
         return checks
     add(
         "commitment",
         com == cert["commitment"],
-        f"seed, protocol and units give {com}",
-        f"seed, protocol and units give {com}, but the published commitment is {cert['commitment']}",
+        f"{version}: seed, protocol, units" + (" and design" if dfp else "") + f" give {com}",
+        f"{version}: seed, protocol, units"
+        + (" and design" if dfp else "")
+        + f" give {com}, but the published commitment is {cert['commitment']}",
     )
     space = space_for_protocol(protocol)
     sfp = space.fingerprint()
@@ -132,6 +172,48 @@ def verify_allocation(
             "the reveal event comes before the seal event",
         )
     return checks
+
+
+def explain_certificate(cert: dict[str, Any]) -> list[Any]:
+    """Every intermediate value of the allocation, recomputed from the certificate alone
+    (units object, design object, protocol fingerprint, algorithm label, revealed seed), in
+    the order of the worked example in ``docs/randomness.md``."""
+    from allocation import AllocationError
+    from allocation.commitment import COMMITMENT_V1
+    from allocation.explain import explain_allocation
+
+    if "units" not in cert or "design" not in cert:
+        raise ExplainError(
+            "the certificate does not carry the units and design objects; "
+            "export it again with this version of rct"
+        )
+    seed_hex = cert.get("seed")
+    try:
+        return explain_allocation(
+            cert["units"],
+            cert["design"],
+            cert["protocol_fingerprint"],
+            version=str((cert.get("algorithm") or {}).get("commitment", COMMITMENT_V1)),
+            seed=bytes.fromhex(seed_hex) if seed_hex else None,
+        )
+    except (AllocationError, ValueError, KeyError, TypeError) as exc:
+        raise ExplainError(f"cannot recompute from the certificate: {exc}") from None
+
+
+def explain_bundle(directory: Path) -> list[Any]:
+    """:func:`explain_certificate` on a bundle's ``allocation/certificate.json``."""
+    import json
+
+    path = Path(directory) / "allocation" / "certificate.json"
+    try:
+        cert = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExplainError(f"{path} is missing: the bundle has no allocation to explain") from None
+    except ValueError:
+        raise ExplainError(f"{path} is not valid JSON (altered?)") from None
+    if not isinstance(cert, dict):
+        raise ExplainError(f"{path} is not an allocation certificate")
+    return explain_certificate(cert)
 
 
 def _payload(event: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rct import protocols as protocol_store
-from rct.allocation_design import algorithm_versions, space_for_protocol
+from rct.allocation_design import algorithm_versions, committed_inputs, space_for_protocol
 from rct.allocation_verify import Check
 from rct.audit import append, utc_now
 from rct.db.allocation_models import AllocationRecord
@@ -83,6 +83,7 @@ def seal(ws: Workspace, passphrase: str, envelope_path: Path) -> SealResult:
     database transaction has committed, so a failure leaves neither behind.
     """
     from allocation import Envelope, commitment, new_seed
+    from allocation.commitment import COMMITMENT_VERSION
 
     _check_passphrase(passphrase)
     envelope_path = Path(envelope_path)
@@ -102,8 +103,15 @@ def seal(ws: Workspace, passphrase: str, envelope_path: Path) -> SealResult:
             protocol = stored.protocol
             space = space_for_protocol(protocol)
             seed = new_seed()
-            units_fp = protocol.units_fingerprint()
-            com = commitment(seed, stored.fingerprint, units_fp)
+            inputs = committed_inputs(protocol, COMMITMENT_VERSION)
+            units_fp = inputs["units_fingerprint"]
+            com = commitment(
+                seed,
+                stored.fingerprint,
+                units_fp,
+                inputs["design_fingerprint"],
+                version=COMMITMENT_VERSION,
+            )
             envelope = Envelope.seal(seed, passphrase, com)
             del seed
             previous = latest(s)
@@ -140,6 +148,7 @@ def seal(ws: Workspace, passphrase: str, envelope_path: Path) -> SealResult:
                     "protocol_version": stored.version,
                     "protocol_fingerprint": stored.fingerprint,
                     "units_fingerprint": units_fp,
+                    "design_fingerprint": inputs["design_fingerprint"],
                     "space_fingerprint": row.space_fingerprint,
                     "admissible": space.admissible,
                     "replaces": replaces,
@@ -196,8 +205,15 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
         if row is None or row.id != allocation_id or row.status != "sealed":
             raise AllocationStateError("the allocation changed while it was being revealed")
         stored = _protocol_version(s, row.protocol_version)
+        version = commitment_version(row)
+        inputs = committed_inputs(stored.protocol, version)
         verify_commitment(
-            row.commitment, seed, stored.fingerprint, stored.protocol.units_fingerprint()
+            row.commitment,
+            seed,
+            stored.fingerprint,
+            inputs["units_fingerprint"],
+            inputs["design_fingerprint"],
+            version=version,
         )
         space = space_for_protocol(stored.protocol)
         if space.fingerprint() != row.space_fingerprint:
@@ -259,12 +275,35 @@ def _protocol_version(session: Session, version: int) -> protocol_store.StoredPr
     raise NotFound(f"protocol version {version} is not stored")
 
 
+def commitment_version(row: AllocationRecord) -> str:
+    """The commitment algorithm the allocation was sealed with (its stored label)."""
+    from allocation.commitment import COMMITMENT_V1
+
+    return str(json.loads(row.algorithm).get("commitment", COMMITMENT_V1))
+
+
+def _committed(row: AllocationRecord) -> dict[str, Any]:
+    """The units object and design object the row's commitment binds (docs/randomness.md),
+    from the immutable protocol version it was sealed under."""
+    from sqlalchemy.orm import object_session
+
+    session = object_session(row)
+    if session is None:  # pragma: no cover - callers hold the row's session
+        raise RctError("internal: the allocation record is detached from its session")
+    inputs = committed_inputs(
+        _protocol_version(session, row.protocol_version).protocol, commitment_version(row)
+    )
+    return {"units": inputs["units"], "design_fingerprint": inputs["design_fingerprint"]}
+
+
 def record_dict(row: AllocationRecord) -> dict[str, Any]:
     """An allocation record as plain data: the allocation certificate's content.
 
-    Before reveal it holds no seed and no arms.
+    Before reveal it holds no seed and no arms. It carries every input of the
+    specification: the units object as committed and the design object (``design``).
     """
     return {
+        **_committed(row),
         "allocation": row.id,
         "status": row.status,
         "replaces": row.replaces_id,

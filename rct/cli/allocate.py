@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -78,6 +79,13 @@ def _names(text: str | None) -> tuple[str, ...]:
     "--constraints",
     help="Units file: cvcrand cvrcov constraints on raw covariates, e.g. pop=mf0.2,rural=s1.",
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Enumerate and score every scheme even above the design's max_enumerate (C(30,15) "
+    "= 155,117,520 takes under a minute), instead of sampling sample_size of them. A preview: "
+    "sealing still follows the protocol's design.",
+)
 @json_option
 @click.pass_obj
 def plan(
@@ -94,6 +102,7 @@ def plan(
     cutoff_schemes: int | None,
     max_difference: str | None,
     constraints: str | None,
+    exact: bool,
     as_json: bool,
 ) -> None:
     """Show the randomisation diagnostics before anyone seals.
@@ -132,6 +141,10 @@ def plan(
             protocol = store.current(s).protocol
         units, design = units_frame(protocol), design_from_protocol(protocol)
         source = f"protocol {protocol.trial.id} ({protocol.allocation.method})"
+    if exact:
+        import dataclasses
+
+        design = dataclasses.replace(design, max_enumerate=2**62)
     space = build_scheme_space(units, design)
     diag = diagnose(space, units, design)
     if as_json:
@@ -197,10 +210,11 @@ def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
 @pass_state
 def reveal_cmd(state: State, as_json: bool) -> None:
     """Open the envelope (passphrase prompted, or RCT_PASSPHRASE), check and record the allocation."""
-    from rct.allocations import record_dict, reveal
+    from rct.allocations import certificate, reveal
 
-    row = reveal(state.workspace(), _passphrase(confirm=False))
-    cert = record_dict(row)
+    ws = state.workspace()
+    row = reveal(ws, _passphrase(confirm=False))
+    cert = certificate(ws)
     if as_json:
         echo_json(cert)
         return
@@ -217,24 +231,47 @@ def _print_arms(arms: dict[str, str]) -> None:
 
 
 @allocate.command("verify")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also print every intermediate value (units object, fingerprints, scores, cutoff, "
+    "admissible schemes, draw) in the order of the worked example in docs/randomness.md.",
+)
 @json_option
 @pass_state
-def verify_cmd(state: State, as_json: bool) -> None:
+def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
     """Recompute the allocation from the revealed seed and locked protocol: PASS or FAIL."""
     from rct.allocations import verify_current
 
     checks, cert = verify_current(state.workspace())
     ok = all(c.ok for c in checks)
+    steps = _explain(cert) if explain else None
     if as_json:
         echo_json(
-            {"allocation": cert["allocation"], "ok": ok, "checks": [c.to_dict() for c in checks]}
+            {
+                "allocation": cert["allocation"],
+                "ok": ok,
+                "checks": [c.to_dict() for c in checks],
+                **({"explain": [s.to_dict() for s in steps]} if steps is not None else {}),
+            }
         )
     else:
+        if steps is not None:
+            from allocation.explain import render_steps
+
+            click.echo("Intermediate values (docs/randomness.md, worked example order)")
+            click.echo(render_steps(steps) + "\n")
         for c in checks:
             click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
         click.echo(f"\n{'PASS' if ok else 'FAIL'}: allocation #{cert['allocation']}")
     if not ok:
         raise SystemExit(8)
+
+
+def _explain(cert: dict[str, Any]) -> list[Any]:
+    from rct.allocation_verify import explain_certificate
+
+    return explain_certificate(cert)
 
 
 @allocate.command("show")

@@ -51,8 +51,14 @@ def export_cmd(state: State, directory: str, as_json: bool) -> None:
     show_default=True,
     help="Relative tolerance for recomputed numbers when the results JSON is not byte-identical.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also print every intermediate value of the allocation, recomputed from the bundle's "
+    "certificate alone, in the order of the worked example in docs/randomness.md.",
+)
 @json_option
-def reproduce_cmd(directory: str, tolerance: float, as_json: bool) -> None:
+def reproduce_cmd(directory: str, tolerance: float, explain: bool, as_json: bool) -> None:
     """Check a bundle independently: PASS or FAIL per item; exit 0 only if all pass.
 
     Needs no trial database: everything is recomputed from the bundle's files.
@@ -65,16 +71,28 @@ def reproduce_cmd(directory: str, tolerance: float, as_json: bool) -> None:
     with progress_bar(steps(Path(directory)), "Checking the bundle", as_json=as_json) as advance:
         checks = reproduce(Path(directory), tolerance=tolerance, progress=advance)
     ok, summary = verdict(checks)
+    explained = None
+    if explain:
+        from rct.allocation_verify import explain_bundle
+
+        explained = explain_bundle(Path(directory))
     if as_json:
+        extra = {"explain": [s.to_dict() for s in explained]} if explained is not None else {}
         echo_json(
             {
                 "ok": ok,
                 "arms_concealed": ok and any(c.name == CONCEALED for c in checks),
                 "verdict": summary,
                 "checks": [c.to_dict() for c in checks],
+                **extra,
             }
         )
     else:
+        if explained is not None:
+            from allocation.explain import render_steps
+
+            click.echo("Allocation, step by step (docs/randomness.md, worked example order)")
+            click.echo(render_steps(explained) + "\n")
         for c in checks:
             click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
         click.echo(f"\n{summary}")

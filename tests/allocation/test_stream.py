@@ -127,3 +127,39 @@ def test_importing_the_package_does_not_load_numpy_or_pandas() -> None:
     code = "import sys, allocation; print('numpy' in sys.modules or 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (2, [1, 1, 1, 0, 0, 1, 1, 1]),
+        (6, [3, 5, 5, 4, 3, 1, 0, 5]),
+        (10, [4, 6, 1, 7, 0, 3, 5, 2]),
+        (1000, [813, 484, 539, 471, 45, 862, 51, 741]),
+    ],
+)
+def test_vectorised_randbelow_matches_documented_vectors(n: int, expected: list[int]) -> None:
+    assert RandomStream(SEED, LABEL).randbelow_array(n, 8).tolist() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.one_of(st.integers(1, 300), st.integers(1, 2**63)),
+    count=st.integers(0, 400),
+    label=st.text(min_size=1, max_size=8).filter(lambda s: "\x00" not in s),
+)
+def test_vectorised_randbelow_consumes_exactly_the_same_bytes(
+    n: int, count: int, label: str
+) -> None:
+    fast, slow = RandomStream(SEED, label), RandomStream(SEED, label)
+    assert fast.randbelow_array(n, count).tolist() == [slow.randbelow(n) for _ in range(count)]
+    assert fast.bytes_consumed == slow.bytes_consumed
+    assert fast.read(40) == slow.read(40)
+
+
+def test_peek_does_not_consume_and_reads_continue_across_blocks() -> None:
+    stream = RandomStream(SEED, LABEL)
+    ahead = stream.peek(70)
+    assert stream.bytes_consumed == 0
+    assert stream.read(5) + stream.read(65) == ahead
+    assert ahead[:64] == reference_block(SEED, LABEL, 0) + reference_block(SEED, LABEL, 1)

@@ -333,3 +333,24 @@ def test_plan_on_a_units_file_applies_cvrcov_constraints(
     assert free["admissible"] == 35 and 0 < constrained["admissible"] < 35
     bad = run_cli(capsys, *base, "--constraints", "pop")
     assert bad.code == 2 and "NAME=CONSTRAINT" in bad.err
+
+
+def test_plan_exact_enumerates_a_space_above_max_enumerate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    f = tmp_path / "units.csv"
+    f.write_text(
+        "id,pop,rate\n"
+        + "\n".join(f"u{i:02d},{1000 + 37 * i * i},{(i * 7) % 5}" for i in range(26))
+    )
+    base = ["allocate", "plan", "--units", str(f), "--covariates", "pop,rate"]
+    base += ["--n-intervention", "13", "--cutoff-schemes", "1000", "--json"]
+    sampled = json.loads(run_cli(capsys, *base).out)
+    exact = run_cli(capsys, *base, "--exact")
+    assert exact.code == 0, exact.err
+    full = json.loads(exact.out)
+    assert sampled["sampled"] and sampled["evaluated"] == 50_000
+    assert not full["sampled"] and full["evaluated"] == full["total"] == 10_400_600
+    assert full["admissible"] == 1000
+    # the best of every scheme is at least as good as the best of a sample
+    assert full["score_summary"]["min"] <= sampled["score_summary"]["min"]
