@@ -117,6 +117,24 @@ class Family:
         d2 = mu * shrink * (1.0 + (y - mu) / (mu + k))
         return np.asarray(d1), np.asarray(d2)
 
+    def third_derivative(self, eta: Array) -> Array:
+        """Derivative in ``eta`` of the second derivative of ``-log p(y | eta)``: what the
+        log-determinant of the Laplace approximation changes by as ``eta`` moves."""
+        if self.name == "poisson":
+            return np.asarray(np.exp(eta), dtype=np.float64)
+        if self.name == "binomial":
+            p = special.expit(eta)
+            return np.asarray(self.trials * p * (1.0 - p) * (1.0 - 2.0 * p), dtype=np.float64)
+        # d/d eta of mu k (k + y) / (mu + k)^2 = mu k (k + y) (k - mu) / (mu + k)^3, in the
+        # ratios that have the Poisson limit (mu) at k = inf
+        k = self.size
+        mu = np.exp(eta)
+        shrink = 1.0 / (1.0 + mu / k)
+        return np.asarray(
+            mu * shrink * (shrink * (1.0 + self.y / k)) * (shrink * (1.0 - mu / k)),
+            dtype=np.float64,
+        )
+
 
 def _stirling_error(z: Array) -> Array:
     """``lgamma(z) - ((z - 1/2) log z - z + log(2 pi) / 2)`` for ``z >= 30`` (four terms of

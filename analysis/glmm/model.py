@@ -47,7 +47,7 @@ from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
-from analysis.glmm.optimise import fd_hessian, minimise
+from analysis.glmm.optimise import ValueAndGradient, fd_hessian, minimise
 from analysis.shared.dof import between_within_df
 from analysis.shared.results import FitResults
 
@@ -105,6 +105,8 @@ class Problem:
     upper: Array
     #: Points the fit starts from (the lowest deviance reached wins); ``x0`` is the best.
     starts: tuple[Array, ...]
+    #: The objective with its exact gradient (None for the Poisson-lognormal model).
+    value_and_grad: ValueAndGradient | None = None
 
 
 def build_problem(
@@ -148,10 +150,13 @@ def build_problem(
     p = design.X.shape[1]
 
     objective: Callable[[Array], float]
+    value_and_grad: ValueAndGradient | None = None
     if family == "negative_binomial":
 
         def objective(x: Array) -> float:
             return dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1]))))
+
+        value_and_grad = _nb_value_and_grad(dev, fam)
 
         lower = np.r_[0.0, -np.inf, np.full(p, -np.inf)]
         upper = np.r_[np.inf, LOG_SIZE_MAX, np.full(p, np.inf)]
@@ -160,6 +165,11 @@ def build_problem(
 
         def objective(x: Array) -> float:
             return dev(x[:ntheta], x[ntheta:])
+
+        if not olre:
+
+            def value_and_grad(x: Array) -> tuple[float, Array]:
+                return dev.value_and_gradient(x[:1], x[1:])
 
         lower = np.r_[np.zeros(ntheta), np.full(p, -np.inf)]
         upper = np.full(len(lower), np.inf)
@@ -170,7 +180,23 @@ def build_problem(
     if family == "negative_binomial":
         starts = (best, _poisson_start(dev, grid, beta0))
     x0 = min(starts, key=objective)
-    return Problem(design, family, fam, dev, objective, lower, x0, ntheta, upper, starts)
+    return Problem(
+        design, family, fam, dev, objective, lower, x0, ntheta, upper, starts, value_and_grad
+    )
+
+
+def _nb_value_and_grad(dev: MarginalDeviance, fam: Family) -> ValueAndGradient:
+    """NB2 deviance of ``(theta, log size, beta)`` with its gradient: exact in ``theta`` and
+    ``beta``, a central difference in ``log size`` (two deviance evaluations)."""
+
+    def vg(x: Array) -> tuple[float, Array]:
+        value, grad = dev.value_and_gradient(x[:1], x[2:], fam.with_size(float(np.exp(x[1]))))
+        h = 1e-6 * max(1.0, abs(float(x[1])))
+        up = dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1] + h))))
+        down = dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1] - h))))
+        return value, np.r_[grad[:1], (up - down) / (2.0 * h), grad[1:]]
+
+    return vg
 
 
 def _poisson_start(dev: MarginalDeviance, grid: list[float], beta0: Array) -> Array:
@@ -187,10 +213,13 @@ def _poisson_start(dev: MarginalDeviance, grid: list[float], beta0: Array) -> Ar
     def objective(x: Array) -> float:
         return dev(x[:1], x[1:], pois)
 
+    def value_and_grad(x: Array) -> tuple[float, Array]:
+        return dev.value_and_gradient(x[:1], x[1:], pois)
+
     z0 = min((np.r_[t, beta0] for t in grid), key=objective)
     lower = np.r_[0.0, np.full(len(beta0), -np.inf)]
     try:
-        z, _, _ = minimise(objective, z0, lower, newton_steps=0)
+        z, _, _ = minimise(objective, z0, lower, newton_steps=0, value_and_grad=value_and_grad)
     except ConvergenceError:
         z = z0
     return np.asarray(np.r_[z[:1], LOG_SIZE_MAX, z[1:]], dtype=np.float64)
@@ -371,7 +400,13 @@ def _best_fit(prob: Problem) -> tuple[Array, bool, str]:
     failure: ConvergenceError | None = None
     for start in prob.starts:
         try:
-            run = minimise(prob.objective, start, prob.lower, upper=prob.upper)
+            run = minimise(
+                prob.objective,
+                start,
+                prob.lower,
+                upper=prob.upper,
+                value_and_grad=prob.value_and_grad,
+            )
             runs.append((prob.objective(run[0]), run))
         except ConvergenceError as exc:
             failure = failure or exc
