@@ -51,7 +51,7 @@ from analysis.glmm.optimise import ValueAndGradient, fd_hessian, minimise
 from analysis.shared.dof import between_within_df
 from analysis.shared.results import FitResults
 
-__all__ = ["FAMILIES", "Problem", "build_problem", "fit_glmm"]
+__all__ = ["FAMILIES", "Problem", "best_fit", "build_problem", "fit_glmm"]
 
 FAMILIES = ("poisson", "binomial", "poisson_olre", "negative_binomial")
 BOUNDARY_TOL = 1e-4
@@ -290,7 +290,7 @@ def fit_glmm(
     )
     olre = family == "poisson_olre"
     p = design.X.shape[1]
-    x, converged, message = _best_fit(prob)
+    x, converged, message = best_fit(prob)
 
     notes: list[str] = []
     if not converged:
@@ -393,7 +393,7 @@ def fit_glmm(
     )
 
 
-def _best_fit(prob: Problem) -> tuple[Array, bool, str]:
+def best_fit(prob: Problem) -> tuple[Array, bool, str]:
     """Minimise from each start; keep the lowest deviance. A start whose fit fails (its
     conditional modes cannot be found far from the optimum) gives way to the others."""
     runs: list[tuple[float, tuple[Array, bool, str]]] = []
