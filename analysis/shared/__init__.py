@@ -1,1 +1,2 @@
-"""Pieces shared by every model family: results objects and small-sample inference."""
+"""Pieces shared by every model family: results objects, small-sample inference and the
+random-effect structures (lme4-style terms nested in the cluster)."""
