@@ -47,7 +47,7 @@ from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
-from analysis.glmm.optimise import ValueAndGradient, fd_hessian, minimise
+from analysis.glmm.optimise import ValueAndGradient, fd_hessian, gradient_hessian, minimise
 from analysis.shared.dof import between_within_df
 from analysis.shared.results import FitResults
 
@@ -310,6 +310,9 @@ def fit_glmm(
         pinned[1] = True
     glmer = None if family == "negative_binomial" else _glmer_devfun(prob, x)
     hess_objective: Callable[[Array], float] = objective
+    # the deviance's own Hessian from its exact gradient (2 n gradients instead of 2 n^2
+    # deviances); the NB2 gradient differences log(size) numerically, so it keeps deriv12
+    exact = prob.value_and_grad if family != "negative_binomial" else None
     if glmer is not None and nagq == 1:
         hess_objective = glmer
     elif family != "negative_binomial" and nagq == 1:
@@ -318,12 +321,14 @@ def fit_glmm(
             "exact Laplace one"
         )
     try:
-        cov, hess_ok, cov_ok = _fixed_effect_cov(hess_objective, x, ntheta, p, pinned)
+        cov, hess_ok, cov_ok = _fixed_effect_cov(
+            hess_objective, x, ntheta, p, pinned, None if hess_objective is glmer else exact
+        )
     except (ConvergenceError, np.linalg.LinAlgError):
         # glmer's PIRLS failed at a Hessian point: fall back to the exact Laplace deviance
         notes.append("lme4's PIRLS failed near the optimum; the Hessian is the exact Laplace one")
         glmer = None
-        cov, hess_ok, cov_ok = _fixed_effect_cov(objective, x, ntheta, p, pinned)
+        cov, hess_ok, cov_ok = _fixed_effect_cov(objective, x, ntheta, p, pinned, exact)
     cov_rx = _rx_covariance(glmer, x)
     if not hess_ok:
         notes.append(
@@ -444,9 +449,15 @@ def _rx_covariance(glmer: GlmerLaplaceDevfun | None, x: Array) -> Array | None:
 
 
 def _fixed_effect_cov(
-    objective: Callable[[Array], float], x: Array, ntheta: int, p: int, pinned: NDArray[np.bool_]
+    objective: Callable[[Array], float],
+    x: Array,
+    ntheta: int,
+    p: int,
+    pinned: NDArray[np.bool_],
+    exact: ValueAndGradient | None = None,
 ) -> tuple[Array, bool, bool]:
-    """lme4's ``2 * solve(H)`` (fixed-effects block), H the deriv12 Hessian of ``objective``.
+    """lme4's ``2 * solve(H)`` (fixed-effects block), H the deriv12 Hessian of ``objective``
+    (or, given ``exact``, central differences of the exact gradient of the same deviance).
 
     Returns the covariance, whether H is positive definite, and whether the covariance is
     (lme4's ``bad.V.hess`` test, which decides the fallback to the RX-based matrix). At a
@@ -454,7 +465,7 @@ def _fixed_effect_cov(
     order in that standard deviation, so its row and column are dropped before inverting
     (the covariance of the remaining parameters given the boundary value).
     """
-    H = fd_hessian(objective, x)
+    H = fd_hessian(objective, x) if exact is None else gradient_hessian(exact, x)
     keep = ~pinned
     H = H[np.ix_(keep, keep)]
     nfree_theta = int(np.sum(keep[:ntheta]))
