@@ -235,9 +235,11 @@ def fit_glmm(
     exposure: str | None = None,
     trials: str | None = None,
     nagq: int = 1,
-    df_method: str = "between-within",
+    df_method: str | None = None,
+    random: str | None = None,
 ) -> FitResults:
-    """Fit a GLMM with a random intercept per cluster by maximum likelihood.
+    """Fit a GLMM with a random intercept per cluster (or, with ``random``, several random
+    effects nested in the cluster) by maximum likelihood.
 
     Parameters
     ----------
@@ -257,7 +259,15 @@ def fit_glmm(
     nagq : int
         Adaptive Gauss-Hermite points; 1 = Laplace. Above 1 only for ``"poisson"`` and
         ``"binomial"`` (a single scalar random effect), as in lme4.
-    df_method : {"between-within", "normal"}
+    df_method : {"between-within", "containment", "normal"}, optional
+        Default: between-within for a random intercept, containment (see
+        :mod:`analysis.glmm.containment`) for several random effects per cluster.
+    random : str, optional
+        lme4-style random-effect terms nested in ``group``, e.g.
+        ``"(1|borough) + (1|borough:post)"``, ``"(1 + t|borough)"``,
+        ``"(1|borough) + (0 + t|borough)"`` (:mod:`analysis.shared.random_effects`).
+        Anything beyond ``"(1|group)"`` is fitted by Laplace (:mod:`analysis.glmm.multi`);
+        ``nagq > 1`` needs a single scalar random effect, as in lme4.
 
     Returns
     -------
@@ -269,8 +279,15 @@ def fit_glmm(
         ``size`` and ``size_at_bound`` (NB2), ``nagq`` and, for the glmer families,
         ``cov_rx`` (lme4's ``vcov(fit, use.hessian = FALSE)``, a data frame).
     """
-    if df_method not in ("between-within", "normal"):
+    if df_method not in (None, "between-within", "containment", "normal"):
         raise ModelSpecificationError(f"unknown df_method {df_method!r}")
+    if random is not None:
+        multi = _fit_random_terms(
+            data, formula, group, random, family, offset, exposure, trials, nagq, df_method
+        )
+        if multi is not None:
+            return multi
+    df_method = df_method or "between-within"
     prob = build_problem(
         data,
         formula,
@@ -352,9 +369,10 @@ def fit_glmm(
         )
 
     names = list(design.names)
-    if df_method == "between-within":
+    if df_method in ("between-within", "containment"):
+        # for a random intercept the containment rule is the between-within rule
         df_values = between_within_df(design.X, design.group)
-        inference = "wald-t-between-within"
+        inference = f"wald-t-{df_method}"
     else:
         df_values = np.full(p, np.inf)
         inference = "wald-normal"
@@ -395,6 +413,66 @@ def fit_glmm(
         converged=converged and hess_ok,
         warnings=tuple(notes),
         extra=extra,
+    )
+
+
+def _fit_random_terms(
+    data: pd.DataFrame,
+    formula: str,
+    group: str,
+    random: str,
+    family: str,
+    offset: str | None,
+    exposure: str | None,
+    trials: str | None,
+    nagq: int,
+    df_method: str | None,
+) -> FitResults | None:
+    """The Laplace fit of several random effects per cluster; None for ``(1|group)``."""
+    from analysis.glmm.multi import fit_glmm_terms
+    from analysis.shared.random_effects import build_random_structure
+
+    structure = build_random_structure(random, data)
+    if structure.group != group:
+        raise ModelSpecificationError(
+            f"random effects {random!r} are nested in {structure.group!r}, not in the "
+            f"cluster column {group!r}"
+        )
+    terms = structure.terms
+    if len(terms) == 1 and terms[0].intercept and not terms[0].slope and not terms[0].nested:
+        return None
+    if family not in ("poisson", "binomial", "negative_binomial"):
+        raise ModelSpecificationError(
+            f"family {family!r} cannot take several random-effect terms; use poisson, "
+            "binomial or negative_binomial"
+        )
+    if nagq != 1:
+        raise ModelSpecificationError(
+            f"adaptive quadrature (nagq={nagq}) needs a single scalar random effect; "
+            f"{random!r} has several per cluster and is fitted by Laplace (nagq=1)"
+        )
+    if df_method == "between-within":
+        raise ModelSpecificationError(
+            "the between-within df rule ignores random effects below the cluster; with "
+            f"{random!r} use df_method='containment' (the default) or 'normal'"
+        )
+    # validation, outcome checks and GLM start values as for the random intercept
+    prob_design = build_design(data, formula, group, offset=offset, exposure=exposure)
+    m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
+    _check_outcome(family, prob_design.y, m)
+    if np.linalg.matrix_rank(prob_design.X) < prob_design.X.shape[1]:
+        raise DataError("the fixed-effects design is rank deficient")
+    return fit_glmm_terms(
+        data,
+        formula,
+        structure,
+        family=family,
+        offset=offset,
+        exposure=exposure,
+        trials=trials,
+        df_method=df_method or "containment",
+        start_beta=_start_beta(prob_design, family, m),
+        size_max=SIZE_MAX,
     )
 
 

@@ -1,0 +1,154 @@
+"""GLMMs with several random-effect terms per cluster, fitted by Laplace.
+
+``fit_glmm(..., random="(1|borough) + (1|borough:post)")`` lands here when the structure is
+more than a single random intercept: a borough x period random effect (the
+block-exchangeable "cluster-period" model), a random slope on time correlated or not with
+the intercept. The deviance is the Laplace approximation of :mod:`analysis.glmm.blocks`
+(glmer's ``nAGQ = 1`` objective; TMB's for the negative binomial); adaptive quadrature
+needs a single scalar random effect and is refused, as in lme4. Standard errors are twice
+the inverse of the deriv12 Hessian of that deviance in ``(theta[, log size], beta)``
+(fixed-effects block), the exact-Laplace covariance glmmTMB reports; thetas estimated at
+zero are held there (their rows dropped), as for the random-intercept model. Fixed effects
+are referred to t distributions with containment df (:mod:`analysis.glmm.containment`),
+or with ``df_method="normal"`` to the normal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import ModelSpecificationError
+from analysis.glmm.blocks import BlockLaplace
+from analysis.glmm.containment import containment_df
+from analysis.glmm.design import build_design
+from analysis.glmm.families import Array, Family, make_family
+from analysis.glmm.optimise import fd_hessian, minimise
+from analysis.shared.random_effects import RandomStructure
+from analysis.shared.results import FitResults
+
+__all__ = ["fit_glmm_terms"]
+
+BOUNDARY_TOL = 1e-4
+_GRID = (0.05, 0.2, 0.5)
+
+
+def fit_glmm_terms(
+    data: pd.DataFrame,
+    formula: str,
+    structure: RandomStructure,
+    *,
+    family: str,
+    offset: str | None,
+    exposure: str | None,
+    trials: str | None,
+    df_method: str,
+    start_beta: Array,
+    size_max: float,
+) -> FitResults:
+    """Fit the GLMM with random-effect ``structure`` (see the module docstring)."""
+    design = build_design(data, formula, structure.group, offset=offset, exposure=exposure)
+    m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
+    base = family if family in ("binomial", "negative_binomial") else "poisson"
+    fam = make_family(base, design.y, m)
+    dev = BlockLaplace(fam, design.X, design.offset, structure)
+    nt, p = structure.n_theta, design.X.shape[1]
+    nb = family == "negative_binomial"
+    log_size_max = float(np.log(size_max))
+
+    def split(x: Array) -> tuple[Array, Family, Array]:
+        if nb:
+            return x[:nt], fam.with_size(float(np.exp(x[nt]))), x[nt + 1 :]
+        return x[:nt], fam, x[nt:]
+
+    def objective(x: Array) -> float:
+        theta, f, beta = split(x)
+        return dev(theta, beta, f)
+
+    extra_lo = [-np.inf] if nb else []
+    extra_hi = [log_size_max] if nb else []
+    lower = np.r_[structure.lower_bounds, extra_lo, np.full(p, -np.inf)]
+    upper = np.r_[np.full(nt, np.inf), extra_hi, np.full(p, np.inf)]
+    diag = structure.diagonal
+    starts = [
+        np.r_[np.where(diag, t, 0.0), [np.log(k)] if nb else [], start_beta]
+        for t in _GRID
+        for k in ((5.0, 50.0) if nb else (1.0,))
+    ]
+    x0 = min(starts, key=objective)
+    x, converged, message = minimise(objective, x0, lower, upper=upper)
+
+    notes: list[str] = []
+    if not converged:
+        notes.append(f"the optimiser did not converge ({message}); estimates are unreliable")
+    theta = x[:nt]
+    pinned = np.zeros(len(x), dtype=bool)
+    pinned[:nt] = diag & (np.abs(theta) < BOUNDARY_TOL)
+    if pinned.any():
+        notes.append(
+            "boundary fit: a random-effect standard deviation is estimated at zero "
+            "(singular fit); its term is not identified from these data"
+        )
+    if nb and x[nt] >= log_size_max - BOUNDARY_TOL:
+        notes.append("size at its upper bound: the data show no overdispersion beyond Poisson")
+        pinned[nt] = True
+    H = fd_hessian(objective, x)
+    keep = ~pinned
+    Hk = H[np.ix_(keep, keep)]
+    nfree = int(np.sum(keep[: len(x) - p]))
+    hess_ok = bool(np.all(np.isfinite(Hk))) and bool(np.all(np.linalg.eigvalsh(Hk) > 0))
+    if hess_ok:
+        inv = np.linalg.inv(Hk)
+        cov = inv[nfree:, nfree:] + inv[nfree:, nfree:].T
+    else:
+        cov = np.full((p, p), np.nan)
+        notes.append(
+            "the Hessian of the deviance is not positive definite; standard errors are unreliable"
+        )
+    deviance = objective(x)
+    names = list(design.names)
+    if df_method == "containment":
+        df_values = containment_df(design.X, structure)
+        inference = "wald-t-containment"
+    elif df_method == "normal":
+        df_values = np.full(p, np.inf)
+        inference = "wald-normal"
+    else:
+        raise ModelSpecificationError(
+            f"df_method {df_method!r} is for a single random intercept; with several random "
+            "effects per cluster use 'containment' or 'normal'"
+        )
+    th, f, beta = split(x)
+    vc = {c.name: c.vcov for c in structure.variance_components(th)}
+    b = dev.random_effects(th, beta, f)
+    extra: dict[str, Any] = {
+        "nagq": 1,
+        "deviance": float(deviance),
+        "loglik": -0.5 * float(deviance),
+        "aic": float(deviance) + 2.0 * (len(x)),
+        "theta": [float(t) for t in th],
+        "theta_names": list(structure.theta_names),
+        "random_effects": pd.DataFrame(
+            b, index=[str(g) for g in structure.group_labels], columns=structure.columns
+        ),
+        "random": " + ".join(t.text for t in structure.terms),
+        "optimiser_message": message,
+    }
+    if nb:
+        extra["size"] = size_max if pinned[nt] else float(np.exp(x[nt]))
+        extra["size_at_bound"] = bool(pinned[nt])
+    return FitResults(
+        params=pd.Series(beta, index=names),
+        cov_params=pd.DataFrame(cov, index=names, columns=names),
+        df=pd.Series(df_values, index=names),
+        model=f"glmm-{family}-laplace",
+        inference=inference,
+        nobs=design.nobs,
+        ngroups=design.ngroups,
+        variance_components=vc,
+        converged=converged and hess_ok,
+        warnings=tuple(notes),
+        extra=extra,
+    )
