@@ -48,8 +48,8 @@ from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
 from analysis.glmm.optimise import ValueAndGradient, fd_hessian, gradient_hessian, minimise
+from analysis.glmm.results import GlmmResults
 from analysis.shared.dof import between_within_df
-from analysis.shared.results import FitResults
 
 __all__ = ["FAMILIES", "Problem", "best_fit", "build_problem", "fit_glmm"]
 
@@ -237,7 +237,7 @@ def fit_glmm(
     nagq: int = 1,
     df_method: str | None = None,
     random: str | None = None,
-) -> FitResults:
+) -> GlmmResults:
     """Fit a GLMM with a random intercept per cluster (or, with ``random``, several random
     effects nested in the cluster) by maximum likelihood.
 
@@ -271,7 +271,9 @@ def fit_glmm(
 
     Returns
     -------
-    FitResults
+    GlmmResults
+        Typed fields ``loglik``, ``deviance``, ``aic``, ``theta``, ``theta_names``, ``nagq``
+        and ``size`` (NB2).
         ``variance_components`` holds the random-effect variances (``"cluster"`` and, for
         ``"poisson_olre"``, ``"observation"``); ``extra`` holds ``deviance`` (lme4's
         objective), ``loglik`` (the full log-likelihood, saturated constants included),
@@ -401,7 +403,9 @@ def fit_glmm(
     if olre:
         vc["observation"] = float(thetas[1] ** 2)
     method = "laplace" if nagq == 1 else f"agq{nagq}"
-    return FitResults(
+    n_par = len(thetas) + p + (1 if family == "negative_binomial" else 0)
+    extra["aic"] = -2.0 * extra["loglik"] + 2.0 * n_par
+    return GlmmResults(
         params=pd.Series(beta, index=names),
         cov_params=pd.DataFrame(cov, index=names, columns=names),
         df=pd.Series(df_values, index=names),
@@ -413,6 +417,16 @@ def fit_glmm(
         converged=converged and hess_ok,
         warnings=tuple(notes),
         extra=extra,
+        loglik=float(extra["loglik"]),
+        deviance=float(deviance),
+        aic=float(extra["aic"]),
+        theta=tuple(extra["theta"]),
+        # in this model's theta order: the cluster's SD, then the observation-level one
+        theta_names=(f"{group}.(Intercept)", "observation.(Intercept)")[: len(thetas)]
+        if family != "negative_binomial"
+        else (f"{group}.(Intercept)",),
+        nagq=int(nagq),
+        size=extra.get("size"),
     )
 
 
@@ -427,7 +441,7 @@ def _fit_random_terms(
     trials: str | None,
     nagq: int,
     df_method: str | None,
-) -> FitResults | None:
+) -> GlmmResults | None:
     """The Laplace fit of several random effects per cluster; None for ``(1|group)``."""
     from analysis.glmm.multi import fit_glmm_terms
     from analysis.shared.random_effects import build_random_structure

@@ -26,8 +26,8 @@ from analysis.glmm.containment import containment_df
 from analysis.glmm.design import build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.optimise import fd_hessian, minimise
+from analysis.glmm.results import GlmmResults
 from analysis.shared.random_effects import RandomStructure
-from analysis.shared.results import FitResults
 
 __all__ = ["fit_glmm_terms"]
 
@@ -47,7 +47,7 @@ def fit_glmm_terms(
     df_method: str,
     start_beta: Array,
     size_max: float,
-) -> FitResults:
+) -> GlmmResults:
     """Fit the GLMM with random-effect ``structure`` (see the module docstring)."""
     design = build_design(data, formula, structure.group, offset=offset, exposure=exposure)
     m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
@@ -141,7 +141,7 @@ def fit_glmm_terms(
     if nb:
         extra["size"] = size_max if pinned[nt] else float(np.exp(x[nt]))
         extra["size_at_bound"] = bool(pinned[nt])
-    return FitResults(
+    return GlmmResults(
         params=pd.Series(beta, index=names),
         cov_params=pd.DataFrame(cov, index=names, columns=names),
         df=pd.Series(df_values, index=names),
@@ -153,4 +153,11 @@ def fit_glmm_terms(
         converged=converged and hess_ok,
         warnings=tuple(notes),
         extra=extra,
+        loglik=-0.5 * float(deviance),
+        deviance=float(deviance),
+        aic=float(deviance) + 2.0 * len(x),
+        theta=tuple(float(t) for t in th),
+        theta_names=tuple(structure.theta_names),
+        nagq=1,
+        size=extra.get("size"),
     )

@@ -63,3 +63,23 @@ def test_hessian_from_exact_gradient_matches_deviance_hessian() -> None:
 
 def test_poisson_lognormal_keeps_numerical_gradient() -> None:
     assert _problem("poisson_olre", 1).value_and_grad is None
+
+
+def test_glmm_and_gee_results_are_typed() -> None:
+    from analysis.gee import fit_gee
+    from analysis.glmm import fit_glmm
+    from analysis.glmm.results import GeeResults, GlmmResults
+
+    fit = fit_glmm(
+        COUNTS,
+        "count ~ arm + post + treat",
+        "borough",
+        family="negative_binomial",
+        exposure="population",
+    )
+    assert isinstance(fit, GlmmResults)
+    assert fit.loglik == fit.extra["loglik"] and fit.size == fit.extra["size"]
+    assert fit.aic == pytest.approx(-2 * fit.loglik + 2 * (2 + 4))
+    assert fit.theta == tuple(fit.extra["theta"]) and fit.theta_names == ("borough.(Intercept)",)
+    gee = fit_gee(COUNTS, "count ~ arm + post + treat", "borough", exposure="population")
+    assert isinstance(gee, GeeResults) and gee.alpha == gee.extra["alpha"]
