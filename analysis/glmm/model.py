@@ -43,6 +43,7 @@ import statsmodels.api as sm
 from numpy.typing import NDArray
 
 from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
+from analysis.families import FAMILIES as REGISTRY
 from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
@@ -53,7 +54,8 @@ from analysis.shared.dof import between_within_df
 
 __all__ = ["FAMILIES", "Problem", "best_fit", "build_problem", "fit_glmm"]
 
-FAMILIES = ("poisson", "binomial", "poisson_olre", "negative_binomial")
+#: The families a GLMM can be fitted for (see :mod:`analysis.families`).
+FAMILIES = tuple(name for name, f in REGISTRY.items() if f.mixed_model == "glmm")
 BOUNDARY_TOL = 1e-4
 #: Upper bound of the NB2 size k. At k = 1e8 the variance mu + mu^2 / k exceeds the Poisson
 #: variance by mu / 1e8 relative (1e-5 for a mean of 1,000), far below what any trial's data
@@ -125,7 +127,7 @@ def build_problem(
         raise ModelSpecificationError(f"unknown family {family!r}; choose from {FAMILIES}")
     if not isinstance(nagq, int | np.integer) or nagq < 1:
         raise ModelSpecificationError("nagq must be a positive integer")
-    if nagq > 1 and family in ("poisson_olre", "negative_binomial"):
+    if nagq > 1 and not REGISTRY[family].agq:
         raise ModelSpecificationError(
             f"adaptive quadrature needs a single scalar random effect; {family} is fitted by Laplace (nagq=1)"
         )
