@@ -5,8 +5,9 @@ more than a single random intercept: a borough x period random effect (the
 block-exchangeable "cluster-period" model), a random slope on time correlated or not with
 the intercept. The deviance is the Laplace approximation of :mod:`analysis.glmm.blocks`
 (glmer's ``nAGQ = 1`` objective; TMB's for the negative binomial); adaptive quadrature
-needs a single scalar random effect and is refused, as in lme4. Standard errors are twice
-the inverse of the deriv12 Hessian of that deviance in ``(theta[, log size], beta)``
+needs a single scalar random effect and is refused, as in lme4. The optimiser uses its exact gradient
+(:meth:`analysis.glmm.blocks.BlockLaplace.value_and_gradient`). Standard errors are twice
+the inverse of the Hessian (central differences of the exact gradient; deriv12 for the NB2) of that deviance in ``(theta[, log size], beta)``
 (fixed-effects block), the exact-Laplace covariance glmmTMB reports; thetas estimated at
 zero are held there (their rows dropped), as for the random-intercept model. Fixed effects
 are referred to t distributions with containment df (:mod:`analysis.glmm.containment`),
@@ -25,7 +26,7 @@ from analysis.glmm.blocks import BlockLaplace
 from analysis.glmm.containment import containment_df
 from analysis.glmm.design import build_design
 from analysis.glmm.families import Array, Family, make_family
-from analysis.glmm.optimise import fd_hessian, minimise
+from analysis.glmm.optimise import fd_hessian, gradient_hessian, minimise
 from analysis.glmm.results import GlmmResults
 from analysis.shared.random_effects import RandomStructure
 
@@ -67,6 +68,17 @@ def fit_glmm_terms(
         theta, f, beta = split(x)
         return dev(theta, beta, f)
 
+    def value_and_grad(x: Array) -> tuple[float, Array]:
+        """Exact gradient in theta and beta; a central difference in log(size) (NB2)."""
+        theta, f, beta = split(x)
+        value, grad = dev.value_and_gradient(theta, beta, f)
+        if not nb:
+            return value, grad
+        h = 1e-6 * max(1.0, abs(float(x[nt])))
+        up = dev(theta, beta, fam.with_size(float(np.exp(x[nt] + h))))
+        down = dev(theta, beta, fam.with_size(float(np.exp(x[nt] - h))))
+        return value, np.r_[grad[:nt], (up - down) / (2.0 * h), grad[nt:]]
+
     extra_lo = [-np.inf] if nb else []
     extra_hi = [log_size_max] if nb else []
     lower = np.r_[structure.lower_bounds, extra_lo, np.full(p, -np.inf)]
@@ -78,9 +90,9 @@ def fit_glmm_terms(
         for k in ((5.0, 50.0) if nb else (1.0,))
     ]
     x0 = min(starts, key=objective)
-    # no Newton polish: on the numerical gradient each step costs 2 n^2 deviances, and
-    # L-BFGS-B at these tolerances already lands within 1e-6 of glmer's optimum
-    x, converged, message = minimise(objective, x0, lower, upper=upper, newton_steps=0)
+    x, converged, message = minimise(
+        objective, x0, lower, upper=upper, value_and_grad=value_and_grad
+    )
 
     notes: list[str] = []
     if not converged:
@@ -96,7 +108,8 @@ def fit_glmm_terms(
     if nb and x[nt] >= log_size_max - BOUNDARY_TOL:
         notes.append("size at its upper bound: the data show no overdispersion beyond Poisson")
         pinned[nt] = True
-    H = fd_hessian(objective, x)
+    # the NB2 gradient differences log(size) numerically, so its Hessian stays deriv12
+    H = fd_hessian(objective, x) if nb else gradient_hessian(value_and_grad, x)
     keep = ~pinned
     Hk = H[np.ix_(keep, keep)]
     nfree = int(np.sum(keep[: len(x) - p]))

@@ -83,3 +83,38 @@ def test_glmm_and_gee_results_are_typed() -> None:
     assert fit.theta == tuple(fit.extra["theta"]) and fit.theta_names == ("borough.(Intercept)",)
     gee = fit_gee(COUNTS, "count ~ arm + post + treat", "borough", exposure="population")
     assert isinstance(gee, GeeResults) and gee.alpha == gee.extra["alpha"]
+
+
+@pytest.mark.parametrize(
+    ("csv", "random", "family"),
+    [
+        ("sim_cp_counts.csv", "(1|borough) + (1|borough:post)", "poisson"),
+        ("sim_cp_counts.csv", "(1 + t|borough)", "poisson"),
+        ("sim_cp_binary.csv", "(1|borough) + (1|borough:post)", "binomial"),
+        ("sim_cp_counts_nb.csv", "(1|borough) + (0 + t|borough)", "negative_binomial"),
+    ],
+)
+def test_block_laplace_gradient_matches_central_differences(
+    csv: str, random: str, family: str
+) -> None:
+    from analysis.glmm.blocks import BlockLaplace
+    from analysis.glmm.design import build_design
+    from analysis.glmm.families import make_family
+    from analysis.shared.random_effects import build_random_structure
+
+    data = pd.read_csv(DATA / csv)
+    structure = build_random_structure(random, data)
+    outcome, exposure = ("y", None) if family == "binomial" else ("count", "population")
+    design = build_design(data, f"{outcome} ~ arm + post + treat", "borough", exposure=exposure)
+    fam = make_family(family, design.y)
+    if family == "negative_binomial":
+        fam = fam.with_size(20.0)
+    dev = BlockLaplace(fam, design.X, design.offset, structure)
+    nt = structure.n_theta
+    start = -0.5 if family == "binomial" else -6.0
+    x = np.r_[np.where(structure.diagonal, 0.2, 0.05), start, 0.1, 0.05, -0.2]
+    value, grad = dev.value_and_gradient(x[:nt], x[nt:])
+    assert value == pytest.approx(dev(x[:nt], x[nt:]), rel=1e-12)
+    numeric = fd_gradient(lambda z: dev(z[:nt], z[nt:]), x, step=1e-5)
+    assert np.max(np.abs(grad - numeric) / np.maximum(1.0, np.abs(numeric))) < 1e-5
+    assert np.max(np.abs(numeric)) > 1.0
