@@ -40,15 +40,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from numpy.typing import NDArray
 
 from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
 from analysis.families import FAMILIES as REGISTRY
+from analysis.glmm.covariance import fixed_effect_cov, rx_covariance, separation_warnings
 from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
-from analysis.glmm.optimise import ValueAndGradient, fd_hessian, gradient_hessian, minimise
+from analysis.glmm.optimise import ValueAndGradient, minimise
 from analysis.glmm.results import GlmmResults
 from analysis.shared.dof import between_within_df
 
@@ -286,7 +286,9 @@ def fit_glmm(
     if df_method not in (None, "between-within", "containment", "normal"):
         raise ModelSpecificationError(f"unknown df_method {df_method!r}")
     if random is not None:
-        multi = _fit_random_terms(
+        from analysis.glmm.multi import fit_random_terms
+
+        multi = fit_random_terms(
             data, formula, group, random, family, offset, exposure, trials, nagq, df_method
         )
         if multi is not None:
@@ -342,15 +344,15 @@ def fit_glmm(
             "exact Laplace one"
         )
     try:
-        cov, hess_ok, cov_ok = _fixed_effect_cov(
+        cov, hess_ok, cov_ok = fixed_effect_cov(
             hess_objective, x, ntheta, p, pinned, None if hess_objective is glmer else exact
         )
     except (ConvergenceError, np.linalg.LinAlgError):
         # glmer's PIRLS failed at a Hessian point: fall back to the exact Laplace deviance
         notes.append("lme4's PIRLS failed near the optimum; the Hessian is the exact Laplace one")
         glmer = None
-        cov, hess_ok, cov_ok = _fixed_effect_cov(objective, x, ntheta, p, pinned, exact)
-    cov_rx = _rx_covariance(glmer, x)
+        cov, hess_ok, cov_ok = fixed_effect_cov(objective, x, ntheta, p, pinned, exact)
+    cov_rx = rx_covariance(glmer, x)
     if not hess_ok:
         notes.append(
             "the Hessian of the deviance is not positive definite; standard errors are unreliable"
@@ -367,7 +369,7 @@ def fit_glmm(
     u, v, eta = dev.modes(x[:1] if family == "negative_binomial" else x[:ntheta], beta, final_fam)
     if family == "binomial":
         notes.extend(
-            _separation_warnings(
+            separation_warnings(
                 final_fam, eta, beta, np.sqrt(np.clip(np.diag(cov), 0.0, None)), design.names
             )
         )
@@ -432,66 +434,6 @@ def fit_glmm(
     )
 
 
-def _fit_random_terms(
-    data: pd.DataFrame,
-    formula: str,
-    group: str,
-    random: str,
-    family: str,
-    offset: str | None,
-    exposure: str | None,
-    trials: str | None,
-    nagq: int,
-    df_method: str | None,
-) -> GlmmResults | None:
-    """The Laplace fit of several random effects per cluster; None for ``(1|group)``."""
-    from analysis.glmm.multi import fit_glmm_terms
-    from analysis.shared.random_effects import build_random_structure
-
-    structure = build_random_structure(random, data)
-    if structure.group != group:
-        raise ModelSpecificationError(
-            f"random effects {random!r} are nested in {structure.group!r}, not in the "
-            f"cluster column {group!r}"
-        )
-    terms = structure.terms
-    if len(terms) == 1 and terms[0].intercept and not terms[0].slope and not terms[0].nested:
-        return None
-    if family not in ("poisson", "binomial", "negative_binomial"):
-        raise ModelSpecificationError(
-            f"family {family!r} cannot take several random-effect terms; use poisson, "
-            "binomial or negative_binomial"
-        )
-    if nagq != 1:
-        raise ModelSpecificationError(
-            f"adaptive quadrature (nagq={nagq}) needs a single scalar random effect; "
-            f"{random!r} has several per cluster and is fitted by Laplace (nagq=1)"
-        )
-    if df_method == "between-within":
-        raise ModelSpecificationError(
-            "the between-within df rule ignores random effects below the cluster; with "
-            f"{random!r} use df_method='containment' (the default) or 'normal'"
-        )
-    # validation, outcome checks and GLM start values as for the random intercept
-    prob_design = build_design(data, formula, group, offset=offset, exposure=exposure)
-    m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
-    _check_outcome(family, prob_design.y, m)
-    if np.linalg.matrix_rank(prob_design.X) < prob_design.X.shape[1]:
-        raise DataError("the fixed-effects design is rank deficient")
-    return fit_glmm_terms(
-        data,
-        formula,
-        structure,
-        family=family,
-        offset=offset,
-        exposure=exposure,
-        trials=trials,
-        df_method=df_method or "containment",
-        start_beta=_start_beta(prob_design, family, m),
-        size_max=SIZE_MAX,
-    )
-
-
 def best_fit(prob: Problem) -> tuple[Array, bool, str]:
     """Minimise from each start; keep the lowest deviance. A start whose fit fails (its
     conditional modes cannot be found far from the optimum) gives way to the others."""
@@ -529,64 +471,3 @@ def _glmer_devfun(prob: Problem, x: Array) -> GlmerLaplaceDevfun | None:
     if not np.all(np.isfinite(lp0)):
         return None
     return GlmerLaplaceDevfun(prob.fam, d.X, d.offset, d.group, olre, lp0)
-
-
-def _rx_covariance(glmer: GlmerLaplaceDevfun | None, x: Array) -> Array | None:
-    """lme4's ``vcov(use.hessian = FALSE)`` (``pp$unsc()``), None when unavailable."""
-    if glmer is None:
-        return None
-    try:
-        cov = glmer.rx_covariance(x)
-    except (ConvergenceError, np.linalg.LinAlgError):
-        return None
-    return cov if bool(np.all(np.isfinite(cov))) else None
-
-
-def _fixed_effect_cov(
-    objective: Callable[[Array], float],
-    x: Array,
-    ntheta: int,
-    p: int,
-    pinned: NDArray[np.bool_],
-    exact: ValueAndGradient | None = None,
-) -> tuple[Array, bool, bool]:
-    """lme4's ``2 * solve(H)`` (fixed-effects block), H the deriv12 Hessian of ``objective``
-    (or, given ``exact``, central differences of the exact gradient of the same deviance).
-
-    Returns the covariance, whether H is positive definite, and whether the covariance is
-    (lme4's ``bad.V.hess`` test, which decides the fallback to the RX-based matrix). At a
-    boundary fit (a standard deviation estimated at zero) the deviance is flat to second
-    order in that standard deviation, so its row and column are dropped before inverting
-    (the covariance of the remaining parameters given the boundary value).
-    """
-    H = fd_hessian(objective, x) if exact is None else gradient_hessian(exact, x)
-    keep = ~pinned
-    H = H[np.ix_(keep, keep)]
-    nfree_theta = int(np.sum(keep[:ntheta]))
-    idx = slice(nfree_theta, nfree_theta + p)
-    if not np.all(np.isfinite(H)):
-        return np.full((p, p), np.nan), False, False
-    hess_ok = bool(np.all(np.linalg.eigvalsh(H) > 0))
-    try:
-        inv = np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        return np.full((p, p), np.nan), False, False
-    cov = inv[idx, idx] + inv[idx, idx].T
-    cov_ok = bool(np.all(np.isfinite(cov))) and bool(np.all(np.linalg.eigvalsh(cov) > 0))
-    return cov, hess_ok, cov_ok
-
-
-def _separation_warnings(
-    fam: Family, eta: Array, beta: Array, se: Array, names: list[str] | tuple[str, ...]
-) -> list[str]:
-    out: list[str] = []
-    p = fam.mean(eta) / fam.trials
-    if np.any(p < 1e-8) or np.any(p > 1 - 1e-8):
-        out.append("(quasi-)separation: some fitted probabilities are numerically 0 or 1")
-    big = [n for n, b, s in zip(names, beta, se) if abs(b) > 10 or not np.isfinite(s) or s > 20]
-    if big:
-        out.append(
-            "(quasi-)separation suspected: huge coefficients or standard errors for "
-            + ", ".join(big)
-        )
-    return out

@@ -21,16 +21,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.errors import ModelSpecificationError
+from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.blocks import BlockLaplace
 from analysis.glmm.containment import containment_df
 from analysis.glmm.design import build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.optimise import fd_hessian, gradient_hessian, minimise
 from analysis.glmm.results import GlmmResults
-from analysis.shared.random_effects import RandomStructure
+from analysis.shared.random_effects import RandomStructure, build_random_structure
 
-__all__ = ["fit_glmm_terms"]
+__all__ = ["fit_glmm_terms", "fit_random_terms"]
 
 BOUNDARY_TOL = 1e-4
 _GRID = (0.05, 0.2, 0.5)
@@ -173,4 +173,65 @@ def fit_glmm_terms(
         theta_names=tuple(structure.theta_names),
         nagq=1,
         size=extra.get("size"),
+    )
+
+
+def fit_random_terms(
+    data: pd.DataFrame,
+    formula: str,
+    group: str,
+    random: str,
+    family: str,
+    offset: str | None,
+    exposure: str | None,
+    trials: str | None,
+    nagq: int,
+    df_method: str | None,
+) -> GlmmResults | None:
+    """:func:`analysis.glmm.fit_glmm` with ``random``: the Laplace fit of several random
+    effects per cluster, after the checks every GLMM gets; None for ``(1|group)`` alone
+    (the random-intercept engine fits it, with AGQ if asked)."""
+    from analysis.glmm.model import SIZE_MAX, _check_outcome, _start_beta
+
+    structure = build_random_structure(random, data)
+    if structure.group != group:
+        raise ModelSpecificationError(
+            f"random effects {random!r} are nested in {structure.group!r}, not in the "
+            f"cluster column {group!r}"
+        )
+    terms = structure.terms
+    if len(terms) == 1 and terms[0].intercept and not terms[0].slope and not terms[0].nested:
+        return None
+    if family not in ("poisson", "binomial", "negative_binomial"):
+        raise ModelSpecificationError(
+            f"family {family!r} cannot take several random-effect terms; use poisson, "
+            "binomial or negative_binomial"
+        )
+    if nagq != 1:
+        raise ModelSpecificationError(
+            f"adaptive quadrature (nagq={nagq}) needs a single scalar random effect; "
+            f"{random!r} has several per cluster and is fitted by Laplace (nagq=1)"
+        )
+    if df_method == "between-within":
+        raise ModelSpecificationError(
+            "the between-within df rule ignores random effects below the cluster; with "
+            f"{random!r} use df_method='containment' (the default) or 'normal'"
+        )
+    # validation, outcome checks and GLM start values as for the random intercept
+    prob_design = build_design(data, formula, group, offset=offset, exposure=exposure)
+    m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
+    _check_outcome(family, prob_design.y, m)
+    if np.linalg.matrix_rank(prob_design.X) < prob_design.X.shape[1]:
+        raise DataError("the fixed-effects design is rank deficient")
+    return fit_glmm_terms(
+        data,
+        formula,
+        structure,
+        family=family,
+        offset=offset,
+        exposure=exposure,
+        trials=trials,
+        df_method=df_method or "containment",
+        start_beta=_start_beta(prob_design, family, m),
+        size_max=SIZE_MAX,
     )
