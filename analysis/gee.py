@@ -30,7 +30,7 @@ from statsmodels.genmod.cov_struct import Exchangeable
 
 from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
 from analysis.glmm.design import build_design
-from analysis.shared.results import FitResults
+from analysis.glmm.results import GeeResults
 
 __all__ = ["GEE_FAMILIES", "fit_gee"]
 
@@ -56,7 +56,7 @@ def fit_gee(
     exposure: str | None = None,
     cov_type: str = "mancl-derouen",
     df_method: str = "clusters-minus-parameters",
-) -> FitResults:
+) -> GeeResults:
     """Fit a GEE with exchangeable working correlation.
 
     Parameters
@@ -75,7 +75,7 @@ def fit_gee(
 
     Returns
     -------
-    FitResults
+    GeeResults
         ``extra`` holds ``alpha`` (working correlation), ``scale``, ``iterations`` and the
         other covariance (``cov_robust`` / ``cov_mancl_derouen``) for comparison.
     """
@@ -125,7 +125,7 @@ def fit_gee(
         "cov_mancl_derouen": cov_md.tolist(),
     }
     warns = tuple(n for n in notes if "not converge" in n.lower() or "iteration limit" in n.lower())
-    return FitResults(
+    return GeeResults(
         params=pd.Series(np.asarray(res.params), index=names),
         cov_params=pd.DataFrame(cov, index=names, columns=names),
         df=pd.Series(df, index=names),
@@ -136,4 +136,6 @@ def fit_gee(
         converged=converged,
         warnings=warns,
         extra=extra,
+        alpha=extra["alpha"],
+        scale=extra["scale"],
     )

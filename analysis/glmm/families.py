@@ -20,7 +20,8 @@ is accurate to about ``1e-16 (y + mu)`` for every ``k``, and is exactly zero at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,9 +55,26 @@ class Family:
     y: Array
     trials: Array
     size: float = np.inf
+    #: ``log`` of the normalising constant of p(y | eta) (``-log y!``, or the binomial
+    #: coefficient), computed once: it does not depend on ``eta`` or ``size``.
+    log_constant: Array = field(default=None, compare=False, repr=False)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if self.log_constant is None:
+            y = self.y
+            if self.name == "binomial":
+                m = self.trials
+                c = (
+                    special.gammaln(m + 1.0)
+                    - special.gammaln(y + 1.0)
+                    - special.gammaln(m - y + 1.0)
+                )
+            else:
+                c = -special.gammaln(y + 1.0)
+            object.__setattr__(self, "log_constant", np.asarray(c, dtype=np.float64))
 
     def with_size(self, size: float) -> Family:
-        return Family(self.name, self.y, self.trials, size)
+        return Family(self.name, self.y, self.trials, size, self.log_constant)
 
     def mean(self, eta: Array) -> Array:
         if self.name == "binomial":
@@ -65,39 +83,37 @@ class Family:
 
     def neg2_loglik(self, eta: Array) -> Array:
         """-2 log p(y | eta), observation by observation."""
-        y = self.y
+        y, logc = self.y, self.log_constant
         if self.name == "poisson":
-            mu = np.exp(eta)
-            return np.asarray(-2.0 * (special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)))
+            # y eta - e^eta is xlogy(y, mu) - mu with mu = e^eta (eta finite)
+            return np.asarray(-2.0 * (y * eta - np.exp(eta) + logc))
         if self.name == "binomial":
             m = self.trials
-            logc = (
-                special.gammaln(m + 1.0) - special.gammaln(y + 1.0) - special.gammaln(m - y + 1.0)
-            )
             # log p = y eta - m log(1 + e^eta) written stably
             return np.asarray(-2.0 * (logc + y * eta - m * np.logaddexp(0.0, eta)))
         mu = np.exp(eta)
-        lp = special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
+        lp = y * eta - mu + logc
         return np.asarray(-2.0 * (lp + nb_minus_poisson_logpmf(y, mu, self.size)))
 
     def saturated_neg2_loglik(self) -> Array:
         """-2 log p(y | mu = y): the constant that turns absolute into relative deviance."""
-        y = self.y
+        return self._saturated
+
+    @cached_property
+    def _saturated(self) -> Array:
+        y, logc = self.y, self.log_constant
         if self.name == "poisson":
-            return np.asarray(-2.0 * (special.xlogy(y, y) - y - special.gammaln(y + 1.0)))
+            return np.asarray(-2.0 * (special.xlogy(y, y) - y + logc))
         if self.name == "binomial":
             m = self.trials
-            logc = (
-                special.gammaln(m + 1.0) - special.gammaln(y + 1.0) - special.gammaln(m - y + 1.0)
-            )
             p = y / m
             return np.asarray(-2.0 * (logc + special.xlogy(y, p) + special.xlogy(m - y, 1.0 - p)))
-        lp = special.xlogy(y, y) - y - special.gammaln(y + 1.0)
+        lp = special.xlogy(y, y) - y + logc
         return np.asarray(-2.0 * (lp + nb_minus_poisson_logpmf(y, y, self.size)))
 
     def deviance_residuals(self, eta: Array) -> Array:
         """Squared deviance residuals (lme4's devResid): -2 log p relative to saturated."""
-        return self.neg2_loglik(eta) - self.saturated_neg2_loglik()
+        return self.neg2_loglik(eta) - self._saturated
 
     def derivatives(self, eta: Array) -> tuple[Array, Array]:
         """First and second derivatives of ``-log p(y | eta)`` in ``eta``."""
@@ -116,6 +132,24 @@ class Family:
         d1 = (mu - y) * shrink
         d2 = mu * shrink * (1.0 + (y - mu) / (mu + k))
         return np.asarray(d1), np.asarray(d2)
+
+    def third_derivative(self, eta: Array) -> Array:
+        """Derivative in ``eta`` of the second derivative of ``-log p(y | eta)``: what the
+        log-determinant of the Laplace approximation changes by as ``eta`` moves."""
+        if self.name == "poisson":
+            return np.asarray(np.exp(eta), dtype=np.float64)
+        if self.name == "binomial":
+            p = special.expit(eta)
+            return np.asarray(self.trials * p * (1.0 - p) * (1.0 - 2.0 * p), dtype=np.float64)
+        # d/d eta of mu k (k + y) / (mu + k)^2 = mu k (k + y) (k - mu) / (mu + k)^3, in the
+        # ratios that have the Poisson limit (mu) at k = inf
+        k = self.size
+        mu = np.exp(eta)
+        shrink = 1.0 / (1.0 + mu / k)
+        return np.asarray(
+            mu * shrink * (shrink * (1.0 + self.y / k)) * (shrink * (1.0 - mu / k)),
+            dtype=np.float64,
+        )
 
 
 def _stirling_error(z: Array) -> Array:

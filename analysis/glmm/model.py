@@ -40,20 +40,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from numpy.typing import NDArray
 
 from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
+from analysis.families import FAMILIES as REGISTRY
+from analysis.glmm.covariance import fixed_effect_cov, rx_covariance, separation_warnings
 from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
-from analysis.glmm.optimise import fd_hessian, minimise
+from analysis.glmm.optimise import ValueAndGradient, minimise
+from analysis.glmm.results import GlmmResults
 from analysis.shared.dof import between_within_df
-from analysis.shared.results import FitResults
 
-__all__ = ["FAMILIES", "Problem", "build_problem", "fit_glmm"]
+__all__ = ["FAMILIES", "Problem", "best_fit", "build_problem", "fit_glmm"]
 
-FAMILIES = ("poisson", "binomial", "poisson_olre", "negative_binomial")
+#: The families a GLMM can be fitted for (see :mod:`analysis.families`).
+FAMILIES = tuple(name for name, f in REGISTRY.items() if f.mixed_model == "glmm")
 BOUNDARY_TOL = 1e-4
 #: Upper bound of the NB2 size k. At k = 1e8 the variance mu + mu^2 / k exceeds the Poisson
 #: variance by mu / 1e8 relative (1e-5 for a mean of 1,000), far below what any trial's data
@@ -105,6 +107,8 @@ class Problem:
     upper: Array
     #: Points the fit starts from (the lowest deviance reached wins); ``x0`` is the best.
     starts: tuple[Array, ...]
+    #: The objective with its exact gradient (None for the Poisson-lognormal model).
+    value_and_grad: ValueAndGradient | None = None
 
 
 def build_problem(
@@ -123,7 +127,7 @@ def build_problem(
         raise ModelSpecificationError(f"unknown family {family!r}; choose from {FAMILIES}")
     if not isinstance(nagq, int | np.integer) or nagq < 1:
         raise ModelSpecificationError("nagq must be a positive integer")
-    if nagq > 1 and family in ("poisson_olre", "negative_binomial"):
+    if nagq > 1 and not REGISTRY[family].agq:
         raise ModelSpecificationError(
             f"adaptive quadrature needs a single scalar random effect; {family} is fitted by Laplace (nagq=1)"
         )
@@ -148,10 +152,13 @@ def build_problem(
     p = design.X.shape[1]
 
     objective: Callable[[Array], float]
+    value_and_grad: ValueAndGradient | None = None
     if family == "negative_binomial":
 
         def objective(x: Array) -> float:
             return dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1]))))
+
+        value_and_grad = _nb_value_and_grad(dev, fam)
 
         lower = np.r_[0.0, -np.inf, np.full(p, -np.inf)]
         upper = np.r_[np.inf, LOG_SIZE_MAX, np.full(p, np.inf)]
@@ -160,6 +167,11 @@ def build_problem(
 
         def objective(x: Array) -> float:
             return dev(x[:ntheta], x[ntheta:])
+
+        if not olre:
+
+            def value_and_grad(x: Array) -> tuple[float, Array]:
+                return dev.value_and_gradient(x[:1], x[1:])
 
         lower = np.r_[np.zeros(ntheta), np.full(p, -np.inf)]
         upper = np.full(len(lower), np.inf)
@@ -170,7 +182,23 @@ def build_problem(
     if family == "negative_binomial":
         starts = (best, _poisson_start(dev, grid, beta0))
     x0 = min(starts, key=objective)
-    return Problem(design, family, fam, dev, objective, lower, x0, ntheta, upper, starts)
+    return Problem(
+        design, family, fam, dev, objective, lower, x0, ntheta, upper, starts, value_and_grad
+    )
+
+
+def _nb_value_and_grad(dev: MarginalDeviance, fam: Family) -> ValueAndGradient:
+    """NB2 deviance of ``(theta, log size, beta)`` with its gradient: exact in ``theta`` and
+    ``beta``, a central difference in ``log size`` (two deviance evaluations)."""
+
+    def vg(x: Array) -> tuple[float, Array]:
+        value, grad = dev.value_and_gradient(x[:1], x[2:], fam.with_size(float(np.exp(x[1]))))
+        h = 1e-6 * max(1.0, abs(float(x[1])))
+        up = dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1] + h))))
+        down = dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1] - h))))
+        return value, np.r_[grad[:1], (up - down) / (2.0 * h), grad[1:]]
+
+    return vg
 
 
 def _poisson_start(dev: MarginalDeviance, grid: list[float], beta0: Array) -> Array:
@@ -187,10 +215,13 @@ def _poisson_start(dev: MarginalDeviance, grid: list[float], beta0: Array) -> Ar
     def objective(x: Array) -> float:
         return dev(x[:1], x[1:], pois)
 
+    def value_and_grad(x: Array) -> tuple[float, Array]:
+        return dev.value_and_gradient(x[:1], x[1:], pois)
+
     z0 = min((np.r_[t, beta0] for t in grid), key=objective)
     lower = np.r_[0.0, np.full(len(beta0), -np.inf)]
     try:
-        z, _, _ = minimise(objective, z0, lower, newton_steps=0)
+        z, _, _ = minimise(objective, z0, lower, newton_steps=0, value_and_grad=value_and_grad)
     except ConvergenceError:
         z = z0
     return np.asarray(np.r_[z[:1], LOG_SIZE_MAX, z[1:]], dtype=np.float64)
@@ -206,9 +237,11 @@ def fit_glmm(
     exposure: str | None = None,
     trials: str | None = None,
     nagq: int = 1,
-    df_method: str = "between-within",
-) -> FitResults:
-    """Fit a GLMM with a random intercept per cluster by maximum likelihood.
+    df_method: str | None = None,
+    random: str | None = None,
+) -> GlmmResults:
+    """Fit a GLMM with a random intercept per cluster (or, with ``random``, several random
+    effects nested in the cluster) by maximum likelihood.
 
     Parameters
     ----------
@@ -228,11 +261,21 @@ def fit_glmm(
     nagq : int
         Adaptive Gauss-Hermite points; 1 = Laplace. Above 1 only for ``"poisson"`` and
         ``"binomial"`` (a single scalar random effect), as in lme4.
-    df_method : {"between-within", "normal"}
+    df_method : {"between-within", "containment", "normal"}, optional
+        Default: between-within for a random intercept, containment (see
+        :mod:`analysis.glmm.containment`) for several random effects per cluster.
+    random : str, optional
+        lme4-style random-effect terms nested in ``group``, e.g.
+        ``"(1|borough) + (1|borough:post)"``, ``"(1 + t|borough)"``,
+        ``"(1|borough) + (0 + t|borough)"`` (:mod:`analysis.shared.random_effects`).
+        Anything beyond ``"(1|group)"`` is fitted by Laplace (:mod:`analysis.glmm.multi`);
+        ``nagq > 1`` needs a single scalar random effect, as in lme4.
 
     Returns
     -------
-    FitResults
+    GlmmResults
+        Typed fields ``loglik``, ``deviance``, ``aic``, ``theta``, ``theta_names``, ``nagq``
+        and ``size`` (NB2).
         ``variance_components`` holds the random-effect variances (``"cluster"`` and, for
         ``"poisson_olre"``, ``"observation"``); ``extra`` holds ``deviance`` (lme4's
         objective), ``loglik`` (the full log-likelihood, saturated constants included),
@@ -240,8 +283,17 @@ def fit_glmm(
         ``size`` and ``size_at_bound`` (NB2), ``nagq`` and, for the glmer families,
         ``cov_rx`` (lme4's ``vcov(fit, use.hessian = FALSE)``, a data frame).
     """
-    if df_method not in ("between-within", "normal"):
+    if df_method not in (None, "between-within", "containment", "normal"):
         raise ModelSpecificationError(f"unknown df_method {df_method!r}")
+    if random is not None:
+        from analysis.glmm.multi import fit_random_terms
+
+        multi = fit_random_terms(
+            data, formula, group, random, family, offset, exposure, trials, nagq, df_method
+        )
+        if multi is not None:
+            return multi
+    df_method = df_method or "between-within"
     prob = build_problem(
         data,
         formula,
@@ -261,7 +313,7 @@ def fit_glmm(
     )
     olre = family == "poisson_olre"
     p = design.X.shape[1]
-    x, converged, message = _best_fit(prob)
+    x, converged, message = best_fit(prob)
 
     notes: list[str] = []
     if not converged:
@@ -281,6 +333,9 @@ def fit_glmm(
         pinned[1] = True
     glmer = None if family == "negative_binomial" else _glmer_devfun(prob, x)
     hess_objective: Callable[[Array], float] = objective
+    # the deviance's own Hessian from its exact gradient (2 n gradients instead of 2 n^2
+    # deviances); the NB2 gradient differences log(size) numerically, so it keeps deriv12
+    exact = prob.value_and_grad if family != "negative_binomial" else None
     if glmer is not None and nagq == 1:
         hess_objective = glmer
     elif family != "negative_binomial" and nagq == 1:
@@ -289,13 +344,15 @@ def fit_glmm(
             "exact Laplace one"
         )
     try:
-        cov, hess_ok, cov_ok = _fixed_effect_cov(hess_objective, x, ntheta, p, pinned)
+        cov, hess_ok, cov_ok = fixed_effect_cov(
+            hess_objective, x, ntheta, p, pinned, None if hess_objective is glmer else exact
+        )
     except (ConvergenceError, np.linalg.LinAlgError):
         # glmer's PIRLS failed at a Hessian point: fall back to the exact Laplace deviance
         notes.append("lme4's PIRLS failed near the optimum; the Hessian is the exact Laplace one")
         glmer = None
-        cov, hess_ok, cov_ok = _fixed_effect_cov(objective, x, ntheta, p, pinned)
-    cov_rx = _rx_covariance(glmer, x)
+        cov, hess_ok, cov_ok = fixed_effect_cov(objective, x, ntheta, p, pinned, exact)
+    cov_rx = rx_covariance(glmer, x)
     if not hess_ok:
         notes.append(
             "the Hessian of the deviance is not positive definite; standard errors are unreliable"
@@ -312,15 +369,16 @@ def fit_glmm(
     u, v, eta = dev.modes(x[:1] if family == "negative_binomial" else x[:ntheta], beta, final_fam)
     if family == "binomial":
         notes.extend(
-            _separation_warnings(
+            separation_warnings(
                 final_fam, eta, beta, np.sqrt(np.clip(np.diag(cov), 0.0, None)), design.names
             )
         )
 
     names = list(design.names)
-    if df_method == "between-within":
+    if df_method in ("between-within", "containment"):
+        # for a random intercept the containment rule is the between-within rule
         df_values = between_within_df(design.X, design.group)
-        inference = "wald-t-between-within"
+        inference = f"wald-t-{df_method}"
     else:
         df_values = np.full(p, np.inf)
         inference = "wald-normal"
@@ -349,7 +407,9 @@ def fit_glmm(
     if olre:
         vc["observation"] = float(thetas[1] ** 2)
     method = "laplace" if nagq == 1 else f"agq{nagq}"
-    return FitResults(
+    n_par = len(thetas) + p + (1 if family == "negative_binomial" else 0)
+    extra["aic"] = -2.0 * extra["loglik"] + 2.0 * n_par
+    return GlmmResults(
         params=pd.Series(beta, index=names),
         cov_params=pd.DataFrame(cov, index=names, columns=names),
         df=pd.Series(df_values, index=names),
@@ -361,17 +421,33 @@ def fit_glmm(
         converged=converged and hess_ok,
         warnings=tuple(notes),
         extra=extra,
+        loglik=float(extra["loglik"]),
+        deviance=float(deviance),
+        aic=float(extra["aic"]),
+        theta=tuple(extra["theta"]),
+        # in this model's theta order: the cluster's SD, then the observation-level one
+        theta_names=(f"{group}.(Intercept)", "observation.(Intercept)")[: len(thetas)]
+        if family != "negative_binomial"
+        else (f"{group}.(Intercept)",),
+        nagq=int(nagq),
+        size=extra.get("size"),
     )
 
 
-def _best_fit(prob: Problem) -> tuple[Array, bool, str]:
+def best_fit(prob: Problem) -> tuple[Array, bool, str]:
     """Minimise from each start; keep the lowest deviance. A start whose fit fails (its
     conditional modes cannot be found far from the optimum) gives way to the others."""
     runs: list[tuple[float, tuple[Array, bool, str]]] = []
     failure: ConvergenceError | None = None
     for start in prob.starts:
         try:
-            run = minimise(prob.objective, start, prob.lower, upper=prob.upper)
+            run = minimise(
+                prob.objective,
+                start,
+                prob.lower,
+                upper=prob.upper,
+                value_and_grad=prob.value_and_grad,
+            )
             runs.append((prob.objective(run[0]), run))
         except ConvergenceError as exc:
             failure = failure or exc
@@ -395,58 +471,3 @@ def _glmer_devfun(prob: Problem, x: Array) -> GlmerLaplaceDevfun | None:
     if not np.all(np.isfinite(lp0)):
         return None
     return GlmerLaplaceDevfun(prob.fam, d.X, d.offset, d.group, olre, lp0)
-
-
-def _rx_covariance(glmer: GlmerLaplaceDevfun | None, x: Array) -> Array | None:
-    """lme4's ``vcov(use.hessian = FALSE)`` (``pp$unsc()``), None when unavailable."""
-    if glmer is None:
-        return None
-    try:
-        cov = glmer.rx_covariance(x)
-    except (ConvergenceError, np.linalg.LinAlgError):
-        return None
-    return cov if bool(np.all(np.isfinite(cov))) else None
-
-
-def _fixed_effect_cov(
-    objective: Callable[[Array], float], x: Array, ntheta: int, p: int, pinned: NDArray[np.bool_]
-) -> tuple[Array, bool, bool]:
-    """lme4's ``2 * solve(H)`` (fixed-effects block), H the deriv12 Hessian of ``objective``.
-
-    Returns the covariance, whether H is positive definite, and whether the covariance is
-    (lme4's ``bad.V.hess`` test, which decides the fallback to the RX-based matrix). At a
-    boundary fit (a standard deviation estimated at zero) the deviance is flat to second
-    order in that standard deviation, so its row and column are dropped before inverting
-    (the covariance of the remaining parameters given the boundary value).
-    """
-    H = fd_hessian(objective, x)
-    keep = ~pinned
-    H = H[np.ix_(keep, keep)]
-    nfree_theta = int(np.sum(keep[:ntheta]))
-    idx = slice(nfree_theta, nfree_theta + p)
-    if not np.all(np.isfinite(H)):
-        return np.full((p, p), np.nan), False, False
-    hess_ok = bool(np.all(np.linalg.eigvalsh(H) > 0))
-    try:
-        inv = np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        return np.full((p, p), np.nan), False, False
-    cov = inv[idx, idx] + inv[idx, idx].T
-    cov_ok = bool(np.all(np.isfinite(cov))) and bool(np.all(np.linalg.eigvalsh(cov) > 0))
-    return cov, hess_ok, cov_ok
-
-
-def _separation_warnings(
-    fam: Family, eta: Array, beta: Array, se: Array, names: list[str] | tuple[str, ...]
-) -> list[str]:
-    out: list[str] = []
-    p = fam.mean(eta) / fam.trials
-    if np.any(p < 1e-8) or np.any(p > 1 - 1e-8):
-        out.append("(quasi-)separation: some fitted probabilities are numerically 0 or 1")
-    big = [n for n, b, s in zip(names, beta, se) if abs(b) > 10 or not np.isfinite(s) or s > 20]
-    if big:
-        out.append(
-            "(quasi-)separation suspected: huge coefficients or standard errors for "
-            + ", ".join(big)
-        )
-    return out

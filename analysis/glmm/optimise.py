@@ -22,6 +22,8 @@ from analysis.glmm.families import Array
 __all__ = ["fd_gradient", "fd_hessian", "minimise"]
 
 Objective = Callable[[Array], float]
+#: The objective and its gradient at one point (one pass over the conditional modes).
+ValueAndGradient = Callable[[Array], tuple[float, Array]]
 
 
 def fd_gradient(f: Objective, x: Array, step: float = 1e-6) -> Array:
@@ -56,6 +58,19 @@ def fd_hessian(f: Objective, x: Array, delta: float = 1e-4) -> Array:
     return H
 
 
+def gradient_hessian(vg: ValueAndGradient, x: Array, step: float = 1e-5) -> Array:
+    """Hessian by central differences of an exact gradient (2 n gradient evaluations
+    instead of the 2 n^2 deviance evaluations of :func:`fd_hessian`), symmetrised."""
+    n = len(x)
+    H = np.empty((n, n))
+    for i in range(n):
+        h = step * max(1.0, abs(float(x[i])))
+        e = np.zeros(n)
+        e[i] = h
+        H[:, i] = (vg(x + e)[1] - vg(x - e)[1]) / (2.0 * h)
+    return 0.5 * (H + H.T)
+
+
 def minimise(
     f: Objective,
     x0: Array,
@@ -63,12 +78,21 @@ def minimise(
     *,
     upper: Array | None = None,
     newton_steps: int = 4,
+    value_and_grad: ValueAndGradient | None = None,
+    gtol: float = 1e-9,
 ) -> tuple[Array, bool, str]:
     """Minimise ``f`` subject to ``lower <= x <= upper``; return (x, converged, message).
 
     Coordinates that end on a bound are held there by the Newton polish and left out of the
-    convergence check (their gradient need not vanish).
+    convergence check (their gradient need not vanish). With ``value_and_grad`` (the exact
+    gradient, see :meth:`analysis.glmm.likelihood.MarginalDeviance.value_and_gradient`)
+    L-BFGS-B takes one deviance evaluation per step instead of ``2 n + 1``, and the Newton
+    polish differentiates the gradient rather than the deviance. ``gtol`` is L-BFGS-B's
+    projected-gradient tolerance: profiles that only need a few significant digits pass a
+    looser one.
     """
+    if value_and_grad is not None:
+        return _minimise_exact(f, value_and_grad, x0, lower, upper, newton_steps, gtol)
     hi = np.full(len(x0), np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
     bounds = [
         (lo if np.isfinite(lo) else None, up if np.isfinite(up) else None)
@@ -80,7 +104,7 @@ def minimise(
         jac=lambda x: fd_gradient(f, x),
         method="L-BFGS-B",
         bounds=bounds,
-        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+        options={"maxiter": 2000, "ftol": 1e-15, "gtol": gtol, "maxcor": 20},
     )
     x = np.asarray(res.x, dtype=np.float64)
     message = str(res.message)
@@ -109,6 +133,60 @@ def minimise(
         if abs(decrement) < 1e-14:
             break
     g_final = fd_gradient(f, x)[free]
+    converged = bool(np.all(np.isfinite(x))) and float(np.max(np.abs(g_final), initial=0.0)) < 1e-3
+    return x, converged, message
+
+
+def _bounds(lower: Array, hi: Array) -> list[tuple[float | None, float | None]]:
+    return [
+        (lo if np.isfinite(lo) else None, up if np.isfinite(up) else None)
+        for lo, up in zip(lower, hi)
+    ]
+
+
+def _minimise_exact(
+    f: Objective,
+    vg: ValueAndGradient,
+    x0: Array,
+    lower: Array,
+    upper: Array | None,
+    newton_steps: int,
+    gtol: float,
+) -> tuple[Array, bool, str]:
+    """:func:`minimise` with the exact gradient (same polish and convergence test)."""
+    hi = np.full(len(x0), np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
+    res = optimize.minimize(
+        vg,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=_bounds(lower, hi),
+        options={"maxiter": 2000, "ftol": 1e-15, "gtol": gtol, "maxcor": 20},
+    )
+    x = np.asarray(res.x, dtype=np.float64)
+    message = str(res.message)
+    free = ~((x <= lower + 1e-7) | (x >= hi - 1e-7))
+    fx, gx = vg(x)
+    for _ in range(newton_steps):
+        g = gx[free]
+        if float(np.max(np.abs(g), initial=0.0)) < 1e-10:
+            break
+        H = gradient_hessian(vg, x)[np.ix_(free, free)]
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        cand = x.copy()
+        cand[free] = x[free] - step
+        if not (np.all(cand >= lower) and np.all(cand <= hi)):
+            break
+        fc, gc = vg(cand)
+        if fc > fx + 1e-12:
+            break
+        x, fx, gx = cand, fc, gc
+        if abs(float(g @ step)) < 1e-14:
+            break
+    g_final = gx[free]
     converged = bool(np.all(np.isfinite(x))) and float(np.max(np.abs(g_final), initial=0.0)) < 1e-3
     return x, converged, message
 

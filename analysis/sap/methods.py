@@ -40,6 +40,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from analysis.errors import AnalysisError, DataError, ModelSpecificationError
+from analysis.families import family_info
 from analysis.sap.dataset import AnalysisFrame
 from analysis.sap.results import MethodResult
 from analysis.shared.results import FitResults
@@ -112,11 +113,8 @@ def _null_terms(frame: AnalysisFrame) -> list[str]:
 
 
 def _measure(family: str) -> tuple[str, str, Callable[[float], float]]:
-    if family in ("poisson", "negative_binomial"):
-        return "rate ratio", "log", math.exp
-    if family == "binomial":
-        return "odds ratio", "logit", math.exp
-    return "mean difference", "identity", float
+    info = family_info(family)
+    return info.effect, info.link, (float if info.link == "identity" else math.exp)
 
 
 def _from_fit(
@@ -158,7 +156,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
     a = frame.analysis
     formula, term = model_formula(frame), _effect_term(frame)
     slopes = ["time"] if "unit:time" in a.random else None
-    if a.family == "gaussian":
+    if family_info(a.family).mixed_model == "lmm":
         from analysis.lmm import fit_lmm
 
         df_method = {"wald-normal": "normal"}.get(method, method)
@@ -179,7 +177,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
         family=a.family,
         offset=frame.offset,
         trials=ctx.trials if a.family == "binomial" else None,
-        nagq=a.nagq if a.family in ("poisson", "binomial") else 1,
+        nagq=a.nagq if family_info(a.family).agq else 1,
         df_method="normal" if method == "wald-normal" else "between-within",
     )
     extra = {"nagq": fit.extra.get("nagq")}
@@ -192,7 +190,7 @@ def _gee(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
     from analysis.gee import fit_gee
 
     a = frame.analysis
-    if a.family not in ("gaussian", "poisson", "binomial"):
+    if not family_info(a.family).gee:
         raise ModelSpecificationError(f"GEE is not available for the {a.family} family")
     fit = fit_gee(frame.data, model_formula(frame), GROUP, family=a.family, offset=frame.offset)
     details = {"working_correlation": float(fit.extra.get("alpha", math.nan))}
@@ -200,7 +198,7 @@ def _gee(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
 
 
 def _level_family(family: str) -> str:
-    return {"negative_binomial": "poisson"}.get(family, family)
+    return family_info(family).level_family
 
 
 def _with_exposure(frame: AnalysisFrame) -> tuple[pd.DataFrame, str | None]:
@@ -303,7 +301,7 @@ def _randomisation(frame: AnalysisFrame, method: str, ctx: MethodContext) -> Met
         family=_level_family(a.family),
         exposure=exposure,
         post_indicator=post,
-        residual="mean" if a.family == "gaussian" else "ratio",
+        residual=family_info(a.family).residual,
         level=ctx.level,
         ci=ctx.randomisation_ci,
     )
@@ -315,7 +313,7 @@ def _randomisation(frame: AnalysisFrame, method: str, ctx: MethodContext) -> Met
     return MethodResult(
         method=method,
         ok=True,
-        model=f"randomisation-{_level_family(a.family)}-{'mean' if a.family == 'gaussian' else 'ratio'}",
+        model=f"randomisation-{_level_family(a.family)}-{family_info(a.family).residual}",
         inference="randomisation-test-inversion" if ctx.randomisation_ci else "randomisation",
         term="intervention",
         measure=measure,

@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
+from analysis.families import FAMILIES, family_info
 from rct.cli.common import State, echo_json, json_option, pass_state
 
 DF_CHOICES = ("between-within", "satterthwaite", "kenward-roger", "normal")
-FAMILY_CHOICES = ("gaussian", "poisson", "binomial", "negative_binomial")
+FAMILY_CHOICES = tuple(name for name, f in FAMILIES.items() if f.protocol)
 
 
 @click.group()
@@ -200,15 +201,18 @@ def _fit(
     from analysis.lmm import LMMError
 
     try:
-        if family == "gaussian":
+        if family_info(family).mixed_model == "lmm":
             from analysis.lmm import fit_lmm
 
             if offset or exposure:
                 raise click.UsageError("--offset/--exposure apply to count and binomial models")
             return fit_lmm(frame, formula, group, method="reml", df_method=df_method)
-        if df_method not in ("between-within", "normal"):
+        allowed = family_info(family).df_methods
+        if df_method not in allowed:
+            users = [n for n, f in FAMILIES.items() if f.protocol and df_method in f.df_methods]
             raise click.UsageError(
-                f"--df {df_method} applies to gaussian models; use between-within or normal"
+                f"--df {df_method} applies to {' and '.join(users)} models; for {family} "
+                f"use {' or '.join(m for m in allowed if m in DF_CHOICES)}"
             )
         from analysis.glmm import fit_glmm
 

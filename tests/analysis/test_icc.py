@@ -53,3 +53,43 @@ def test_latent_poisson_icc_uses_nakagawa_distribution_specific_variance() -> No
 def test_latent_icc_for_gaussian_family_is_refused() -> None:
     with pytest.raises(ModelSpecificationError):
         icc_latent(COUNTS, "count ~ arm", "borough", family="gaussian")
+
+
+def test_profile_limits_solve_the_profile_equation_with_a_handful_of_refits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The latent ICC's interval reuses the fit's optimum and needs few constrained refits
+    (warm-started Newton on the signed root), yet each limit satisfies the profile equation
+    D(s) - D_min = chi2(0.95, 1) to far better than the interval's reported precision."""
+    from scipy import stats
+
+    import analysis.icc as icc
+    from analysis.glmm.model import best_fit, build_problem
+
+    prob = build_problem(
+        COUNTS,
+        "count ~ arm + post + treat",
+        "borough",
+        family="poisson",
+        offset=None,
+        exposure="population",
+        trials=None,
+        nagq=1,
+    )
+    x_hat, _, _ = best_fit(prob)
+    refits: list[float] = []
+    original = icc._constrained_fit
+
+    def counting(p, sd, z0):  # type: ignore[no-untyped-def]
+        refits.append(sd)
+        return original(p, sd, z0)
+
+    monkeypatch.setattr(icc, "_constrained_fit", counting)
+    lo, hi = icc.profile_limits(prob, x_hat)
+    assert 0 < lo < x_hat[0] < hi
+    assert len(refits) <= 12
+    d_min, crit = prob.objective(x_hat), stats.chi2.ppf(0.95, 1)
+    for limit in (lo, hi):
+        monkeypatch.setattr(icc, "_constrained_fit", original)
+        z = original(prob, limit, x_hat[1:])
+        assert prob.objective(np.r_[limit, z]) - d_min == pytest.approx(crit, abs=1e-6)
