@@ -1,7 +1,7 @@
 """Turn a data frame and a formula into the arrays a model fit needs.
 
 Shared by the GLMM, GEE, cluster-level and randomisation modules: the fixed-effects design
-comes from a patsy formula (``"count ~ arm + post + treat"``), the cluster codes from one
+comes from a patsy formula (built by :mod:`analysis.shared.design`, as for the LMM) (``"count ~ arm + post + treat"``), the cluster codes from one
 column, and the offset from an ``offset`` column (linear-predictor scale) and/or an
 ``exposure`` column (whose log is added). Missing values are refused, not dropped: a
 prespecified analysis must say how it handles them before it is run.
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
 from numpy.typing import NDArray
 
 from analysis.errors import DataError, ModelSpecificationError
+from analysis.shared.design import model_matrices
 
 __all__ = ["Design", "build_design"]
 
@@ -65,12 +65,7 @@ def build_design(
     """
     if "~" not in formula:
         raise ModelSpecificationError(f"formula {formula!r} has no '~'")
-    try:
-        y_df, x_df = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="raise")
-    except patsy.PatsyError as exc:
-        raise DataError(f"cannot build the design from {formula!r}: {exc}") from exc
-    if y_df.shape[1] != 1:
-        raise ModelSpecificationError("the outcome must be a single numeric column")
+    mm = model_matrices(formula, data, missing="raise", extra_columns=[group])
     labels = _column(data, group).astype(str)
     uniq = sorted(labels.unique())
     codes = pd.Categorical(labels, categories=uniq).codes.astype(np.intp)
@@ -83,9 +78,9 @@ def build_design(
             raise DataError(f"exposure {exposure!r} must be positive")
         off = off + np.log(expo)
     return Design(
-        y=y_df.to_numpy(dtype=np.float64)[:, 0],
-        X=x_df.to_numpy(dtype=np.float64),
-        names=tuple(str(c) for c in x_df.columns),
+        y=mm.y,
+        X=mm.X,
+        names=mm.names,
         offset=off,
         group=codes,
         group_labels=tuple(uniq),
