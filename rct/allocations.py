@@ -320,6 +320,11 @@ def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
         row = live(s) or latest(s)
         if row is None:
             raise NotFound("there is no allocation to verify")
+        if row.status == "sealed":
+            raise AllocationStateError(
+                f"allocation #{row.id} is sealed, not yet revealed: it can be verified after "
+                "'rct allocate reveal' (until then its commitment is all there is to check)"
+            )
         cert = record_dict(row)
         protocol = _protocol_version(s, row.protocol_version).protocol
         events = [event_record(e) for e in iter_events(s)]

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from rct import audit
 from rct.db.engine import ensure_current, make_engine
+from rct.db.errors import from_driver_error
 from rct.db.models import AuditEvent, User
-from rct.errors import DatabaseError, PermissionDenied, UnknownUser
+from rct.errors import PermissionDenied, UnknownUser
 from rct.roles import PERMISSIONS, allowed
 
 __all__ = ["Actor", "Workspace", "Recorder"]
@@ -76,8 +77,8 @@ class Workspace:
         with Session(self.engine, expire_on_commit=False) as s:
             try:
                 yield s
-            except OperationalError as exc:
-                raise DatabaseError(f"database error: {exc.orig}") from None
+            except (OperationalError, ProgrammingError) as exc:
+                raise from_driver_error(exc) from None
             finally:
                 s.rollback()
 
@@ -88,8 +89,8 @@ class Workspace:
             try:
                 with s.begin():
                     yield s
-            except OperationalError as exc:
-                raise DatabaseError(f"database error: {exc.orig}") from None
+            except (OperationalError, ProgrammingError) as exc:
+                raise from_driver_error(exc) from None
 
     def actor(self, session: Session) -> Actor:
         """The registered user acting now (UnknownUser if not registered or inactive)."""

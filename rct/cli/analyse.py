@@ -197,7 +197,7 @@ def _fit(
     df_method: str,
 ) -> Any:
     from analysis.errors import AnalysisError
-    from analysis.lmm import LMMError
+    from rct.errors import InputError
 
     try:
         if family == "gaussian":
@@ -222,11 +222,16 @@ def _fit(
             nagq=nagq,
             df_method=df_method,
         )
-    except (AnalysisError, LMMError) as exc:
+    except AnalysisError as exc:
+        if isinstance(exc, ValueError):  # data or model specification: bad input (exit 2)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"cannot fit {formula!r}: {first}") from None
         raise click.ClickException(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - patsy and pandas errors on a user's formula
         if type(exc).__name__ == "PatsyError" or isinstance(exc, KeyError | ValueError):
-            raise click.ClickException(f"cannot fit {formula!r}: {exc}") from None
+            # An unknown column or a formula patsy cannot read: bad input (exit 2).
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"cannot fit {formula!r}: {first}") from None
         raise
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
+from rct.db.errors import from_driver_error, missing_driver
 from rct.errors import DatabaseError, NotInitialised
 
 __all__ = ["make_engine", "upgrade", "current_revision", "head_revision", "ensure_current"]
@@ -47,7 +48,12 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
-    except (SQLAlchemyError, ImportError) as exc:
+    except ImportError as exc:
+        hint = missing_driver(url, exc)
+        if hint is not None:
+            raise hint from None
+        raise DatabaseError(f"cannot use database {url!r}: {exc}") from None
+    except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot use database {url!r}: {exc}") from None
 
 
@@ -66,8 +72,8 @@ def upgrade(engine: Engine) -> None:
 
     try:
         command.upgrade(_alembic_config(engine), "head")
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot migrate the database: {exc.orig}") from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise from_driver_error(exc) from None
 
 
 def head_revision() -> str:
@@ -87,8 +93,8 @@ def current_revision(engine: Engine) -> str | None:
                 return None
             row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
             return None if row is None else str(row[0])
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot open the database: {exc.orig}") from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise from_driver_error(exc) from None
 
 
 def ensure_current(engine: Engine) -> None:

@@ -116,7 +116,7 @@ def test_invalid_protocol_file_lists_every_problem(tmp_path: Path, capsys: Cap) 
     locations = [p["location"] for p in json.loads(r.out)["problems"]]
     assert locations == ["units[0].gss_code", "indicators[0].maximum"]
     r = run_cli(capsys, "protocol", "validate", str(bad))
-    assert r.code == 1 and "units[0].gss_code" in r.err and "Traceback" not in r.err
+    assert r.code == 2 and "units[0].gss_code" in r.err and "Traceback" not in r.err
 
 
 def test_data_manager_needs_a_known_borough(cli_trial: str, capsys: Cap) -> None:
