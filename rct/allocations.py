@@ -76,11 +76,15 @@ def _check_passphrase(passphrase: str) -> None:
         raise InputError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
 
 
-def seal(ws: Workspace, passphrase: str, envelope_path: Path) -> SealResult:
+def seal(
+    ws: Workspace, passphrase: str, envelope_path: Path, *, demo_seed: bytes | None = None
+) -> SealResult:
     """Seal a new allocation of the locked protocol; write its envelope to ``envelope_path``.
 
     The envelope file is written to a temporary name and moved into place only once the
-    database transaction has committed, so a failure leaves neither behind.
+    database transaction has committed, so a failure leaves neither behind. The seed comes
+    from the operating system; only ``rct demo`` passes ``demo_seed`` (derived from its
+    printed ``--seed``) so that a demonstration can be repeated number for number.
     """
     from allocation import Envelope, commitment, new_seed
 
@@ -101,7 +105,7 @@ def seal(ws: Workspace, passphrase: str, envelope_path: Path) -> SealResult:
             stored = protocol_store.current_locked(s)
             protocol = stored.protocol
             space = space_for_protocol(protocol)
-            seed = new_seed()
+            seed = new_seed() if demo_seed is None else demo_seed
             units_fp = protocol.units_fingerprint()
             com = commitment(seed, stored.fingerprint, units_fp)
             envelope = Envelope.seal(seed, passphrase, com)
@@ -316,7 +320,7 @@ def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
     from rct.audit import event_record, iter_events
 
     with ws.session() as s:
-        ws.read_as(s)
+        ws.read_public(s)
         row = live(s) or latest(s)
         if row is None:
             raise NotFound("there is no allocation to verify")

@@ -108,6 +108,19 @@ class Workspace:
             )
         return Actor(u.name, u.role, u.borough)
 
+    def read_public(self, session: Session) -> Actor:
+        """The reader of what anyone who can open the trial may see, registered or not.
+
+        Completeness, allocation and audit verification, the protocol and the arms-free
+        report are public within the trial: evaluators and boroughs check them without an
+        account. A registered user reads as registered; anyone else as ``unregistered``
+        (a read writes nothing, so there is nothing to refuse or record).
+        """
+        u = session.get(User, self.user)
+        if u is None or not u.active:
+            return Actor(self.user, "unregistered")
+        return Actor(u.name, u.role, u.borough)
+
     def read_as(self, session: Session, permission: str = "read") -> Actor:
         """Check that the acting user may read (no refusal is recorded for reads)."""
         actor = self.actor(session)

@@ -69,7 +69,7 @@ def show(state: State, as_json: bool) -> None:
 
     ws = state.workspace()
     with ws.session() as s:
-        ws.read_as(s)
+        ws.read_public(s)
         sp = store.current(s)
     p = sp.protocol
     if as_json:
