@@ -36,7 +36,12 @@ def test_init_registers_first_admin_and_loads_protocol(db_url: str, capsys: Cap)
 
 
 def test_lock_then_show_reports_locked_fingerprint(cli_trial: str, capsys: Cap) -> None:
-    assert run_cli(capsys, "--db", cli_trial, "--as", "sam", "protocol", "lock").code == 0
+    assert (
+        run_cli(
+            capsys, "--db", cli_trial, "--as", "sam", "protocol", "lock", "--accept-illustrative"
+        ).code
+        == 0
+    )
     shown = json.loads(
         run_cli(capsys, "--db", cli_trial, "--as", "sam", "protocol", "show", "--json").out
     )
@@ -47,7 +52,7 @@ def test_lock_then_show_reports_locked_fingerprint(cli_trial: str, capsys: Cap) 
 def test_locked_protocol_refuses_a_different_file_but_accepts_an_amendment(
     cli_trial: str, capsys: Cap, tmp_path: Path
 ) -> None:
-    run_cli(capsys, "--db", cli_trial, "--as", "sam", "protocol", "lock")
+    run_cli(capsys, "--db", cli_trial, "--as", "sam", "protocol", "lock", "--accept-illustrative")
     changed = tmp_path / "p2.toml"
     changed.write_text(
         shipped_protocol_path()
@@ -94,7 +99,7 @@ def test_wrong_role_is_refused_with_one_line(cli_trial: str, capsys: Cap) -> Non
 
 
 def test_unknown_user_is_told_what_to_do(cli_trial: str, capsys: Cap) -> None:
-    r = run_cli(capsys, "--db", cli_trial, "--as", "zoe", "protocol", "show")
+    r = run_cli(capsys, "--db", cli_trial, "--as", "zoe", "user", "list")
     assert r.code == 5 and "rct user add" in r.err and r.err.count("\n") == 1
 
 
