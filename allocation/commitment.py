@@ -1,7 +1,7 @@
 """Commitment to a seed before reveal, the seed itself, and the unit-table fingerprint.
 
 Sealing publishes ``commitment(seed, protocol_fingerprint, units_fingerprint)`` while the
-seed stays encrypted (DESIGN.md decision 5). After reveal anyone recomputes it from the
+seed stays encrypted (docs/architecture.md, decision 5). After reveal anyone recomputes it from the
 revealed seed and checks it. The message hashed, byte for byte (``docs/randomness.md``)::
 
     b"rct-commitment-v1" || 0x00 || seed (32 bytes)

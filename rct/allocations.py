@@ -1,5 +1,5 @@
 """Sealing, revealing, voiding and verifying the trial's allocation (the service behind
-``rct allocate``; DESIGN.md decision 5).
+``rct allocate``; docs/architecture.md, decision 5).
 
 Seal draws a seed from the OS CSPRNG, stores only its commitment and the passphrase-
 encrypted envelope, and audits the commitment: nothing stored tells the arms apart. Reveal
