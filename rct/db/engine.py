@@ -8,6 +8,7 @@ appends with a transaction-level advisory lock (see :mod:`rct.audit`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +77,30 @@ def upgrade(engine: Engine) -> None:
         raise from_driver_error(exc) from None
 
 
-def head_revision() -> str:
-    from alembic.script import ScriptDirectory
+_REVISION = re.compile(
+    r"""(?m)^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:"([^"]*)"|'([^']*)'|None)"""
+)
 
-    script = ScriptDirectory(str(MIGRATIONS))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+
+def head_revision() -> str:
+    """The newest schema revision, read from the migration files without importing Alembic.
+
+    Every command that opens a trial checks the database is at this revision; importing
+    Alembic for it would cost a read-only command most of its start-up time. The head is
+    the one revision no other migration names as its ``down_revision`` (a test checks it
+    is Alembic's own answer).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        for key, dq, sq in _REVISION.findall(path.read_text(encoding="utf-8")):
+            value = dq or sq
+            if value:
+                (revisions if key == "revision" else parents).add(value)
+    heads = sorted(revisions - parents)
+    if len(heads) != 1:
+        raise DatabaseError(f"the toolkit's migrations have {len(heads)} heads: {heads}")
+    return heads[0]
 
 
 def current_revision(engine: Engine) -> str | None:
