@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,26 +72,27 @@ def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
     the package versions; analyses added to the SAP after data were first visible are
     labelled post hoc.
     """
+    from contextlib import ExitStack
+
     from rct import analyses
     from rct import protocols as store
+    from rct.cli.progress import progress_bar
 
     ws = state.workspace()
     with ws.session() as s:
         n = len(store.current(s).protocol.analyses)
-    # the bar starts with the first analysis, so a refusal prints only its message
-    bars: list[Any] = []
+    # The bar (elapsed and time left; silent under --json or off a terminal) starts with
+    # the first finished analysis, so a refusal prints only its message.
+    with ExitStack() as stack:
+        advance: list[Callable[[int], None]] = []
 
-    def tick(name: str) -> None:
-        if not bars:
-            bars.append(click.progressbar(length=n, label="Running the SAP", file=sys.stderr))
-            bars[0].__enter__()
-        bars[0].update(1)
+        def tick(name: str) -> None:
+            if not advance:
+                bar = progress_bar(n, "Running the SAP", as_json=as_json)
+                advance.append(stack.enter_context(bar))
+            advance[0](1)
 
-    try:
         stored = analyses.run(ws, progress=tick)
-    finally:
-        if bars:
-            bars[0].__exit__(None, None, None)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

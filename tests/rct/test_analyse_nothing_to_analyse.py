@@ -130,3 +130,22 @@ def test_results_of_a_normal_run_name_no_internal_exception_types(
     text = json.dumps(json.loads(run.out))
     for name in ("ValueError", "KeyError", "RuntimeError", "IndexError", "TypeError"):
         assert name not in text
+
+
+def test_analyse_run_shows_one_progress_bar_and_none_under_json(
+    small_trial: str,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import rct.cli.progress
+
+    ws, arms = _revealed(small_trial, tmp_path)
+    _import(ws, arms)
+    ws.close()
+    monkeypatch.setattr(rct.cli.progress.sys.stderr, "isatty", lambda: True)
+    run = run_cli(capsys, "--db", small_trial, "--as", "sam", "analyse", "run")
+    assert run.code == 0, run.err
+    assert "Running the SAP: 100%" in run.err and "elapsed" in run.err and "left" in run.err
+    quiet = run_cli(capsys, "--db", small_trial, "--as", "sam", "analyse", "run", "--json")
+    assert quiet.code == 0 and "Running the SAP" not in quiet.err
