@@ -1,8 +1,8 @@
 """Commitment to a seed before reveal, the seed itself, and the committed objects.
 
-Sealing publishes a commitment while the seed stays encrypted (DESIGN.md decision 5).
-After reveal anyone recomputes it from the revealed seed and checks it. The message
-hashed, byte for byte (``docs/randomness.md`` section 9)::
+Sealing publishes a commitment while the seed stays encrypted (docs/architecture.md,
+decision 5). After reveal anyone recomputes it from the revealed seed and checks it. The
+message hashed, byte for byte (``docs/randomness.md`` section 9)::
 
     rct-commitment-v2 (new seals):
         b"rct-commitment-v2" || 0x00 || seed (32 bytes)

@@ -1,6 +1,6 @@
 """The sealed envelope: the allocation seed encrypted under a passphrase.
 
-Built only from the ``cryptography`` package (DESIGN.md decision 5: no home-made crypto):
+Built only from the ``cryptography`` package (docs/architecture.md, decision 5: no home-made crypto):
 scrypt derives a 256-bit key from the passphrase and a random 16-byte salt; AES-256-GCM
 encrypts the 32-byte seed under a random 12-byte nonce. The associated data authenticates
 the format, the KDF parameters and the commitment, so none can be swapped unnoticed. The

@@ -1,7 +1,7 @@
 """The one exception hierarchy of the allocation library.
 
 Every error the library raises on purpose derives from :class:`AllocationError`, so the
-application can turn any of them into one clear message (DESIGN.md decision 8).
+application can turn any of them into one clear message (docs/architecture.md, decision 8).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The one canonical JSON form, and the SHA-256 fingerprints taken over it.
 
 Protocols, unit tables, schemes and results are all fingerprinted through this module
-(DESIGN.md decision 4), so a fingerprint never depends on key order, file layout or
+(docs/architecture.md, decision 4), so a fingerprint never depends on key order, file layout or
 platform. The rules, which another language can reimplement:
 
 * objects have their keys sorted by Unicode code point; keys must be strings;

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["ProtocolError", "ProtocolValidationError", "Problem"]
+__all__ = ["ProtocolError", "ProtocolFileNotFound", "ProtocolValidationError", "Problem"]
 
 from dataclasses import dataclass
 
 
 class ProtocolError(Exception):
     """Base class for every protocol problem."""
+
+
+class ProtocolFileNotFound(ProtocolError, FileNotFoundError):
+    """The protocol file named does not exist (the CLI reports it as not found, exit 4)."""
 
 
 @dataclass(frozen=True)

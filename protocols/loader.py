@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from protocols import vocabulary as V
 from protocols.checker import GSS, Checker, array, show, table, unique
-from protocols.errors import Problem, ProtocolError, ProtocolValidationError
+from protocols.errors import Problem, ProtocolError, ProtocolFileNotFound, ProtocolValidationError
 from protocols.model import Arm, Indicator, Protocol, Schedule, Trial, Unit
 from protocols.plan import read_allocation, read_analyses
 from protocols.quarters import Quarter, QuarterError
@@ -39,7 +39,7 @@ def load_protocol(path: str | Path) -> Protocol:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ProtocolError(f"{path}: no such protocol file") from None
+        raise ProtocolFileNotFound(f"{path}: no such protocol file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"{path}: cannot be read ({exc})") from None
     return loads_protocol(text, source=str(path))

@@ -1,5 +1,5 @@
 """Sealing, revealing, voiding and verifying the trial's allocation (the service behind
-``rct allocate``; DESIGN.md decision 5).
+``rct allocate``; docs/architecture.md, decision 5).
 
 Seal draws a seed from the OS CSPRNG, stores only its commitment and the passphrase-
 encrypted envelope, and audits the commitment: nothing stored tells the arms apart. Reveal
@@ -76,11 +76,15 @@ def _check_passphrase(passphrase: str) -> None:
         raise InputError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
 
 
-def seal(ws: Workspace, passphrase: str, envelope_path: Path) -> SealResult:
+def seal(
+    ws: Workspace, passphrase: str, envelope_path: Path, *, demo_seed: bytes | None = None
+) -> SealResult:
     """Seal a new allocation of the locked protocol; write its envelope to ``envelope_path``.
 
     The envelope file is written to a temporary name and moved into place only once the
-    database transaction has committed, so a failure leaves neither behind.
+    database transaction has committed, so a failure leaves neither behind. The seed comes
+    from the operating system; only ``rct demo`` passes ``demo_seed`` (derived from its
+    printed ``--seed``) so that a demonstration can be repeated number for number.
     """
     from allocation import Envelope, commitment, new_seed
     from allocation.commitment import COMMITMENT_VERSION
@@ -102,7 +106,7 @@ def seal(ws: Workspace, passphrase: str, envelope_path: Path) -> SealResult:
             stored = protocol_store.current_locked(s)
             protocol = stored.protocol
             space = space_for_protocol(protocol)
-            seed = new_seed()
+            seed = new_seed() if demo_seed is None else demo_seed
             inputs = committed_inputs(protocol, COMMITMENT_VERSION)
             units_fp = inputs["units_fingerprint"]
             com = commitment(
@@ -355,10 +359,15 @@ def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
     from rct.audit import event_record, iter_events
 
     with ws.session() as s:
-        ws.read_as(s)
+        ws.read_public(s)
         row = live(s) or latest(s)
         if row is None:
             raise NotFound("there is no allocation to verify")
+        if row.status == "sealed":
+            raise AllocationStateError(
+                f"allocation #{row.id} is sealed, not yet revealed: it can be verified after "
+                "'rct allocate reveal' (until then its commitment is all there is to check)"
+            )
         cert = record_dict(row)
         protocol = _protocol_version(s, row.protocol_version).protocol
         events = [event_record(e) for e in iter_events(s)]

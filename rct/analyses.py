@@ -47,6 +47,7 @@ __all__ = [
     "gather_inputs",
     "post_hoc_analyses",
     "post_hoc_from_records",
+    "refuse_if_nothing_analysable",
     "run",
     "latest",
     "latest_stored",
@@ -258,6 +259,7 @@ def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> Stor
 
     with ws.change("analysis.run", "analysis") as record:
         inputs = gather_inputs(record.session)
+    refuse_if_nothing_analysable(inputs)
     results = run_sap(
         inputs.protocol,
         inputs.values,
@@ -313,6 +315,30 @@ def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> Stor
                 "another analysis run was stored at the same moment; run 'rct analyse run' again"
             ) from None
         return _stored(row)
+
+
+def refuse_if_nothing_analysable(inputs: AnalysisInputs) -> None:
+    """Refuse (state error, nothing stored) when no prespecified analysis has its data.
+
+    Each analysis builds its model frame as the runner would; if every one fails for want
+    of data, official results would be a page of failures, so the run is refused with what
+    is missing instead.
+    """
+    from analysis.errors import DataError
+    from analysis.sap.dataset import build_frame
+
+    missing: dict[str, None] = {}
+    for analysis in inputs.protocol.analyses:
+        try:
+            build_frame(inputs.protocol, inputs.values, inputs.arms, analysis)
+            return
+        except DataError as exc:
+            missing[str(exc).split(": ", 1)[-1]] = None
+    raise ProtocolStateError(
+        "nothing to analyse yet, so nothing was stored: "
+        + "; ".join(missing)
+        + ". Import the boroughs' returns ('rct data import') and see 'rct completeness'"
+    )
 
 
 def _failed(data: Mapping[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit trail (DESIGN.md decision 2).
+"""The append-only, hash-chained audit trail (docs/architecture.md, decision 2).
 
 Each event's hash is SHA-256 over the previous event's hash, a newline, and the canonical
 JSON of the event's own fields (see :func:`event_hash`). The first event's previous hash is

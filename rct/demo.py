@@ -15,18 +15,25 @@ location printed, so the demo doubles as an executable walk-through of a real tr
    trial (the six partnership boroughs), whose completeness shows the real gaps.
 
 The trial's own returns are simulated by :func:`analysis.sap.simulate.simulate_values`
-(one seed, ``SIMULATION_SEED``, for baseline and follow-up: the simulator draws every
+(one seed, the demo seed -- ``SIMULATION_SEED`` unless ``rct demo --seed N`` gives
+another -- for baseline and follow-up: the simulator draws every
 random number by inversion in a fixed order, so the baseline values do not depend on the
 arms and are the same before and after reveal) with its documented defaults: rates per
 10,000 children of the order of the published partnership data, between-borough SD 0.25
 on the log scale, Poisson-lognormal noise, and true rate ratios of 0.67 for re-referrals,
 0.5 for children taken into care and 0.85 otherwise. The seven boroughs are the protocol's
 illustrative placeholders: none of these numbers is trial data.
+
+The allocation seed is derived from the demo seed too (SHA-256 of a label and the seed),
+so the same demo seed gives the same allocation and the same numbers; a real trial's seed
+comes from the operating system (``rct allocate seal``). The demo prints its seed and the
+users it registered, so the guides can be followed on its database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +42,7 @@ from typing import Any
 
 from rct.errors import InputError
 
-__all__ = ["DemoContext", "STEPS", "run_demo"]
+__all__ = ["DemoContext", "STEPS", "echo_users", "run_demo"]
 
 ADMIN, STATISTICIAN, EVALUATOR = "demo-admin", "demo-statistician", "demo-evaluator"
 DEMO_PASSPHRASE = "demo passphrase: never use for a real trial"
@@ -49,12 +56,18 @@ class DemoContext:
     """Where the demo works and what it has produced so far."""
 
     directory: Path
+    seed: int = SIMULATION_SEED
     outputs: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"sqlite:///{self.directory / 'rct.db'}"
+
+    @property
+    def allocation_seed(self) -> bytes:
+        """The 256-bit allocation seed this demo seed stands for (demo only)."""
+        return hashlib.sha256(f"rct demo allocation seed {self.seed}".encode()).digest()
 
     def workspace(self, user: str) -> Any:
         from rct.workspace import Workspace
@@ -90,6 +103,12 @@ def _init(ctx: DemoContext) -> str:
             add_user(ws, f"dm-{u.id}", "data-manager", u.id)
     finally:
         ws.close()
+    ctx.facts["users"] = [
+        (ADMIN, "admin", ""),
+        (STATISTICIAN, "statistician", ""),
+        (EVALUATOR, "evaluator", ""),
+        *[(f"dm-{u.id}", "data-manager", u.id) for u in protocol.units],
+    ]
     ws = ctx.workspace(STATISTICIAN)
     try:
         sp = store.lock(ws)
@@ -141,7 +160,7 @@ def _baseline_returns(ctx: DemoContext) -> str:
         u.id: p.allocation.intervention_arm for u in p.units
     }  # no effect at baseline
     values = simulate_values(
-        p, placeholder_arms, seed=SIMULATION_SEED, quarters=[str(q) for q in p.schedule.baseline]
+        p, placeholder_arms, seed=ctx.seed, quarters=[str(q) for q in p.schedule.baseline]
     )
     files, cells = _submit_by_borough(ctx, values, "baseline")
     return f"{files} boroughs' data managers submitted {cells} baseline cells (simulated)"
@@ -169,7 +188,12 @@ def _seal(ctx: DemoContext) -> str:
 
     ws = ctx.workspace(STATISTICIAN)
     try:
-        result = seal(ws, DEMO_PASSPHRASE, ctx.directory / "allocation-envelope.json")
+        result = seal(
+            ws,
+            DEMO_PASSPHRASE,
+            ctx.directory / "allocation-envelope.json",
+            demo_seed=ctx.allocation_seed,
+        )
     finally:
         ws.close()
     ctx.outputs["sealed envelope"] = str(result.envelope_path)
@@ -214,7 +238,7 @@ def _follow_up_returns(ctx: DemoContext) -> str:
 
     p = _protocol(ctx)
     quarters = [str(q) for q in (*p.schedule.transition_quarters(), *p.schedule.follow_up)]
-    values = simulate_values(p, ctx.facts["arms"], seed=SIMULATION_SEED, quarters=quarters)
+    values = simulate_values(p, ctx.facts["arms"], seed=ctx.seed, quarters=quarters)
     last = str(p.schedule.follow_up_end)
     late = sorted(u.id for u in p.units)[-LATE_BOROUGHS:]
     values = values[~((values["period"] == last) & values["unit"].isin(late))]
@@ -367,16 +391,28 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
 ]
 
 
-def run_demo(directory: Path, echo: Callable[[str], None] = print) -> DemoContext:
-    """Run every step in ``directory`` (which must be new or empty)."""
+def run_demo(
+    directory: Path, echo: Callable[[str], None] = print, seed: int = SIMULATION_SEED
+) -> DemoContext:
+    """Run every step in ``directory`` (which must be new or empty) with the demo ``seed``."""
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         raise InputError(f"{directory} is not empty; give the demo a new directory")
     directory.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(directory)
+    ctx = DemoContext(directory, seed=seed)
+    echo(f"Demo seed {seed}: 'rct demo --seed {seed}' gives the same allocation and numbers.")
     for i, (name, step) in enumerate(STEPS, 1):
         echo(f"[{i:>2}/{len(STEPS)}] {name}: {step(ctx)}")
     echo("\nOutputs:")
     for what, where in ctx.outputs.items():
         echo(f"  {what:<28} {where}")
+    echo_users(ctx, echo)
     return ctx
+
+
+def echo_users(ctx: DemoContext, echo: Callable[[str], None]) -> None:
+    """The users the demo registered, and how to act as one of them on its database."""
+    echo(f"\nUsers registered in {ctx.directory / 'rct.db'} (act as one with --as NAME):")
+    for name, role, borough in ctx.facts.get("users", []):
+        echo(f"  {name:<28} {role}" + (f" ({borough})" if borough else ""))
+    echo(f"e.g. rct --db sqlite:///{ctx.directory / 'rct.db'} --as {EVALUATOR} allocate verify")

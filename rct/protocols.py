@@ -8,6 +8,7 @@ different file is refused: only an amendment with a reason adds a (locked) versi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,7 +20,16 @@ from rct.db.models import ProtocolVersion
 from rct.errors import InputError, NotInitialised, ProtocolStateError
 from rct.workspace import Recorder, Workspace
 
-__all__ = ["StoredProtocol", "current", "current_locked", "history", "load", "lock", "amend"]
+__all__ = [
+    "StoredProtocol",
+    "current",
+    "current_locked",
+    "history",
+    "load",
+    "lock",
+    "amend",
+    "illustrative_values",
+]
 
 
 @dataclass(frozen=True)
@@ -160,8 +170,17 @@ def load(ws: Workspace, protocol: Protocol, source: str) -> tuple[StoredProtocol
         return _add(s, record, protocol, "draft", source, "", "protocol.load"), True
 
 
-def lock(ws: Workspace) -> StoredProtocol:
-    """Lock the current draft. Locking a locked protocol is refused."""
+def illustrative_values(protocol: Protocol) -> list[str]:
+    """``unit.covariate`` for every covariate value the protocol marks illustrative."""
+    return [f"{u.id}.{c}" for u in protocol.units for c in u.illustrative_covariates]
+
+
+def lock(ws: Workspace, *, accepted_illustrative: Sequence[str] = ()) -> StoredProtocol:
+    """Lock the current draft. Locking a locked protocol is refused.
+
+    ``accepted_illustrative`` lists the illustrative covariate values the statistician chose
+    to lock anyway (``rct protocol lock --accept-illustrative``); the lock event records them.
+    """
     with ws.change("protocol.lock", "protocol") as record:
         s = record.session
         last = _latest(s)
@@ -176,7 +195,12 @@ def lock(ws: Workspace) -> StoredProtocol:
         record(
             "protocol.lock",
             f"protocol/v{last.version}",
-            {"version": last.version, "fingerprint": last.fingerprint},
+            {"version": last.version, "fingerprint": last.fingerprint}
+            | (
+                {"accepted_illustrative": list(accepted_illustrative)}
+                if accepted_illustrative
+                else {}
+            ),
         )
         s.flush()
         return _stored(last)

@@ -1,4 +1,4 @@
-"""Who may do what: the permission table the service layer checks (DESIGN.md decision 9)."""
+"""Who may do what: the permission table the service layer checks (docs/architecture.md, decision 9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Registering the people who act in the trial, each with one role (DESIGN.md decision 9)."""
+"""Registering the people who act in the trial, each with one role (docs/architecture.md, decision 9)."""
 
 from __future__ import annotations
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from rct import audit
 from rct.db.engine import ensure_current, make_engine
+from rct.db.errors import from_driver_error
 from rct.db.models import AuditEvent, User
-from rct.errors import DatabaseError, PermissionDenied, UnknownUser
+from rct.errors import PermissionDenied, UnknownUser
 from rct.roles import PERMISSIONS, allowed
 
 __all__ = ["Actor", "Workspace", "Recorder"]
@@ -76,8 +77,8 @@ class Workspace:
         with Session(self.engine, expire_on_commit=False) as s:
             try:
                 yield s
-            except OperationalError as exc:
-                raise DatabaseError(f"database error: {exc.orig}") from None
+            except (OperationalError, ProgrammingError) as exc:
+                raise from_driver_error(exc) from None
             finally:
                 s.rollback()
 
@@ -88,8 +89,8 @@ class Workspace:
             try:
                 with s.begin():
                     yield s
-            except OperationalError as exc:
-                raise DatabaseError(f"database error: {exc.orig}") from None
+            except (OperationalError, ProgrammingError) as exc:
+                raise from_driver_error(exc) from None
 
     def actor(self, session: Session) -> Actor:
         """The registered user acting now (UnknownUser if not registered or inactive)."""
@@ -105,6 +106,19 @@ class Workspace:
                 f"user {self.user!r} is not registered in this trial; {hint}, "
                 "or act as another user with --as NAME or RCT_USER"
             )
+        return Actor(u.name, u.role, u.borough)
+
+    def read_public(self, session: Session) -> Actor:
+        """The reader of what anyone who can open the trial may see, registered or not.
+
+        Completeness, allocation and audit verification, the protocol and the arms-free
+        report are public within the trial: evaluators and boroughs check them without an
+        account. A registered user reads as registered; anyone else as ``unregistered``
+        (a read writes nothing, so there is nothing to refuse or record).
+        """
+        u = session.get(User, self.user)
+        if u is None or not u.active:
+            return Actor(self.user, "unregistered")
         return Actor(u.name, u.role, u.borough)
 
     def read_as(self, session: Session, permission: str = "read") -> Actor:

@@ -95,6 +95,7 @@ def build_frame(
     frame["post"] = (rows["phase"].to_numpy() == "follow_up").astype(float)
     frame["arm"] = [1.0 if arms[u] == intervention else 0.0 for u in frame["unit"]]
     frame["treatment"] = frame["arm"] * frame["post"]
+    _need_follow_up_in_both_arms(analysis, frame, protocol)
     frame["time"] = [float(q.index - first) for q in rows["q"]]
     covariates = sorted({k for u in units.values() for k in u.covariates})
     for name in covariates:
@@ -121,6 +122,24 @@ def build_frame(
         missing,
         tuple(sorted(frame["unit"].unique())),
     )
+
+
+def _need_follow_up_in_both_arms(
+    analysis: Analysis, frame: pd.DataFrame, protocol: Protocol
+) -> None:
+    """The intervention effect compares the arms after go-live: without follow-up values in
+    each arm there is nothing to estimate, and the fits would fail with numerical errors
+    that say nothing of why."""
+    seen = set(frame.loc[frame["post"] == 1.0, "arm"])
+    intervention = protocol.allocation.intervention_arm
+    control = next((a.code for a in protocol.arms if a.code != intervention), "control")
+    lacking = [name for flag, name in ((1.0, intervention), (0.0, control)) if flag not in seen]
+    if lacking:
+        where = " or ".join(f"the {name} arm" for name in lacking)
+        raise DataError(
+            f"analysis {analysis.name}: no follow-up values of {analysis.outcome} in {where} "
+            "yet, so the intervention effect cannot be estimated"
+        )
 
 
 def _baseline_log_rate(

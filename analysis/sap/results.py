@@ -1,6 +1,6 @@
 """Results of a SAP run: read-only objects, the deterministic results JSON and a summary.
 
-Determinism (DESIGN.md decision 7): the results JSON has its keys sorted, a fixed
+Determinism (docs/architecture.md, decision 7): the results JSON has its keys sorted, a fixed
 indentation, UTF-8 text and a final newline, analyses in a fixed order (role, then name)
 and inference methods in the order the SAP lists them. Every float is rounded to 10
 significant digits in the stored form. Why: the fits are iterative (quasi-Newton

@@ -204,9 +204,9 @@ def completeness(
     borough: str | None = None,
     indicator: str | None = None,
 ) -> CompletenessMatrix:
-    """The completeness matrix of the trial (readable by every role)."""
+    """The completeness matrix of the trial (readable by anyone who can open the trial)."""
     with ws.session() as s:
-        ws.read_as(s)
+        ws.read_public(s)
         protocol = protocol_store.current(s).protocol
         units = None
         if borough is not None:

@@ -1,4 +1,4 @@
-"""Submitting indicator returns: check, import and amend, atomically (DESIGN.md decision 6).
+"""Submitting indicator returns: check, import and amend, atomically (docs/architecture.md, decision 6).
 
 One transaction does everything: the role and borough checks, validation against the
 protocol, comparison with the stored values, the submission row, the new value versions,

@@ -98,6 +98,41 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def exit_code(exc: BaseException) -> int:
+    """The README's exit code for a user error from the application or a library package.
+
+    Application errors carry their own ``exit_code``; the library packages know nothing of
+    the CLI, so their errors are sorted here: a protocol file that does not exist is not
+    found (4), any other protocol problem and any analysis error about the data or the
+    model asked for is bad input (2).
+    """
+    code = getattr(exc, "exit_code", None)
+    if isinstance(code, int):
+        return code
+    from protocols.errors import ProtocolError, ProtocolFileNotFound
+
+    if isinstance(exc, ProtocolFileNotFound):
+        return 4
+    if isinstance(exc, ProtocolError):
+        return 2
+    if isinstance(exc, ValueError):  # analysis/allocation errors about the input given
+        return 2
+    return 1
+
+
+def _driver_error(exc: BaseException) -> BaseException | None:
+    """A database driver error that escaped the services, as an application error."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if isinstance(exc, OperationalError | ProgrammingError):
+        from rct.db.errors import from_driver_error
+
+        return from_driver_error(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rct`` console script."""
     try:
@@ -109,8 +144,9 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
+        exc = _driver_error(exc) or exc
         if isinstance(exc, _user_error_types()):
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(getattr(exc, "exit_code", 1))
+            sys.exit(exit_code(exc))
         raise
     sys.exit(rv if isinstance(rv, int) else 0)

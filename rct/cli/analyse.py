@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,26 +73,27 @@ def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
     the package versions; analyses added to the SAP after data were first visible are
     labelled post hoc.
     """
+    from contextlib import ExitStack
+
     from rct import analyses
     from rct import protocols as store
+    from rct.cli.progress import progress_bar
 
     ws = state.workspace()
     with ws.session() as s:
         n = len(store.current(s).protocol.analyses)
-    # the bar starts with the first analysis, so a refusal prints only its message
-    bars: list[Any] = []
+    # The bar (elapsed and time left; silent under --json or off a terminal) starts with
+    # the first finished analysis, so a refusal prints only its message.
+    with ExitStack() as stack:
+        advance: list[Callable[[int], None]] = []
 
-    def tick(name: str) -> None:
-        if not bars:
-            bars.append(click.progressbar(length=n, label="Running the SAP", file=sys.stderr))
-            bars[0].__enter__()
-        bars[0].update(1)
+        def tick(name: str) -> None:
+            if not advance:
+                bar = progress_bar(n, "Running the SAP", as_json=as_json)
+                advance.append(stack.enter_context(bar))
+            advance[0](1)
 
-    try:
         stored = analyses.run(ws, progress=tick)
-    finally:
-        if bars:
-            bars[0].__exit__(None, None, None)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -198,7 +200,7 @@ def _fit(
     df_method: str,
 ) -> Any:
     from analysis.errors import AnalysisError
-    from analysis.lmm import LMMError
+    from rct.errors import InputError
 
     try:
         if family_info(family).mixed_model == "lmm":
@@ -226,11 +228,16 @@ def _fit(
             nagq=nagq,
             df_method=df_method,
         )
-    except (AnalysisError, LMMError) as exc:
+    except AnalysisError as exc:
+        if isinstance(exc, ValueError):  # data or model specification: bad input (exit 2)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"cannot fit {formula!r}: {first}") from None
         raise click.ClickException(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - patsy and pandas errors on a user's formula
         if type(exc).__name__ == "PatsyError" or isinstance(exc, KeyError | ValueError):
-            raise click.ClickException(f"cannot fit {formula!r}: {exc}") from None
+            # An unknown column or a formula patsy cannot read: bad input (exit 2).
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"cannot fit {formula!r}: {first}") from None
         raise
 
 

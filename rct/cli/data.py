@@ -77,9 +77,16 @@ def data() -> None:
     default=None,
     help="File to write (.xlsx or .csv; default: return_BOROUGH_PERIOD.csv).",
 )
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 @pass_state
-def template_cmd(state: State, borough: str | None, period: str, output: str | None) -> None:
-    """Write a blank return pre-filled with the borough, period and indicators."""
+def template_cmd(
+    state: State, borough: str | None, period: str, output: str | None, force: bool
+) -> None:
+    """Write a blank return pre-filled with the borough, period and indicators.
+
+    An existing file (perhaps a return already filled in) is never overwritten silently:
+    the command refuses unless --force is given.
+    """
     from pathlib import Path
 
     from rct import protocols as store
@@ -105,6 +112,11 @@ def template_cmd(state: State, borough: str | None, period: str, output: str | N
             f"({sch.baseline_start} to {sch.follow_up_end})"
         )
     path = Path(output or f"return_{unit.id}_{period}.csv")
+    if path.exists() and not force:
+        raise InputError(
+            f"{path} already exists and may hold a filled-in return; choose another -o FILE "
+            "or overwrite it with --force"
+        )
     write_template(protocol, unit, period, path)
     click.echo(
         f"Wrote {path}: {len(protocol.indicators)} indicators for {unit.name} {period}; "

@@ -69,7 +69,7 @@ def show(state: State, as_json: bool) -> None:
 
     ws = state.workspace()
     with ws.session() as s:
-        ws.read_as(s)
+        ws.read_public(s)
         sp = store.current(s)
     p = sp.protocol
     if as_json:
@@ -127,12 +127,41 @@ def show(state: State, as_json: bool) -> None:
 
 
 @protocol.command("lock")
+@click.option(
+    "--accept-illustrative",
+    is_flag=True,
+    help="Lock even though covariate values are marked illustrative (recorded in the audit).",
+)
 @pass_state
-def lock_cmd(state: State) -> None:
-    """Lock the current protocol (statisticians only)."""
-    from rct import protocols as store
+def lock_cmd(state: State, accept_illustrative: bool) -> None:
+    """Lock the current protocol (statisticians only).
 
-    sp = store.lock(state.workspace())
+    Covariate values the protocol marks illustrative are placeholders to be replaced by the
+    trial's confirmed values before locking: the command names them and refuses, unless
+    --accept-illustrative says to lock them as they are.
+    """
+    from rct import protocols as store
+    from rct.errors import ProtocolStateError
+    from rct.roles import allowed
+
+    ws = state.workspace()
+    with ws.session() as s:
+        may_lock = allowed(ws.read_public(s).role, "protocol.lock")
+        marked = store.illustrative_values(store.current(s).protocol) if may_lock else []
+    # Anyone else is refused (and the refusal recorded) by the service below.
+    if marked:
+        shown = ", ".join(marked[:4]) + (f" and {len(marked) - 4} more" if len(marked) > 4 else "")
+        click.echo(
+            f"Warning: {len(marked)} covariate values are marked illustrative ({shown}); "
+            "the protocol says they must be replaced by confirmed values before locking.",
+            err=True,
+        )
+        if not accept_illustrative:
+            raise ProtocolStateError(
+                "not locked: replace the illustrative covariate values and load the file with "
+                "'rct init --protocol FILE', or lock them as they are with --accept-illustrative"
+            )
+    sp = store.lock(ws, accepted_illustrative=marked if accept_illustrative else ())
     click.echo(f"Locked protocol version {sp.version}, fingerprint {sp.fingerprint}")
 
 

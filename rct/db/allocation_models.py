@@ -1,4 +1,4 @@
-"""Tables of the sealed allocation (DESIGN.md decision 5).
+"""Tables of the sealed allocation (docs/architecture.md, decision 5).
 
 One row per seal. ``live_slot`` is 1 for the live allocation (sealed or revealed) and NULL
 once voided; its UNIQUE constraint is how the database itself guarantees one live

@@ -8,12 +8,14 @@ appends with a transaction-level advisory lock (see :mod:`rct.audit`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
+from rct.db.errors import from_driver_error, missing_driver
 from rct.errors import DatabaseError, NotInitialised
 
 __all__ = ["make_engine", "upgrade", "current_revision", "head_revision", "ensure_current"]
@@ -47,7 +49,12 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
-    except (SQLAlchemyError, ImportError) as exc:
+    except ImportError as exc:
+        hint = missing_driver(url, exc)
+        if hint is not None:
+            raise hint from None
+        raise DatabaseError(f"cannot use database {url!r}: {exc}") from None
+    except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot use database {url!r}: {exc}") from None
 
 
@@ -66,17 +73,34 @@ def upgrade(engine: Engine) -> None:
 
     try:
         command.upgrade(_alembic_config(engine), "head")
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot migrate the database: {exc.orig}") from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise from_driver_error(exc) from None
+
+
+_REVISION = re.compile(
+    r"""(?m)^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:"([^"]*)"|'([^']*)'|None)"""
+)
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
+    """The newest schema revision, read from the migration files without importing Alembic.
 
-    script = ScriptDirectory(str(MIGRATIONS))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+    Every command that opens a trial checks the database is at this revision; importing
+    Alembic for it would cost a read-only command most of its start-up time. The head is
+    the one revision no other migration names as its ``down_revision`` (a test checks it
+    is Alembic's own answer).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        for key, dq, sq in _REVISION.findall(path.read_text(encoding="utf-8")):
+            value = dq or sq
+            if value:
+                (revisions if key == "revision" else parents).add(value)
+    heads = sorted(revisions - parents)
+    if len(heads) != 1:
+        raise DatabaseError(f"the toolkit's migrations have {len(heads)} heads: {heads}")
+    return heads[0]
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -87,8 +111,8 @@ def current_revision(engine: Engine) -> str | None:
                 return None
             row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
             return None if row is None else str(row[0])
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot open the database: {exc.orig}") from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise from_driver_error(exc) from None
 
 
 def ensure_current(engine: Engine) -> None:

@@ -61,7 +61,7 @@ class User(Base):
 
 
 class AuditEvent(Base):
-    """One event of the append-only, hash-chained audit trail (DESIGN.md decision 2)."""
+    """One event of the append-only, hash-chained audit trail (docs/architecture.md, decision 2)."""
 
     __tablename__ = "audit_events"
 

@@ -34,11 +34,12 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
     from rct.report import plots
 
     with ws.session() as s:
-        ws.read_as(s)
+        reader = ws.read_public(s)
         stored = protocol_store.current(s)
         row = allocations.live(s) or allocations.latest(s)
         cert = allocations.record_dict(row) if row is not None else None
-        arms = allocations.revealed_arms(s)
+        # Someone without an account gets the arms-free parts only, as before reveal.
+        arms = allocations.revealed_arms(s) if reader.role != "unregistered" else None
         rows = dataset_rows(stored.protocol, current_cells(s), open_query_counts(s), arms)
         chain = verify_events(event_record(e) for e in iter_events(s))
         results = _results(s)

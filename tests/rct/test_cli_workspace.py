@@ -36,7 +36,12 @@ def test_init_registers_first_admin_and_loads_protocol(db_url: str, capsys: Cap)
 
 
 def test_lock_then_show_reports_locked_fingerprint(cli_trial: str, capsys: Cap) -> None:
-    assert run_cli(capsys, "--db", cli_trial, "--as", "sam", "protocol", "lock").code == 0
+    assert (
+        run_cli(
+            capsys, "--db", cli_trial, "--as", "sam", "protocol", "lock", "--accept-illustrative"
+        ).code
+        == 0
+    )
     shown = json.loads(
         run_cli(capsys, "--db", cli_trial, "--as", "sam", "protocol", "show", "--json").out
     )
@@ -47,7 +52,7 @@ def test_lock_then_show_reports_locked_fingerprint(cli_trial: str, capsys: Cap) 
 def test_locked_protocol_refuses_a_different_file_but_accepts_an_amendment(
     cli_trial: str, capsys: Cap, tmp_path: Path
 ) -> None:
-    run_cli(capsys, "--db", cli_trial, "--as", "sam", "protocol", "lock")
+    run_cli(capsys, "--db", cli_trial, "--as", "sam", "protocol", "lock", "--accept-illustrative")
     changed = tmp_path / "p2.toml"
     changed.write_text(
         shipped_protocol_path()
@@ -94,7 +99,7 @@ def test_wrong_role_is_refused_with_one_line(cli_trial: str, capsys: Cap) -> Non
 
 
 def test_unknown_user_is_told_what_to_do(cli_trial: str, capsys: Cap) -> None:
-    r = run_cli(capsys, "--db", cli_trial, "--as", "zoe", "protocol", "show")
+    r = run_cli(capsys, "--db", cli_trial, "--as", "zoe", "user", "list")
     assert r.code == 5 and "rct user add" in r.err and r.err.count("\n") == 1
 
 
@@ -116,7 +121,7 @@ def test_invalid_protocol_file_lists_every_problem(tmp_path: Path, capsys: Cap) 
     locations = [p["location"] for p in json.loads(r.out)["problems"]]
     assert locations == ["units[0].gss_code", "indicators[0].maximum"]
     r = run_cli(capsys, "protocol", "validate", str(bad))
-    assert r.code == 1 and "units[0].gss_code" in r.err and "Traceback" not in r.err
+    assert r.code == 2 and "units[0].gss_code" in r.err and "Traceback" not in r.err
 
 
 def test_data_manager_needs_a_known_borough(cli_trial: str, capsys: Cap) -> None:

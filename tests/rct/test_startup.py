@@ -28,3 +28,48 @@ def test_python_dash_m_rct_works() -> None:
         [sys.executable, "-m", "rct", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("rct, version")
+
+
+READ_ONLY = {
+    "completeness": ["completeness"],
+    "user list": ["user", "list"],
+    "audit verify": ["audit", "verify"],
+    "protocol show": ["protocol", "show"],
+}
+
+READ_PROBE = """
+import sys
+from rct.cli import main
+try:
+    main(%r)
+except SystemExit as exc:
+    code = exc.code
+print("CODE:%%s" %% code)
+print("LOADED:" + ",".join(sorted(m for m in sys.modules
+      if m.split(".")[0] == "alembic" or m.startswith("rct.migrations") or m == "mako")))
+"""
+
+
+def test_read_only_commands_import_neither_alembic_nor_the_migrations(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from protocols import load_protocol, shipped_protocol_path
+    from rct.initialise import initialise
+
+    url = f"sqlite:///{tmp_path / 'rct.db'}"
+    initialise(url, "ann", load_protocol(shipped_protocol_path()), "shipped")
+    for name, args in READ_ONLY.items():
+        out = subprocess.run(
+            [sys.executable, "-c", READ_PROBE % (["--db", url, "--as", "ann", *args],)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "CODE:0" in out, (name, out)
+        assert out.rsplit("LOADED:", 1)[-1].strip() == "", (name, out)
+
+
+def test_the_head_revision_read_from_the_files_is_alembic_s() -> None:
+    from alembic.script import ScriptDirectory
+
+    from rct.db.engine import MIGRATIONS, head_revision
+
+    assert head_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()

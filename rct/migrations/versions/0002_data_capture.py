@@ -5,7 +5,7 @@ Revision ID: 0002_data_capture
 Revises: 0001_workspace
 
 Submissions, indicator value versions, query events and child-level records are only ever
-added (DESIGN.md decision 6): triggers refuse UPDATE and DELETE on them on both backends,
+added (docs/architecture.md, decision 6): triggers refuse UPDATE and DELETE on them on both backends,
 as 0001 does for the audit trail. A query's current status and the capture settings are
 the only rows that change, and every change to them is audited by the service layer.
 """

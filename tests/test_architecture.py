@@ -1,0 +1,151 @@
+"""The dependency rule of docs/architecture.md, checked by parsing every module's imports.
+
+``allocation``, ``analysis`` and ``protocols`` never import ``rct``; ``allocation`` and
+``analysis`` import ``protocols`` at most (not each other); ``protocols`` imports none of
+them; no cycle of module-level imports exists between the project's modules; and every
+decision a module cites exists in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("protocols", "allocation", "analysis", "rct")
+#: package -> the project packages it may import.
+ALLOWED = {
+    "protocols": {"protocols"},
+    "allocation": {"allocation", "protocols"},
+    "analysis": {"analysis", "protocols"},
+    "rct": set(PACKAGES),
+}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts and "versions" in path.parts:
+                continue
+            rel = path.relative_to(ROOT).with_suffix("")
+            parts = list(rel.parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(module: str, path: Path, *, top_level_only: bool) -> set[str]:
+    """Project modules imported by ``module`` (relative imports resolved).
+
+    With ``top_level_only``, imports inside functions and under ``if TYPE_CHECKING:`` are
+    left out: they do not run when the module is imported, so they cannot form a cycle.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = module.split(".")
+                    parent = parent if is_package else parent[:-1]
+                    parent = parent[: len(parent) - (node.level - 1)]
+                    base = ".".join([*parent, base] if base else parent)
+                for a in node.names:
+                    # "from pkg import submodule" depends on the submodule; "from module
+                    # import name" on the module.
+                    sub = f"{base}.{a.name}"
+                    found.add(sub if sub in MODULES else base)
+            elif isinstance(node, ast.If) and top_level_only:
+                test = ast.unparse(node.test)
+                if "TYPE_CHECKING" not in test:
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try) and top_level_only:
+                visit(node.body)
+                for h in node.handlers:
+                    visit(h.body)
+                visit(node.orelse)
+                visit(node.finalbody)
+            elif not top_level_only:
+                visit([c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)])
+
+    visit(tree.body)
+    return {m for m in found if m.split(".")[0] in PACKAGES}
+
+
+@pytest.mark.parametrize("package", ["protocols", "allocation", "analysis"])
+def test_library_packages_import_only_what_the_layers_allow(package: str) -> None:
+    bad = []
+    for module, path in MODULES.items():
+        if module.split(".")[0] != package:
+            continue
+        for imported in _imports(module, path, top_level_only=False):
+            if imported.split(".")[0] not in ALLOWED[package]:
+                bad.append(f"{module} imports {imported}")
+    assert not bad, "\n".join(bad)
+
+
+def _resolve(name: str) -> str | None:
+    """The project module a dotted import name refers to (a module, or a module's name)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def test_no_import_cycles_between_modules() -> None:
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        targets = {_resolve(n) for n in _imports(module, path, top_level_only=True)}
+        graph[module] = {t for t in targets if t and t != module}
+    # A package's __init__ importing its own submodules is how packages export names; a
+    # submodule importing a name back from its package's __init__ is the cycle to catch.
+    cycles = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join([*stack[stack.index(nxt) :], nxt]))
+            elif nxt not in state:
+                dfs(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            dfs(node)
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
+    fake = tmp_path / "x.py"
+    fake.write_text("def f():\n    from rct.workspace import Workspace\n    return Workspace\n")
+    assert _imports("analysis.x", fake, top_level_only=False) == {"rct.workspace"}
+    assert _imports("analysis.x", fake, top_level_only=True) == set()
+
+
+def test_every_cited_decision_exists_in_the_architecture() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    numbers = {int(n) for n in re.findall(r"(?m)^(\d+)\. \*\*", text.split("## Decisions")[1])}
+    cited = set()
+    for path in MODULES.values():
+        for n in re.findall(r"architecture\.md, decision (\d+)", path.read_text("utf-8")):
+            cited.add(int(n))
+        assert "DESIGN.md" not in path.read_text("utf-8"), path
+    assert cited and cited <= numbers, cited - numbers
