@@ -20,6 +20,7 @@ SECTIONS = (
     "rates",
     "effects",
     "icc",
+    "operating",
     "provenance",
 )
 
@@ -44,6 +45,7 @@ class ReportData:
     analysed_clusters: int | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    operating: dict[str, Any] | None = None  # 'rct design check' results (rct.report.operating)
 
 
 CSS = """
@@ -231,6 +233,8 @@ def _provenance(d: ReportData) -> str:
 
 def render_report(d: ReportData) -> str:
     """The whole page."""
+    from rct.report.operating import operating_section
+
     body = {
         "flow": ("Flow of clusters (CONSORT)", _flow(d)),
         "randomisation": ("Randomisation diagnostics", _randomisation(d)),
@@ -244,6 +248,7 @@ def render_report(d: ReportData) -> str:
         ),
         "effects": ("Prespecified effects", _effects(d)),
         "icc": ("Intracluster correlation (ICC)", _icc(d)),
+        "operating": ("SAP operating characteristics", operating_section(d.operating)),
         "provenance": ("Provenance", _provenance(d)),
     }
     nav = "".join(f"<a href='#{k}'>{_e(body[k][0])}</a>" for k in SECTIONS)
