@@ -345,12 +345,13 @@ def check(
     result = characteristics(plan, records, alpha=alpha, run_key=key)
     data = {"trial": protocol.trial.id, "protocol_fingerprint": protocol.fingerprint()}
     data.update(result.to_dict())
+    text = results_json(data)  # deterministic: sorted keys, 10 significant digits
     if output:
         from pathlib import Path
 
-        Path(output).write_text(results_json(data), encoding="utf-8")
+        Path(output).write_text(text, encoding="utf-8")
     if as_json:
-        echo_json(data)
+        click.echo(text, nl=False)
     else:
         from rct.cli.design_view import render_check
 

@@ -61,9 +61,7 @@ def test_without_a_named_primary_inference_the_first_method_decides() -> None:
         (("unit", "unit:time"), ("(1+time|unit)",)),
     ],
 )
-def test_random_entries_become_lme4_terms(
-    entries: tuple[str, ...], terms: tuple[str, ...]
-) -> None:
+def test_random_entries_become_lme4_terms(entries: tuple[str, ...], terms: tuple[str, ...]) -> None:
     assert random_terms(entries) == terms
 
 

@@ -180,9 +180,7 @@ def test_the_primary_analysis_must_name_its_primary_inference() -> None:
 
 
 def test_the_primary_inference_must_be_one_of_the_listed_methods() -> None:
-    found = problems_of(
-        SHIPPED.replace(PRIMARY_LINE, 'primary_inference = "between-within"\n', 1)
-    )
+    found = problems_of(SHIPPED.replace(PRIMARY_LINE, 'primary_inference = "between-within"\n', 1))
     assert any(
         "analyses[0].primary_inference: 'between-within' must be one of this analysis' "
         "inference methods (cluster-level, randomisation)" in x
