@@ -346,13 +346,20 @@ def run_simulations(
     return [results[(s.key, i)] for s in plan.scenarios for i in range(simulations)]
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent, which cancels the rest and keeps what is done."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_pool(
     plan: OperatingPlan,
     tasks: list[tuple[int, int]],
     workers: int,
     take: Callable[[Iterable[SimulationRecord]], None],
 ) -> None:
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
     try:
         pending: set[Future[list[SimulationRecord]]] = {
             pool.submit(run_chunk, plan, c) for c in _chunks(tasks, workers)

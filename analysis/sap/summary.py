@@ -153,8 +153,9 @@ def summary_markdown(results: Mapping[str, Any]) -> str:
             f"({a['missing_values']} missing values left out)."
         )
         out.append("")
+        several = len(a["methods"]) > 1
         for lead, m in primary_first(a):
-            label = "**Primary inference** - " if lead else "Supportive - "
+            label = ("**Primary inference** - " if lead else "Supportive - ") if several else ""
             out.append(f"- {label}{method_line(m)}")
         out.append(f"- {icc_line(a['icc'])}")
         warns = [(m["method"], w) for m in a["methods"] for w in m.get("warnings", [])]

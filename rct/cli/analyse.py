@@ -33,8 +33,10 @@ def _method_lines(data: dict[str, Any]) -> list[str]:
             out.append(f"  FAILED: {a['error']}")
             continue
         out.append(f"  {a['clusters']} clusters, {a['observations']} observations")
+        several = len(a["methods"]) > 1
         out += [
-            f"  {'PRIMARY INFERENCE' if lead else 'supportive'}: {method_line(m)}"
+            f"  {('PRIMARY INFERENCE: ' if lead else 'supportive: ') if several else ''}"
+            f"{method_line(m)}"
             for lead, m in primary_first(a)
         ]
         out.append(f"  {icc_line(a['icc'])}")

@@ -251,9 +251,9 @@ EXIT_ANTI_CONSERVATIVE = 8
 @click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False),
-    default="design-check-checkpoint.jsonl",
-    show_default=True,
-    help="File of finished simulations: an interrupted run resumes from it.",
+    help="File of finished simulations, from which an interrupted run resumes (default: "
+    "design-check-<run key>.jsonl in the current directory, one per protocol, analyses, "
+    "methods and seed).",
 )
 @click.option("--no-checkpoint", is_flag=True, help="Keep no checkpoint file.")
 @click.option(
@@ -275,7 +275,7 @@ def check(
     seed: int,
     alpha: float,
     sd_between: float,
-    checkpoint: str,
+    checkpoint: str | None,
     no_checkpoint: bool,
     output: str | None,
     workers: int | None,
@@ -318,6 +318,7 @@ def check(
         seed=seed,
     )
     key = run_key(plan)
+    checkpoint = checkpoint or f"design-check-{key[:12]}.jsonl"
     store = None if no_checkpoint else Checkpoint(checkpoint, key)
     total = len(grid) * simulations
     try:

@@ -184,3 +184,25 @@ def test_plans_refuse_what_they_cannot_run() -> None:
         OperatingPlan.build(p, grid + grid, SPACE, UNITS)
     with pytest.raises(ModelSpecificationError, match="workers"):
         run_simulations(plan_for(), 1, workers=0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_interrupted_run_keeps_what_is_finished_and_resumes(workers: int) -> None:
+    plan = plan_for()
+    kept: list[SimulationRecord] = []
+
+    def interrupt_after_the_first(record: SimulationRecord) -> None:
+        kept.append(record)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_simulations(plan, 3, workers=workers, on_record=interrupt_after_the_first)
+    assert len(kept) == 1
+    new: list[SimulationRecord] = []
+    resumed = run_simulations(
+        plan, 3, workers=1, done={(r.scenario, r.index): r for r in kept}, on_record=new.append
+    )
+    assert len(new) == 5 and (kept[0].scenario, kept[0].index) not in {
+        (r.scenario, r.index) for r in new
+    }
+    assert same(resumed, run_simulations(plan, 3, workers=1))
