@@ -206,3 +206,19 @@ def test_an_interrupted_run_keeps_what_is_finished_and_resumes(workers: int) -> 
         (r.scenario, r.index) for r in new
     }
     assert same(resumed, run_simulations(plan, 3, workers=1))
+
+
+def test_a_borough_phase_shift_moves_follow_up_returns_only() -> None:
+    from analysis.sap.simulate import simulate_values
+    from tests.analysis.test_sap_runner import ARMS
+
+    p = small_protocol()
+    flat = simulate_values(p, ARMS, seed=4, indicators=["da_re_referrals"])
+    shifted = simulate_values(
+        p, ARMS, seed=4, settings=SimulationSettings(sd_post=0.5), indicators=["da_re_referrals"]
+    )
+    follow = flat["period"].isin([str(q) for q in p.schedule.follow_up])
+    assert flat[~follow].equals(shifted[~follow])  # baseline draws untouched
+    assert not flat[follow].equals(shifted[follow])
+    with pytest.raises(ModelSpecificationError, match="sd_post"):
+        SimulationSettings(sd_post=-0.1)
