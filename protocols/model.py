@@ -167,7 +167,12 @@ class Indicator:
 
 @dataclass(frozen=True)
 class Analysis:
-    """One prespecified analysis of the SAP."""
+    """One prespecified analysis of the SAP.
+
+    ``primary_inference`` names the one inference method (of ``inference``) whose result
+    decides the analysis; the others are supportive. Required for the primary analysis;
+    empty elsewhere means "the first listed method" (see :attr:`deciding_inference`).
+    """
 
     name: str
     role: Role
@@ -180,6 +185,14 @@ class Analysis:
     inference: tuple[str, ...] = ()
     nagq: int = 1
     description: str = ""
+    primary_inference: str = ""
+
+    @property
+    def deciding_inference(self) -> str:
+        """The inference method that decides this analysis (the others are supportive)."""
+        if self.primary_inference:
+            return self.primary_inference
+        return self.inference[0] if self.inference else ""
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,7 @@ def read_analyses(
                 "inference",
                 "nagq",
                 "description",
+                "primary_inference",
             },
             w,
         )
@@ -237,13 +238,28 @@ def read_analyses(
                 )
             elif family in V.FAMILIES and family not in V.INFERENCE[m]:
                 c.add(f"{w}.inference[{j}]", f"{m!r} does not apply to family {family!r}")
+        role = c.text(t, "role", w, choices=V.ROLES)
+        primary_inference = c.text(t, "primary_inference", w, "")
+        listed = inference or ("between-within",)
+        if primary_inference and primary_inference not in listed:
+            c.add(
+                f"{w}.primary_inference",
+                f"{primary_inference!r} must be one of this analysis' inference methods "
+                f"({', '.join(listed)})",
+            )
+        elif not primary_inference and role == "primary":
+            c.add(
+                f"{w}.primary_inference",
+                "is required for the primary analysis: name the one inference method that "
+                f"decides the trial, one of {', '.join(listed)} (the others are supportive)",
+            )
         nagq = c.get(t, "nagq", w, int, 1)
         if nagq is not None and not 1 <= nagq <= 50:
             c.add(f"{w}.nagq", f"must be between 1 (Laplace) and 50, found {nagq}")
         out.append(
             Analysis(
                 name=c.text(t, "name", w, slug=True),
-                role=cast(Any, c.text(t, "role", w, choices=V.ROLES)),
+                role=cast(Any, role),
                 outcome=outcome,
                 family=cast(Any, family),
                 fixed=fixed,
@@ -253,6 +269,7 @@ def read_analyses(
                 inference=inference or ("between-within",),
                 nagq=nagq or 1,
                 description=c.text(t, "description", w, ""),
+                primary_inference=primary_inference,
             )
         )
     unique(c, [(f"analyses[{i}].name", x.name) for i, x in enumerate(out)], "analysis name")

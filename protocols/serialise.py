@@ -93,6 +93,8 @@ def protocol_to_data(p: Protocol) -> dict[str, Any]:
                 "inference": list(x.inference),
                 "nagq": x.nagq,
                 "description": x.description,
+                # written only when set, so protocols without it keep their fingerprint
+                **({"primary_inference": x.primary_inference} if x.primary_inference else {}),
             }
             for x in sorted(p.analyses, key=lambda x: x.name)
         ],

@@ -29,6 +29,21 @@ CONSTRAINT_PATTERN = r"^(m|s)(f?)(\d+\.?\d*|\.\d+)$"
 RANDOM_TERMS = {
     "unit": "random intercept per unit (cluster)",
     "unit:time": "random slope of time per unit, correlated with the intercept",
+    "unit:post": "unit x phase (baseline / follow-up) random effect",
+    "unit:period": "unit x quarter random effect (cluster-period, block-exchangeable)",
+    "unit_trend": "random slope on time per unit, correlated with the unit intercept",
+    "unit_trend_uncorrelated": "random slope on time per unit, uncorrelated with the intercept",
+}
+
+#: The protocol's random-effect entries as lme4-style terms over the analysis frame's
+#: columns (``unit``, ``post``, ``period``, ``time``), as the model libraries take them.
+RANDOM_LME4 = {
+    "unit": "(1|unit)",
+    "unit:time": "(1+time|unit)",
+    "unit:post": "(1|unit:post)",
+    "unit:period": "(1|unit:period)",
+    "unit_trend": "(1+time|unit)",
+    "unit_trend_uncorrelated": "(0+time|unit)",
 }
 
 #: Inference methods and the families they apply to.

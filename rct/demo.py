@@ -293,16 +293,19 @@ def _analyse(ctx: DemoContext) -> str:
     (out / "results.md").write_text(stored.markdown, encoding="utf-8")
     ctx.outputs["analysis results"] = str(out / "results.md")
     data = stored.data
+    from analysis.sap.summary import primary_first
+
     primary = next(a for a in data["analyses"] if a["role"] == "primary")
     lines = []
-    for m in primary["methods"]:
+    for lead, m in primary_first(primary):  # the primary inference first, then supportive
         if m["status"] == "ok":
             e = m["effect"]
+            label = f"PRIMARY {m['method']}" if lead else f"supportive {m['method']}"
             lines.append(
-                f"{m['method']} RR {e['estimate']:.2f} ({e['ci_lower']:.2f}-"
+                f"{label} RR {e['estimate']:.2f} ({e['ci_lower']:.2f}-"
                 f"{e['ci_upper']:.2f}), p={m['pvalue']:.3f}"
                 if e["ci_upper"] is not None
-                else f"{m['method']} RR {e['estimate']:.2f}, p={m['pvalue']:.3f}"
+                else f"{label} RR {e['estimate']:.2f}, p={m['pvalue']:.3f}"
             )
     failed = sum(m["status"] != "ok" for a in data["analyses"] for m in a["methods"])
     return (

@@ -29,9 +29,10 @@ failed with its message; every warning (the library's and Python's) is kept.
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings as pywarnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,6 +45,7 @@ from analysis.families import family_info
 from analysis.sap.dataset import AnalysisFrame
 from analysis.sap.results import MethodResult
 from analysis.shared.results import FitResults
+from protocols.vocabulary import RANDOM_LME4
 
 __all__ = [
     "INFERENCE_METHODS",
@@ -54,6 +56,7 @@ __all__ = [
     "fit_errors",
     "model_formula",
     "error_message",
+    "random_terms",
 ]
 
 #: Terms that carry the intervention; left out of the null models of the cluster-level
@@ -155,24 +158,68 @@ def _from_fit(
     )
 
 
+def random_terms(random: Sequence[str]) -> tuple[str, ...]:
+    """The protocol's random-effect entries as lme4-style terms (SCOPES vocabulary).
+
+    ``unit`` is ``(1|unit)``; ``unit_trend`` (or the older ``unit:time``) turns it into
+    ``(1+time|unit)``; ``unit_trend_uncorrelated`` adds ``(0+time|unit)`` beside
+    ``(1|unit)``; ``unit:post`` and ``unit:period`` add ``(1|unit:post)`` and
+    ``(1|unit:period)``.
+    """
+    entries = set(random)
+    correlated = bool(entries & {"unit_trend", "unit:time"})
+    out = ["(1+time|unit)" if correlated else "(1|unit)"]
+    out += [
+        RANDOM_LME4[e]
+        for e in ("unit_trend_uncorrelated", "unit:post", "unit:period")
+        if e in entries
+    ]
+    return tuple(out)
+
+
+#: Random-effect structures every model of this package fits with its own arguments.
+_SIMPLE: dict[tuple[str, ...], list[str] | None] = {
+    ("(1|unit)",): None,
+    ("(1+time|unit)",): ["time"],
+}
+
+
+def _random_argument(fit: Callable[..., Any], terms: tuple[str, ...]) -> dict[str, Any]:
+    """Keyword arguments that pass ``terms`` to the model function ``fit``."""
+    if "random" in inspect.signature(fit).parameters:
+        return {"random": " + ".join(terms)}
+    raise ModelSpecificationError(
+        f"random-effect terms {' + '.join(terms)} need a model engine with multi-term random "
+        "effects, which this installation does not have"
+    )
+
+
 def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
     a = frame.analysis
     formula, term = model_formula(frame), _effect_term(frame)
-    slopes = ["time"] if "unit:time" in a.random else None
+    terms = random_terms(a.random)
+    simple = terms in _SIMPLE
+    slopes = _SIMPLE.get(terms)
     if family_info(a.family).mixed_model == "lmm":
         from analysis.lmm import fit_lmm
 
         df_method = {"wald-normal": "normal"}.get(method, method)
-        fit = fit_lmm(
-            frame.data, formula, GROUP, random_slopes=slopes, method="reml", df_method=df_method
-        )
+        how = {"random_slopes": slopes} if simple else _random_argument(fit_lmm, terms)
+        fit = fit_lmm(frame.data, formula, GROUP, method="reml", df_method=df_method, **how)
         return _from_fit(method, fit, term, a.family, ctx.level, {})
     if method in ("satterthwaite", "kenward-roger"):
         raise ModelSpecificationError(f"{method} degrees of freedom apply to Gaussian models only")
-    if slopes:
-        raise ModelSpecificationError("random slopes are fitted for Gaussian models only")
     from analysis.glmm import fit_glmm
 
+    # A random intercept alone is the engine's own case (AGQ allowed, between-within df);
+    # any other structure goes by Laplace with the containment df rule, which is the
+    # between-within rule generalised (analysis.glmm.containment; docs/glmm-engine.md).
+    single = terms == ("(1|unit)",)
+    how = {} if single else _random_argument(fit_glmm, terms)
+    if method == "wald-normal":
+        df_method = "normal"
+    else:
+        df_method = "between-within" if single else "containment"
     fit = fit_glmm(
         frame.data,
         formula,
@@ -180,8 +227,9 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
         family=a.family,
         offset=frame.offset,
         trials=ctx.trials if a.family == "binomial" else None,
-        nagq=a.nagq if family_info(a.family).agq else 1,
-        df_method="normal" if method == "wald-normal" else "between-within",
+        nagq=a.nagq if single and family_info(a.family).agq else 1,
+        df_method=df_method,
+        **how,
     )
     extra = {"nagq": fit.extra.get("nagq")}
     if "size" in fit.extra:

@@ -1,11 +1,15 @@
 """Simulation-based power of a prespecified analysis (the library behind ``rct design power``).
 
-Each simulated trial: draw one admissible allocation scheme (uniformly, from the scheme
-space given, or every split with the protocol's arm sizes), simulate the analysis' outcome
-for the protocol's units with :func:`analysis.sap.simulate.simulate_values` (only the base
-rate, rate ratio, between-cluster SD and trend SD of that outcome set here; the rest at
-their documented defaults or as ``settings`` give them), build the analysis frame and fit it under one inference method
-exactly as the SAP runner does (:func:`analysis.sap.runner.fit_method`). Power is the
+A view of the one simulation engine (:mod:`analysis.sap.operating`, also behind ``rct
+design check``): one analysis, one inference method, one scenario. Each simulated trial
+draws one admissible allocation scheme (uniformly, from the scheme space given, or every
+split with the protocol's arm sizes), simulates the analysis' outcome for the protocol's
+units with :func:`analysis.sap.simulate.simulate_values` (only the base rate, rate ratio,
+between-cluster SD and trend SD of that outcome set here; the rest at their documented
+defaults or as ``settings`` give them) and runs the analysis under the method exactly as
+the SAP runner does (:func:`analysis.sap.runner.run_analysis`). Each simulated trial's
+randomness comes from its own seed derived from ``seed`` and its index, so the result
+is the same for any number of workers. Power is the
 share of fitted trials with two-sided p < alpha; its Monte Carlo standard error is
 ``sqrt(p (1 - p) / n)``. Failed fits are counted and reported, never counted as
 rejections, and left out of the denominator.
@@ -22,7 +26,7 @@ borough's baseline as its control honest: without them the simulation model lets
 borough's baseline predict its follow-up perfectly up to noise, and mixed models look
 more powerful than they will be.
 
-The numpy Generator drives the simulation only; it never makes a trial's allocation.
+The numpy generators drive the simulation only; it never makes a trial's allocation.
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.errors import ModelSpecificationError
-from analysis.sap.dataset import build_frame
-from analysis.sap.runner import MethodContext, fit_errors, fit_method
-from analysis.sap.simulate import RATE_PER, SimulationSettings, sd_from_cv, simulate_values
+from analysis.sap.operating import OperatingPlan, run_simulations
+from analysis.sap.scenarios import Scenario
+from analysis.sap.simulate import RATE_PER, SimulationSettings, sd_from_cv
 from protocols import Analysis, Protocol
 
 __all__ = ["PowerResult", "power_simulation", "design_protocol", "sd_from_icc", "verdict"]
@@ -215,6 +219,8 @@ def power_simulation(
     scheme_units: Sequence[str] | None = None,
     settings: SimulationSettings | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = 1,
+    scheduler: str | None = None,
 ) -> PowerResult:
     """Estimate the power of one analysis of ``protocol`` by simulation.
 
@@ -224,7 +230,7 @@ def power_simulation(
     analysis : str, optional
         Analysis name (default: the primary analysis).
     method : str, optional
-        Inference method (default: the analysis' first prespecified method).
+        Inference method (default: the analysis' primary inference).
     base_rate : float, optional
         Control rate of the outcome per 10,000 of the denominator per quarter (default:
         the simulator's default for the outcome).
@@ -250,7 +256,10 @@ def power_simulation(
     settings : SimulationSettings, optional
         Other simulation parameters.
     progress : callable, optional
-        Called with 1 after each simulated trial (for a progress bar).
+        Called with the number of newly finished simulated trials (for a progress bar).
+    workers, scheduler : optional
+        Local worker processes (default 1; None: all cores) or the address of a Dask
+        scheduler (see :func:`analysis.sap.operating.run_simulations`).
     """
     if sum(x is not None for x in (sd_between, cv, icc)) > 1:
         raise ModelSpecificationError("give at most one of sd_between, cv and icc")
@@ -259,7 +268,7 @@ def power_simulation(
     if sd_trend is not None and sd_trend < 0:
         raise ModelSpecificationError("sd_trend must not be negative")
     a = _pick_analysis(protocol, analysis)
-    meth = method or (a.inference[0] if a.inference else "between-within")
+    meth = method or a.deciding_inference or "between-within"
     s = protocol.schedule
     nb = baseline_quarters or len(s.baseline)
     nf = follow_up_quarters or len(s.follow_up)
@@ -294,41 +303,31 @@ def power_simulation(
         if schemes is not None
         else _all_splits(units, protocol.allocation.arm_sizes[protocol.allocation.intervention_arm])
     )
-    arms_codes = _arm_codes(protocol)
-    rng = np.random.default_rng(seed)
+    scenario = Scenario("power", st)
+    plan = OperatingPlan.build(
+        design,
+        [scenario],
+        space,
+        units,
+        selection=((a.name, (meth,)),),
+        seed=seed,
+    )
+    records = run_simulations(
+        plan, simulations, workers=workers, scheduler=scheduler, progress=progress
+    )
     rejections = fitted = failed = 0
     first_error = ""
     log_effects: list[float] = []
-    for _ in range(simulations):
-        row = space[int(rng.integers(len(space)))]
-        arms = {u: arms_codes[int(x)] for u, x in zip(units, row)}
-        sim_seed = int(rng.integers(2**62))
-        values = simulate_values(design, arms, seed=sim_seed, settings=st, indicators=[a.outcome])
-        ctx = MethodContext(
-            arms=arms,
-            intervention_arm=protocol.allocation.intervention_arm,
-            schemes=space,
-            scheme_units=units,
-            randomisation_ci=False,
-            trials=None,
-        )
-        try:
-            frame = build_frame(design, values, arms, a)
-            res = fit_method(frame, meth, ctx)
-        except fit_errors() as exc:  # a simulated dataset the frame refuses
-            res = None
-            first_error = first_error or str(exc)
-        if res is None or not res.ok:
+    for rec in records:
+        (_, _, ok, p, coef, _, _, _, error) = rec.outcomes[0]
+        if not ok or not math.isfinite(p):
             failed += 1
-            if res is not None:
-                first_error = first_error or res.error
-        else:
-            fitted += 1
-            rejections += int(res.pvalue < alpha)
-            if math.isfinite(res.coefficient):
-                log_effects.append(res.coefficient)
-        if progress is not None:
-            progress(1)
+            first_error = first_error or error
+            continue
+        fitted += 1
+        rejections += int(p < alpha)
+        if math.isfinite(coef):
+            log_effects.append(coef)
     power = rejections / fitted if fitted else float("nan")
     mc_se = math.sqrt(power * (1 - power) / fitted) if fitted else float("nan")
     return PowerResult(
@@ -367,11 +366,3 @@ def _pick_analysis(protocol: Protocol, name: str | None) -> Analysis:
         if a.role == "primary":
             return a
     raise ModelSpecificationError("the protocol has no primary analysis")
-
-
-def _arm_codes(protocol: Protocol) -> dict[int, str]:
-    intervention = protocol.allocation.intervention_arm
-    others = [c for c in protocol.arm_codes if c != intervention]
-    if not others:
-        raise ModelSpecificationError("the protocol needs a control arm")
-    return {1: intervention, 0: others[0]}

@@ -164,7 +164,11 @@ class IccSummary:
 
 @dataclass(frozen=True)
 class AnalysisResult:
-    """One prespecified (or post hoc) analysis: its model, data, ICC and every method."""
+    """One prespecified (or post hoc) analysis: its model, data, ICC and every method.
+
+    ``primary_inference`` is the method whose result decides the analysis (the protocol's
+    ``primary_inference``, else its first listed method); the others are supportive.
+    """
 
     name: str
     role: str
@@ -183,6 +187,7 @@ class AnalysisResult:
     post_hoc: bool = False
     post_hoc_reason: str = ""
     error: str = ""
+    primary_inference: str = ""
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -202,6 +207,7 @@ class AnalysisResult:
             "post_hoc": self.post_hoc,
             "post_hoc_reason": self.post_hoc_reason,
             "error": self.error,
+            "primary_inference": self.primary_inference,
             "clusters": self.clusters,
             "observations": self.observations,
             "missing_values": self.missing_values,

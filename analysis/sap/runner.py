@@ -123,6 +123,7 @@ def run_analysis(
         methods=(),
         post_hoc=bool(post_hoc_reason),
         post_hoc_reason=post_hoc_reason,
+        primary_inference=analysis.deciding_inference,
     )
     try:
         frame = build_frame(protocol, values, ctx.arms, analysis)

@@ -4,10 +4,12 @@ The model (documented defaults in :class:`SimulationSettings`), for unit ``i``, 
 ``t`` and indicator ``k``::
 
     log mu_ikt = log(denominator_i) + log(rate_k / 10,000) + u_ik + q_kt + b_ik * t
-                 + log(RR_k) * treatment_it
+                 + p_ik * post_t + log(RR_k) * treatment_it
     u_ik ~ N(0, sd_between^2)            (cluster effect, one per unit and indicator)
     q_kt ~ N(0, quarter_sd^2)            (quarter effect, shared by the units)
     b_ik ~ N(0, sd_trend^2)              (the unit's own linear trend per quarter; default 0)
+    p_ik,post ~ N(0, sd_post^2)          (unit x phase effect: a borough's level shifts
+                                          between baseline and follow-up; default 0)
     y_ikt ~ Poisson(mu_ikt * exp(e_ikt)), e_ikt ~ N(0, sd_observation^2)  (Poisson-lognormal)
         or  NB2(mean mu_ikt, size nb_size)                                (negative binomial)
 
@@ -30,7 +32,10 @@ simulated after real baseline returns stay consistent with a full simulated tria
 order is: cluster effects, quarter effects, observation-level normals, the uniforms of the
 counts, the missingness uniforms and, last, the trend normals; because the trends come
 last, adding them (``sd_trend > 0``) leaves every other draw of a seed as it was, and
-``sd_trend = 0`` reproduces the values of a simulation without trends exactly.
+``sd_trend = 0`` reproduces the values of a simulation without trends exactly. The unit x
+phase normals (``sd_post``) are drawn after the trends, for the same reason. The
+observation-level term ``e_ikt`` of the Poisson-lognormal noise is, for one indicator, a
+unit x quarter ("cluster-period") random effect: ``sd_observation`` is its SD.
 
 Why trends matter: without them each borough's own baseline predicts its follow-up
 perfectly up to noise, so analyses that compare a borough with its own baseline (the
@@ -45,9 +50,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -118,6 +123,10 @@ class SimulationSettings:
         Between-cluster SD of the units' own linear trends on the log scale per quarter
         (one trend per unit and indicator; 0.0, the default, means no unit-specific trends
         and reproduces earlier simulations seed for seed).
+    sd_post : float
+        Between-cluster SD of the units' own shift from baseline to follow-up on the log
+        scale (a unit x phase effect, one per unit and indicator; 0.0 by default, which
+        reproduces earlier simulations seed for seed).
     missing : float
         Probability that a cell is missing (a return not made): value NaN.
     use_unit_referral_rate : bool
@@ -135,6 +144,7 @@ class SimulationSettings:
     nb_size: float = 50.0
     missing: float = 0.0
     sd_trend: float = 0.0
+    sd_post: float = 0.0
     use_unit_referral_rate: bool = True
 
     def __post_init__(self) -> None:
@@ -144,11 +154,19 @@ class SimulationSettings:
             raise ModelSpecificationError(f"unknown noise {self.noise!r}")
         if not 0.0 <= self.missing < 1.0:
             raise ModelSpecificationError("missing must be a probability below 1")
-        for name in ("sd_between", "quarter_sd", "sd_observation", "sd_trend"):
+        for name in ("sd_between", "quarter_sd", "sd_observation", "sd_trend", "sd_post"):
             if getattr(self, name) < 0:
                 raise ModelSpecificationError(f"{name} must not be negative")
         if self.nb_size <= 0:
             raise ModelSpecificationError("nb_size must be positive")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle as plain values (read-only mappings do not pickle): for worker processes."""
+        values = tuple(
+            dict(v) if isinstance(v, Mapping) else v
+            for v in (getattr(self, f.name) for f in fields(self))
+        )
+        return (SimulationSettings, values)
 
     def base_rate(self, indicator: str) -> float:
         if indicator in self.base_rates:
@@ -216,6 +234,7 @@ def simulate_values(
     uniforms = rng.random(size=(n_k, n_u, n_q))
     missing_draw = rng.random(size=(n_k, n_u, n_q))
     trend = st.sd_trend * rng.normal(0.0, 1.0, size=(n_k, n_u))
+    shift = st.sd_post * rng.normal(0.0, 1.0, size=(n_k, n_u)) if st.sd_post > 0 else None
     quarter_index = np.array([q.index - all_q[0].index for q in all_q], dtype=float)
     intervention = protocol.allocation.intervention_arm
     treated_unit = np.array([arms[u.id] == intervention for u in units], dtype=float)
@@ -233,6 +252,7 @@ def simulate_values(
             + u_eff[k][:, None]
             + q_eff[k][None, :]
             + np.outer(trend[k], quarter_index)
+            + (0.0 if shift is None else np.outer(shift[k], follow))
             + math.log(st.rate_ratio(ind.code)) * treatment
         )
         y = _draw_counts(st, log_mu, noise_normal[k], uniforms[k])

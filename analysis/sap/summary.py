@@ -11,7 +11,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["summary_markdown", "format_effect", "format_p", "method_line", "icc_line"]
+__all__ = [
+    "summary_markdown",
+    "format_effect",
+    "format_p",
+    "method_line",
+    "icc_line",
+    "primary_first",
+    "deciding_method",
+]
 
 ROLE_TITLE = {"primary": "Primary", "secondary": "Secondary", "sensitivity": "Sensitivity"}
 
@@ -61,6 +69,37 @@ def method_line(m: Mapping[str, Any]) -> str:
     return f"{line}, df = {_df(m)}"
 
 
+def deciding_method(a: Mapping[str, Any]) -> str:
+    """The analysis' primary inference (older results files: its first listed method)."""
+    chosen = a.get("primary_inference") or ""
+    if not chosen and a.get("methods"):
+        chosen = a["methods"][0]["method"]
+    return str(chosen)
+
+
+def primary_first(a: Mapping[str, Any]) -> list[tuple[bool, Mapping[str, Any]]]:
+    """The analysis' methods, its primary inference first: (is it the primary, method)."""
+    chosen = deciding_method(a)
+    methods = list(a.get("methods", []))
+    lead = [m for m in methods if m["method"] == chosen]
+    rest = [m for m in methods if m["method"] != chosen]
+    return [(True, m) for m in lead] + [(False, m) for m in rest]
+
+
+def headline(results: Mapping[str, Any]) -> str | None:
+    """The trial's answer in one line: the primary analysis under its primary inference."""
+    for a in results["analyses"]:
+        if a["role"] != "primary" or a.get("post_hoc"):
+            continue
+        chosen = deciding_method(a)
+        if a["error"]:
+            return f"**Primary result ({a['name']}, {chosen}):** FAILED - {a['error']}"
+        for m in a["methods"]:
+            if m["method"] == chosen:
+                return f"**Primary result ({a['name']}):** {method_line(m)}"
+    return None
+
+
 def icc_line(icc: Mapping[str, Any] | None) -> str:
     if icc is None:
         return "ICC: not estimated"
@@ -90,6 +129,9 @@ def summary_markdown(results: Mapping[str, Any]) -> str:
         "ratios (binomial) or mean differences (Gaussian), intervention vs control.",
         "",
     ]
+    head = headline(results)
+    if head:
+        out += [head, ""]
     for a in results["analyses"]:
         label = " (POST HOC)" if a["post_hoc"] else ""
         role = ROLE_TITLE.get(a["role"], a["role"])
@@ -111,8 +153,10 @@ def summary_markdown(results: Mapping[str, Any]) -> str:
             f"({a['missing_values']} missing values left out)."
         )
         out.append("")
-        for m in a["methods"]:
-            out.append(f"- {method_line(m)}")
+        several = len(a["methods"]) > 1
+        for lead, m in primary_first(a):
+            label = ("**Primary inference** - " if lead else "Supportive - ") if several else ""
+            out.append(f"- {label}{method_line(m)}")
         out.append(f"- {icc_line(a['icc'])}")
         warns = [(m["method"], w) for m in a["methods"] for w in m.get("warnings", [])]
         if warns:

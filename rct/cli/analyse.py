@@ -23,7 +23,7 @@ def analyse() -> None:
 
 
 def _method_lines(data: dict[str, Any]) -> list[str]:
-    from analysis.sap.summary import icc_line, method_line
+    from analysis.sap.summary import icc_line, method_line, primary_first
 
     out = []
     for a in data["analyses"]:
@@ -35,7 +35,12 @@ def _method_lines(data: dict[str, Any]) -> list[str]:
             out.append(f"  FAILED: {a['error']}")
             continue
         out.append(f"  {a['clusters']} clusters, {a['observations']} observations")
-        out += [f"  {method_line(m)}" for m in a["methods"]]
+        several = len(a["methods"]) > 1
+        out += [
+            f"  {('PRIMARY INFERENCE: ' if lead else 'supportive: ') if several else ''}"
+            f"{method_line(m)}"
+            for lead, m in primary_first(a)
+        ]
         out.append(f"  {icc_line(a['icc'])}")
         for m in a["methods"]:
             out += [f"  warning ({m['method']}): {w}" for w in m.get("warnings", [])]

@@ -23,8 +23,16 @@ from rct.cli.common import State, pass_state
     metavar="YYYY-MM-DD",
     help="Date for overdue returns (default: today).",
 )
+@click.option(
+    "--design-check",
+    "design_check",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Results of 'rct design check -o FILE': adds the SAP's operating characteristics.",
+)
 @pass_state
-def report(state: State, out: str, as_of: str | None) -> None:
+def report(state: State, out: str, as_of: str | None, design_check: str | None) -> None:
     """Write the trial report: flow, randomisation, baseline, completeness, rates, effects, ICCs, provenance.
 
     Before the allocation is revealed the report carries no arm information.
@@ -40,7 +48,13 @@ def report(state: State, out: str, as_of: str | None) -> None:
         day = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise InputError(f"--as-of {as_of!r} is not a date written YYYY-MM-DD") from None
+    operating = None
+    if design_check:
+        from rct.report.operating import load_design_check
+
+        operating = load_design_check(design_check)
     data = gather_report(state.workspace(), as_of=day)
+    data.operating = operating
     Path(out).write_text(render_report(data), encoding="utf-8")
     click.echo(
         f"Wrote the trial report to {out}"

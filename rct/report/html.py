@@ -24,6 +24,7 @@ SECTIONS = (
     "rates",
     "effects",
     "icc",
+    "operating",
     "provenance",
 )
 
@@ -49,6 +50,7 @@ class ReportData:
     analysed_clusters: int | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    operating: dict[str, Any] | None = None  # 'rct design check' results (rct.report.operating)
 
 
 CSS = """
@@ -270,6 +272,8 @@ def _headline(d: ReportData) -> str:
 
 def render_report(d: ReportData) -> str:
     """The whole page."""
+    from rct.report.operating import operating_section
+
     body = {
         "headline": ("Primary result", _headline(d)),
         "flow": ("Flow of clusters (CONSORT)", _flow(d)),
@@ -284,6 +288,7 @@ def render_report(d: ReportData) -> str:
         ),
         "effects": ("Prespecified effects", _effects(d)),
         "icc": ("Intracluster correlation (ICC)", _icc(d)),
+        "operating": ("SAP operating characteristics", operating_section(d.operating)),
         "provenance": ("Provenance", _provenance(d)),
     }
     nav = "".join(f"<a href='#{k}'>{_e(body[k][0])}</a>" for k in SECTIONS)

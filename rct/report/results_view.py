@@ -1,8 +1,14 @@
-"""Turn stored SAP results (the results JSON) into the report's effect and ICC rows."""
+"""Turn stored SAP results (the results JSON) into the report's effect and ICC rows.
+
+Each analysis' primary inference comes first among its rows (``primary_inference``
+True); the other methods are supportive.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from analysis.sap.summary import primary_first
 
 __all__ = ["effect_rows"]
 
@@ -21,7 +27,7 @@ def effect_rows(
     for a in data["analyses"]:
         if a["role"] == "primary":
             primary_clusters = a.get("clusters")
-        for m in a["methods"]:
+        for lead, m in primary_first(a):
             if m.get("status") != "ok":
                 continue
             eff = m["effect"]
@@ -36,6 +42,7 @@ def effect_rows(
                     "pvalue": m.get("pvalue"),
                     "df": m.get("df"),
                     "post_hoc": a.get("post_hoc", False),
+                    "primary_inference": lead,
                     "scale": "ratio"
                     if any(r in str(eff.get("measure", "")).lower() for r in RATIO_MEASURES)
                     else "difference",

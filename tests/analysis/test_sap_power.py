@@ -26,6 +26,12 @@ def test_the_same_seed_gives_the_same_power() -> None:
     assert a == b
 
 
+def test_power_is_a_view_of_the_design_check_engine_whatever_the_workers() -> None:
+    one = power_simulation(SHIPPED, simulations=6, seed=4, workers=1, **FAST)
+    two = power_simulation(SHIPPED, simulations=6, seed=4, workers=2, **FAST)
+    assert one == two
+
+
 def test_a_huge_effect_is_almost_always_detected_and_no_effect_rarely() -> None:
     big = power_simulation(SHIPPED, simulations=30, seed=2, rate_ratio=0.2, sd_between=0.1, **FAST)
     none = power_simulation(SHIPPED, simulations=40, seed=2, rate_ratio=1.0, **FAST)
@@ -55,9 +61,9 @@ def test_a_randomisation_test_that_can_never_reach_alpha_is_named() -> None:
     assert "can never reach p < 0.05" in r.message
 
 
-def test_the_primary_analysis_first_method_is_the_default() -> None:
+def test_the_primary_analysis_and_its_primary_inference_are_the_default() -> None:
     r = power_simulation(SHIPPED, simulations=2, seed=1, baseline_quarters=1, follow_up_quarters=1)
-    assert (r.analysis, r.method) == ("primary_re_referrals", "between-within")
+    assert (r.analysis, r.method) == ("primary_re_referrals", "cluster-level")
 
 
 def test_icc_converts_to_a_between_cluster_sd_and_back() -> None:

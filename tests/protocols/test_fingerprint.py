@@ -92,7 +92,8 @@ def _edits() -> st.SearchStrategy[tuple[str, Any]]:
         st.just(("deadline", ("schedule", None, "submission_deadline_days", None, 46))),
         st.just(("cutoff", ("allocation", None, "cutoff_quantile", None, 0.5))),
         st.just(("primary quadrature", ("analyses", 0, "nagq", None, 9))),
-        st.just(("primary inference", ("analyses", 0, "inference", None, ["between-within"]))),
+        st.just(("primary inference", ("analyses", 0, "inference", None, ["cluster-level"]))),
+        st.just(("deciding method", ("analyses", 0, "primary_inference", None, "randomisation"))),
         st.just(("indicator max", ("indicators", 2, "maximum", None, 2001))),
         st.just(("trial version", ("trial", None, "version", None, "0.2"))),
     )

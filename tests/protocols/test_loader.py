@@ -106,8 +106,8 @@ def test_analysis_must_estimate_treatment_and_use_known_terms() -> None:
 def test_inference_method_must_suit_the_family() -> None:
     found = problems_of(
         SHIPPED.replace(
-            '["between-within", "cluster-level", "randomisation"]',
-            '["satterthwaite", "cluster-level", "randomisation"]',
+            'inference = ["cluster-level", "randomisation"]',
+            'inference = ["satterthwaite", "cluster-level", "randomisation"]',
             1,
         )
     )
@@ -164,3 +164,45 @@ def test_covariate_constraints_use_cvrcov_language_on_numeric_covariates() -> No
         for x in found
     )
     assert len(found) == 2
+
+
+PRIMARY_LINE = 'primary_inference = "cluster-level"\n'
+
+
+def test_the_primary_analysis_must_name_its_primary_inference() -> None:
+    assert PRIMARY_LINE in SHIPPED
+    found = problems_of(SHIPPED.replace(PRIMARY_LINE, "", 1))
+    assert any(
+        x.startswith("analyses[0].primary_inference: is required for the primary analysis")
+        and "one of cluster-level, randomisation" in x
+        for x in found
+    )
+
+
+def test_the_primary_inference_must_be_one_of_the_listed_methods() -> None:
+    found = problems_of(SHIPPED.replace(PRIMARY_LINE, 'primary_inference = "between-within"\n', 1))
+    assert any(
+        "analyses[0].primary_inference: 'between-within' must be one of this analysis' "
+        "inference methods (cluster-level, randomisation)" in x
+        for x in found
+    )
+
+
+def test_other_analyses_may_name_a_primary_inference_and_default_to_their_first() -> None:
+    from protocols import loads_protocol
+
+    p = loads_protocol(SHIPPED)
+    assert p.analysis("primary_re_referrals").deciding_inference == "cluster-level"
+    assert p.analysis("sensitivity_re_referrals_gee").primary_inference == ""
+    assert p.analysis("sensitivity_re_referrals_gee").deciding_inference == "gee-mancl-derouen"
+
+
+def test_the_new_random_effect_vocabulary_is_accepted() -> None:
+    from protocols import loads_protocol
+
+    entries = '["unit", "unit:post", "unit:period", "unit_trend", "unit_trend_uncorrelated"]'
+    text = SHIPPED.replace('random = ["unit"]', f"random = {entries}", 1)
+    a = loads_protocol(text).analysis("primary_re_referrals")
+    assert a.random == ("unit", "unit:post", "unit:period", "unit_trend", "unit_trend_uncorrelated")
+    found = problems_of(SHIPPED.replace('random = ["unit"]', 'random = ["unit:weather"]', 1))
+    assert any("analyses[0].random[0]: must be one of" in x for x in found)

@@ -141,6 +141,7 @@ def test_a_run_is_stored_with_its_provenance_and_audited_in_the_same_transaction
             "randomisation",
         ]
         assert all(m["status"] == "ok" for m in primary["methods"])
+        assert primary["primary_inference"] == "cluster-level"
         assert analyses.latest(ws).results_json == stored.results_json
     finally:
         ws.close()
@@ -224,6 +225,10 @@ def test_an_analysis_added_after_data_were_visible_is_labelled_post_hoc_everywhe
     assert show.code == 0
     assert "secondary_into_care (children_into_care_with_da)  [POST HOC]" in show.out
     assert "primary_re_referrals (da_re_referrals)\n" in show.out
+    # the primary inference leads; the others are labelled supportive
+    lead = show.out.index("  PRIMARY INFERENCE: cluster-level: rate ratio")
+    assert lead < show.out.index("  supportive: between-within: rate ratio")
+    assert "**Primary result (primary_re_referrals):** cluster-level: rate ratio" in md
 
 
 def test_run_writes_the_stored_json_and_the_summary(

@@ -36,6 +36,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, capsys: pytest.CaptureFixture[
     results = json.loads((demo / "results" / "results.json").read_text())
     primary = next(a for a in results["analyses"] if a["role"] == "primary")
     assert all(m["status"] == "ok" for m in primary["methods"])
+    assert primary["primary_inference"] == "cluster-level"
 
 
 def test_demo_refuses_a_directory_that_is_not_empty(
