@@ -49,23 +49,56 @@ def export_cmd(state: State, directory: str, as_json: bool) -> None:
     show_default=True,
     help="Relative tolerance for recomputed numbers when the results JSON is not byte-identical.",
 )
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A checkpoint the trial published (registry, e-mail): the bundle must hold it.",
+)
+@click.option(
+    "--commitment", default=None, help="The allocation commitment published at seal time."
+)
+@click.option(
+    "--genesis",
+    default=None,
+    metavar="FINGERPRINT",
+    help="The first admin's key fingerprint from the trial master file.",
+)
 @json_option
-def reproduce_cmd(directory: str, tolerance: float, as_json: bool) -> None:
+def reproduce_cmd(
+    directory: str,
+    tolerance: float,
+    checkpoints: tuple[str, ...],
+    commitment: str | None,
+    genesis: str | None,
+    as_json: bool,
+) -> None:
     """Check a bundle independently: PASS or FAIL per item; exit 0 only if all pass.
 
-    Needs no trial database: everything is recomputed from the bundle's files.
+    Needs no trial database: everything is recomputed from the bundle's files. Give what
+    you hold from outside the bundle (--checkpoint, --commitment, --genesis): without it a
+    bundle can only show that its files agree with each other.
     """
     from pathlib import Path
 
+    from rct.bundle_trust import Anchors
+    from rct.checkpoints import load_checkpoint
     from rct.reproduce import reproduce
 
-    checks = reproduce(Path(directory), tolerance=tolerance)
+    anchors = Anchors(tuple(load_checkpoint(Path(c)) for c in checkpoints), commitment, genesis)
+    checks = reproduce(Path(directory), tolerance=tolerance, anchors=anchors)
     ok = bool(checks) and all(c.ok for c in checks)
     if as_json:
         echo_json({"ok": ok, "checks": [c.to_dict() for c in checks]})
     else:
         for c in checks:
             click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
+        if not anchors:
+            click.echo(
+                "Note: no --checkpoint, --commitment or --genesis given: this shows the bundle "
+                "agrees with itself, not that it is the trial's own record."
+            )
         click.echo(
             f"\n{'PASS' if ok else 'FAIL'}: {sum(c.ok for c in checks)} of {len(checks)} checks passed"
         )
