@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 MIN_PASSPHRASE = 12
+#: scrypt cost of new envelopes: memory-hard at 128 MiB per guess (docs/concealment.md)
+ENVELOPE_SCRYPT_N = 2**17
 
 
 class AllocationStateError(RctError):
@@ -74,6 +76,9 @@ def latest(session: Session) -> AllocationRecord | None:
 def _check_passphrase(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE:
         raise InputError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
+    from rct.passphrase import check_strength
+
+    check_strength(passphrase)
 
 
 def seal(
@@ -116,7 +121,7 @@ def seal(
                 inputs["design_fingerprint"],
                 version=COMMITMENT_VERSION,
             )
-            envelope = Envelope.seal(seed, passphrase, com)
+            envelope = Envelope.seal(seed, passphrase, com, n=ENVELOPE_SCRYPT_N)
             del seed
             previous = latest(s)
             replaces = previous.id if previous is not None else None
@@ -176,6 +181,7 @@ def _record_failed_reveal(ws: Workspace, allocation_id: int, why: str) -> None:
             action="allocation.reveal-failed",
             entity=f"allocation/{allocation_id}",
             payload={"why": why},
+            signer=ws.signer(s, actor),  # opened already by the reveal that failed
         )
 
 
@@ -333,23 +339,32 @@ def record_dict(row: AllocationRecord) -> dict[str, Any]:
 
 
 def revealed_arms(session: Session) -> dict[str, str] | None:
-    """Unit id -> arm of the revealed live allocation, or None before reveal."""
+    """Unit id -> arm of the revealed live allocation, or None before reveal; arms that do
+    not follow from the sealed commitment are refused (rct.arms_guard.ArmsNotVerified)."""
+    from rct.arms_guard import verified_arms
+
     row = live(session)
     if row is None or row.status != "revealed" or not row.arms:
         return None
-    return dict(json.loads(row.arms))
+    return verified_arms(session, row)
 
 
 def certificate(ws: Workspace) -> dict[str, Any]:
-    """The current (live, else latest) allocation record, read by any registered role."""
+    """The current (live, else latest) allocation record, read by any registered role.
+
+    Before reveal only the statistician's copy holds the sealed envelope: an offline guess
+    at its passphrase needs the envelope, so no other role's certificate carries it."""
     with ws.session() as s:
-        ws.read_as(s)
+        actor = ws.read_as(s)
         row = live(s) or latest(s)
         if row is None:
             raise NotFound(
                 "there is no allocation yet; see 'rct allocate plan' and 'rct allocate seal'"
             )
-        return record_dict(row)
+        record = record_dict(row)
+        if not record.get("arms") and actor.role != "statistician":
+            record.pop("envelope", None)
+        return record
 
 
 def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:

@@ -228,7 +228,9 @@ def gather_inputs(session: Session) -> AnalysisInputs:
             "the scheme space rebuilt from the protocol differs from the sealed one; "
             "run 'rct allocate verify'"
         )
-    arms = dict(json.loads(row.arms))
+    from rct.arms_guard import verified_arms
+
+    arms = verified_arms(session, row)  # refuses arms that do not follow from the commitment
     rows = dataset_rows(protocol, current_cells(session), open_query_counts(session), arms)
     values = pd.DataFrame(
         {

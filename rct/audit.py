@@ -5,6 +5,11 @@ JSON of the event's own fields (see :func:`event_hash`). The first event's previ
 64 zeros. Appends are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction
 advisory lock), so concurrent writers never fork the chain, and each append happens in the
 caller's transaction, so an event lands exactly when the change it records lands.
+
+Since signing began (docs/architecture.md, decision 10) each event also carries an Ed25519 signature by
+its actor over :func:`signing_message` (a domain label, the previous hash and the same
+canonical JSON the hash covers); :func:`verify_events` checks signatures and the roles of
+their signers in the same pass (see :mod:`rct.audit_signatures`).
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -22,11 +27,17 @@ from sqlalchemy.orm import Session
 from protocols.canonical import canonical_bytes, canonical_json
 from rct.db.models import AuditEvent
 
+if TYPE_CHECKING:
+    from rct.audit_signatures import Registry
+    from rct.keys import Signer
+
 __all__ = [
     "GENESIS",
     "append",
     "event_hash",
+    "signing_message",
     "iter_events",
+    "iter_raw_records",
     "verify_events",
     "ChainReport",
     "utc_now",
@@ -69,6 +80,14 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical_bytes(fields)).hexdigest()
 
 
+_LABEL = b"rct-audit-event-v1\n"
+
+
+def signing_message(prev_hash: str, fields: dict[str, Any]) -> bytes:
+    """The bytes an event's actor signs: label, previous hash and the canonical event."""
+    return _LABEL + prev_hash.encode("ascii") + b"\n" + canonical_bytes(fields)
+
+
 def append(
     session: Session,
     *,
@@ -78,10 +97,12 @@ def append(
     entity: str,
     payload: dict[str, Any] | None = None,
     reason: str = "",
+    signer: Signer | None = None,
 ) -> AuditEvent:
-    """Append one event in ``session``'s transaction and return it.
+    """Append one event in ``session``'s transaction and return it, signed by ``signer``.
 
     The caller commits (or rolls back) the event together with the change it records.
+    Only refusals are written unsigned (the refused person may hold no key).
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
@@ -92,7 +113,8 @@ def append(
     prev = GENESIS if last is None else last.hash
     body = canonical_json(payload or {})
     fields = _hashed_fields(seq, utc_now(), actor, role, action, entity, reason, body)
-    event = AuditEvent(**fields, prev_hash=prev, hash=event_hash(prev, fields))
+    signature = signer.sign(signing_message(prev, fields)) if signer is not None else None
+    event = AuditEvent(**fields, prev_hash=prev, hash=event_hash(prev, fields), signature=signature)
     session.add(event)
     session.flush()
     return event
@@ -111,6 +133,7 @@ def event_record(e: AuditEvent) -> dict[str, Any]:
         "payload": json.loads(e.payload),
         "prev_hash": e.prev_hash,
         "hash": e.hash,
+        "signature": e.signature,
     }
 
 
@@ -127,15 +150,45 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
         last = rows[-1].seq
 
 
+def iter_raw_records(session: Session, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every event as a record with its payload left as the stored canonical JSON text
+    (what verification hashes), read in batches without building ORM objects."""
+    table = AuditEvent.__table__
+    last = 0
+    while True:
+        rows = (
+            session.execute(
+                select(table).where(table.c.seq > last).order_by(table.c.seq).limit(batch)
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            return
+        for row in rows:
+            yield dict(row)
+        last = rows[-1]["seq"]
+
+
 @dataclass(frozen=True)
 class ChainReport:
-    """Outcome of verifying a chain: ``ok``, how many events, and the first broken link."""
+    """Outcome of verifying a chain: ``ok``, how many events, and the first broken link.
+
+    ``signing_from`` is the event where signing began (1 for trials created signed);
+    ``unsigned_before`` counts the unsigned events before it (trials created before signing
+    existed), ``unsigned_refusals`` the refusals recorded for people without a key.
+    """
 
     ok: bool
     events: int
     broken_at: int | None = None
     problem: str = ""
     head: str = GENESIS
+    signing_from: int | None = None
+    unsigned_before: int = 0
+    unsigned_refusals: int = 0
+    genesis_fingerprint: str | None = None
+    registry: Registry | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,18 +197,41 @@ class ChainReport:
             "broken_at": self.broken_at,
             "problem": self.problem,
             "head": self.head,
+            "signing_from": self.signing_from,
+            "unsigned_before_signing": self.unsigned_before,
+            "unsigned_refusals": self.unsigned_refusals,
+            "genesis_fingerprint": self.genesis_fingerprint,
         }
 
 
 def verify_events(events: Iterable[dict[str, Any]]) -> ChainReport:
-    """Recompute the chain over event records (as :func:`event_record` gives, or JSONL).
+    """Recompute the chain over event records (as :func:`event_record` gives, or JSONL),
+    checking each event's signature and its signer's registered role in the same pass.
 
     Works on records rather than rows so that a bundle's exported trail is checked by the
     same code as the live database.
     """
+    from rct.audit_signatures import Registry
+
+    registry = Registry()
     prev = GENESIS
     expected_seq = 1
     n = 0
+
+    def report(ok: bool, at: int | None = None, problem: str = "") -> ChainReport:
+        return ChainReport(
+            ok,
+            n,
+            at,
+            problem,
+            prev,
+            registry.signing_from,
+            registry.unsigned_before,
+            registry.unsigned_refusals,
+            registry.genesis_fingerprint,
+            registry,
+        )
+
     for rec in events:
         n += 1
         seq = rec.get("seq")
@@ -165,22 +241,18 @@ def verify_events(events: Iterable[dict[str, Any]]) -> ChainReport:
                 if isinstance(seq, int) and seq > expected_seq
                 else "out of order"
             )
-            return ChainReport(
+            return report(
                 False,
-                n,
                 expected_seq,
                 f"expected event {expected_seq} but found event {seq} (event {what}?)",
-                prev,
             )
         if rec.get("prev_hash") != prev:
-            return ChainReport(
+            return report(
                 False,
-                n,
                 seq,
                 f"event {seq} does not link to event {seq - 1}: its previous hash "
                 f"{str(rec.get('prev_hash'))[:12]}... is not {prev[:12]}... "
                 "(an event was inserted, deleted or reordered)",
-                prev,
             )
         payload = rec.get("payload")
         body = payload if isinstance(payload, str) else canonical_json(payload)
@@ -194,16 +266,19 @@ def verify_events(events: Iterable[dict[str, Any]]) -> ChainReport:
             rec["reason"],
             body,
         )
-        h = event_hash(prev, fields)
+        canon = canonical_bytes(fields)
+        linked = prev.encode("ascii") + b"\n" + canon
+        h = hashlib.sha256(linked).hexdigest()
         if h != rec.get("hash"):
-            return ChainReport(
+            return report(
                 False,
-                n,
                 seq,
                 f"event {seq} ({rec.get('action')}) does not match its hash: "
                 "its content was altered",
-                prev,
             )
+        problem = registry.check(seq, rec, _LABEL + linked)
+        if problem:
+            return report(False, seq, problem)
         prev = h
         expected_seq += 1
-    return ChainReport(True, n, None, "", prev)
+    return report(True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import IO, Any
 
@@ -30,6 +31,7 @@ FIELDS = [
     "payload",
     "prev_hash",
     "hash",
+    "signature",
 ]
 
 
@@ -40,7 +42,12 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def write_events(session: Session, fmt: str, output: str) -> int:
+def write_events(
+    session: Session,
+    fmt: str,
+    output: str,
+    visible: Callable[[str, str, Any], bool] | None = None,
+) -> int:
     ctx: Any = (
         nullcontext(sys.stdout)
         if output == "-"
@@ -53,6 +60,8 @@ def write_events(session: Session, fmt: str, output: str) -> int:
         if writer:
             writer.writeheader()
         for e in iter_events(session):
+            if visible is not None and not visible(e.action, e.entity, e.payload):
+                continue
             rec = event_record(e)
             if writer:
                 rec["payload"] = e.payload

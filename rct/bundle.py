@@ -34,6 +34,7 @@ from typing import Any
 from rct import allocations
 from rct import protocols as protocol_store
 from rct.audit import event_record, iter_events
+from rct.bundle_trust import trust_files
 from rct.errors import InputError, PermissionDenied
 from rct.workspace import Workspace
 
@@ -144,6 +145,9 @@ def export_bundle(
             current = protocol_store.current_locked(s)
             row = allocations.live(s) or allocations.latest(s)
             cert = allocations.record_dict(row) if row is not None else None
+            if cert is not None and not cert.get("arms"):
+                cert.pop("envelope", None)  # before reveal no bundle carries the envelope
+            trust = trust_files(s)
             arms = allocations.revealed_arms(s)
             rows = dataset_rows(current.protocol, current_cells(s), open_query_counts(s), arms)
             snap = snapshot_hash(rows)
@@ -190,6 +194,8 @@ def export_bundle(
         with open(work / "audit" / "audit.jsonl", "w", encoding="utf-8") as fh:
             for e in events:
                 fh.write(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n")
+        for name, data in trust.items():
+            _dump(work / name, data)
         _dump(work / "data" / "analysis_dataset.json", rows)
         write_dataset(rows, work / "data" / "analysis_dataset.csv", "csv")
         if results is not None:

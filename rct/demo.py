@@ -69,10 +69,19 @@ class DemoContext:
         """The 256-bit allocation seed this demo seed stands for (demo only)."""
         return hashlib.sha256(f"rct demo allocation seed {self.seed}".encode()).digest()
 
+    @property
+    def keys(self) -> Any:
+        """The demo users' signing keys, in the demo directory under the demo passphrase."""
+        from rct.keys import KeyStore
+
+        if "keys" not in self.facts:
+            self.facts["keys"] = KeyStore(self.directory / "keys", lambda _user: DEMO_PASSPHRASE)
+        return self.facts["keys"]
+
     def workspace(self, user: str) -> Any:
         from rct.workspace import Workspace
 
-        return Workspace(self.url, user)
+        return Workspace(self.url, user, keys=self.keys)
 
 
 def _protocol(ctx: DemoContext) -> Any:
@@ -94,7 +103,10 @@ def _init(ctx: DemoContext) -> str:
 
     path = shipped_protocol_path()
     protocol = load_protocol(path)
-    result = initialise(ctx.url, ADMIN, protocol, str(path))
+    people = [STATISTICIAN, EVALUATOR, *(f"dm-{u.id}" for u in protocol.units)]
+    for name in people:  # each person makes their own key ('rct key create')
+        ctx.keys.create(name)
+    result = initialise(ctx.url, ADMIN, protocol, str(path), ctx.keys)
     ws = ctx.workspace(ADMIN)
     try:
         add_user(ws, STATISTICIAN, "statistician")
@@ -115,9 +127,11 @@ def _init(ctx: DemoContext) -> str:
     finally:
         ws.close()
     ctx.outputs["database"] = str(ctx.directory / "rct.db")
+    ctx.outputs["signing keys"] = str(ctx.keys.directory)
     return (
         f"protocol {result.protocol.protocol.trial.id} locked (fingerprint "
-        f"{sp.fingerprint[:16]}...); {len(protocol.units) + 3} users"
+        f"{sp.fingerprint[:16]}...); {len(protocol.units) + 3} users, each with a signing "
+        f"key (genesis key {str(result.genesis_fingerprint)[:16]}...)"
     )
 
 
@@ -194,10 +208,15 @@ def _seal(ctx: DemoContext) -> str:
             ctx.directory / "allocation-envelope.json",
             demo_seed=ctx.allocation_seed,
         )
+        checkpoint = ws.last_checkpoint
     finally:
         ws.close()
     ctx.outputs["sealed envelope"] = str(result.envelope_path)
-    return f"allocation #{result.id} sealed; commitment {result.commitment[:16]}..."
+    ctx.outputs["checkpoint at seal"] = str(checkpoint.path)
+    return (
+        f"allocation #{result.id} sealed; commitment {result.commitment[:16]}...; signed "
+        f"checkpoint at event {checkpoint.document['seq']}"
+    )
 
 
 def _reveal(ctx: DemoContext) -> str:
@@ -359,8 +378,8 @@ def _published_example(ctx: DemoContext) -> str:
     from rct.workspace import Workspace
 
     url = f"sqlite:///{ctx.directory / 'partnership-example.db'}"
-    load_example(url, ADMIN)
-    ws = Workspace(url, ADMIN)
+    load_example(url, ADMIN, ctx.keys)
+    ws = Workspace(url, ADMIN, keys=ctx.keys)
     try:
         matrix = completeness(ws, as_of=dt.date(2025, 6, 30))
     finally:

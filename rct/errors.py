@@ -19,6 +19,8 @@ __all__ = [
     "AuditChainBroken",
     "NotFound",
     "InputError",
+    "MissingKey",
+    "WrongKeyPassphrase",
 ]
 
 
@@ -78,3 +80,11 @@ class AuditChainBroken(RctError):
     """The audit trail's hash chain does not verify."""
 
     exit_code = 7
+
+
+class MissingKey(PermissionDenied):
+    """The acting user's private key (or its passphrase) is not available here."""
+
+
+class WrongKeyPassphrase(PermissionDenied):
+    """The passphrase does not open the acting user's key file."""

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rct.allocation_verify import Check
+
+if TYPE_CHECKING:
+    from rct.bundle_trust import Anchors
 
 __all__ = ["reproduce", "steps", "Check", "CONCEALED", "concealed_check", "verdict"]
 
@@ -34,6 +37,8 @@ def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
     from rct.bundle import BUNDLE_FORMAT, sha256_file
 
     path = root / "manifest.json"
+    if _refuse_unsafe(root, None, checks):
+        return None
     try:
         manifest = _load_json(path)
         files = manifest["files"]
@@ -45,6 +50,8 @@ def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
         checks.append(
             Check("manifest", False, f"{path} is not a {BUNDLE_FORMAT} manifest (altered?)")
         )
+        return None
+    if _refuse_unsafe(root, list(files), checks):
         return None
     present = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} - {"manifest.json"}
     for name in sorted(files):
@@ -64,6 +71,25 @@ def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
     if not any(c.name.startswith("file ") for c in checks):
         checks.append(Check("manifest", True, f"{len(files)} files, every SHA-256 matches"))
     return manifest
+
+
+def _refuse_unsafe(root: Path, names: list[object] | None, checks: list[Check]) -> bool:
+    """FAIL (and stop) on symlinks in the bundle or manifest paths leading out of it,
+    before any file they name is read (rct/bundle_trust.py)."""
+    from rct.bundle_trust import unsafe_layout
+
+    problems = unsafe_layout(root, names or [])
+    if problems:
+        checks.append(
+            Check(
+                "bundle layout",
+                False,
+                "refused before reading: "
+                + "; ".join(problems[:3])
+                + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
+            )
+        )
+    return bool(problems)
 
 
 def _guard(name: str, checks: list[Check], fn: Callable[[], None]) -> None:
@@ -94,9 +120,14 @@ def reproduce(
     directory: Path,
     *,
     tolerance: float = 1e-6,
+    anchors: Anchors | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[Check]:
     """Every check of the bundle in ``directory``, in order.
+
+    ``anchors`` are what the evaluator holds from outside the bundle (published
+    checkpoints, commitment, genesis key fingerprint), checked against it after its audit
+    chain.
 
     ``progress`` (if given) is called with 1 after the manifest and after each group of
     checks and after each recomputed analysis: :func:`steps` calls in all when every file
@@ -129,6 +160,7 @@ def reproduce(
             )
         )
         state["events"] = events
+        _trust_checks(root, events, anchors, checks)
 
     def protocol() -> None:
         history = _load_json(root / "protocol" / "history.json")
@@ -309,3 +341,18 @@ def verdict(checks: list[Check]) -> tuple[bool, str]:
 def _payload(event: dict[str, Any]) -> dict[str, Any]:
     p = event.get("payload")
     return json.loads(p) if isinstance(p, str) else dict(p or {})
+
+
+def _trust_checks(
+    root: Path, events: list[dict[str, Any]], anchors: Anchors | None, checks: list[Check]
+) -> None:
+    """The bundle's own checkpoints and keys, then the evaluator's outside anchors."""
+    from rct.bundle_trust import anchor_checks, carried_checks
+
+    checks.extend(carried_checks(root, events))
+    if anchors:
+        cert_path = root / "allocation" / "certificate.json"
+        cert = _load_json(cert_path) if cert_path.is_file() else None
+        checks.extend(
+            anchor_checks(events, cert, anchors.checkpoints, anchors.commitment, anchors.genesis)
+        )

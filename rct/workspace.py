@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
@@ -20,8 +20,22 @@ from rct import audit
 from rct.db.engine import ensure_current, make_engine
 from rct.db.errors import from_driver_error
 from rct.db.models import AuditEvent, User
-from rct.errors import PermissionDenied, UnknownUser
+from rct.errors import (
+    MissingKey,
+    PermissionDenied,
+    ProtocolStateError,
+    UnknownUser,
+)
 from rct.roles import PERMISSIONS, allowed
+
+if TYPE_CHECKING:
+    from rct.checkpoints import Checkpoint
+    from rct.keys import KeyStore, Signer
+
+_INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL: permission denied
+
+#: actions after which a signed checkpoint of the head is written automatically
+AUTO_CHECKPOINT = frozenset({"allocation.seal", "allocation.reveal", "analysis.run"})
 
 __all__ = ["Actor", "Workspace", "Recorder"]
 
@@ -38,13 +52,16 @@ class Actor:
 class Recorder:
     """Writes audit events for one actor inside one transaction."""
 
-    def __init__(self, session: Session, actor: Actor) -> None:
+    def __init__(self, session: Session, actor: Actor, signer: Signer | None = None) -> None:
         self.session = session
         self.actor = actor
+        self.signer = signer
+        self.actions: list[str] = []
 
     def __call__(
         self, action: str, entity: str, payload: dict[str, Any] | None = None, reason: str = ""
     ) -> AuditEvent:
+        self.actions.append(action)
         return audit.append(
             self.session,
             actor=self.actor.name,
@@ -53,6 +70,7 @@ class Recorder:
             entity=entity,
             payload=payload,
             reason=reason,
+            signer=self.signer,
         )
 
 
@@ -60,10 +78,21 @@ class Workspace:
     """A trial database opened by a named user."""
 
     def __init__(
-        self, url: str, user: str, *, engine: Engine | None = None, check_schema: bool = True
+        self,
+        url: str,
+        user: str,
+        *,
+        engine: Engine | None = None,
+        check_schema: bool = True,
+        keys: KeyStore | None = None,
     ) -> None:
+        from rct.keys import KeyStore
+
         self.url = url
         self.user = user
+        self.keys = keys or KeyStore()
+        #: the checkpoint written automatically by the last seal, reveal or analysis run
+        self.last_checkpoint: Checkpoint | None = None
         self.engine = engine or make_engine(url, must_exist=check_schema)
         if check_schema:
             ensure_current(self.engine)
@@ -84,13 +113,25 @@ class Workspace:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One write transaction: committed if the block succeeds, rolled back otherwise."""
+        """One write transaction: committed if the block succeeds, rolled back otherwise.
+
+        A database login that may not write (a read-only PostgreSQL role) gets one line
+        naming what was refused, not a traceback."""
         with Session(self.engine, expire_on_commit=False) as s:
             try:
                 with s.begin():
                     yield s
-            except (OperationalError, ProgrammingError) as exc:
-                raise from_driver_error(exc) from None
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
+                    first = str(exc.orig).strip().splitlines()[0]
+                    raise PermissionDenied(
+                        f"the database login {self.engine.url.username or ''} may not make "
+                        f"this change ({first}); use a login with write access for this "
+                        "trial role"
+                    ) from None
+                if isinstance(exc, (OperationalError, ProgrammingError)):
+                    raise from_driver_error(exc) from None
+                raise
 
     def actor(self, session: Session) -> Actor:
         """The registered user acting now (UnknownUser if not registered or inactive)."""
@@ -128,17 +169,46 @@ class Workspace:
             raise PermissionDenied(f"{actor.name} ({actor.role}) may not {permission}")
         return actor
 
+    def signer(self, session: Session, actor: Actor) -> Signer:
+        """Open ``actor``'s private key and check it is the key registered for them.
+
+        ``--as NAME`` only chooses whose key file to open: without it and its passphrase
+        nothing can be signed, so nothing can be changed in NAME's name.
+        """
+        registered = session.scalar(select(User.public_key).where(User.name == actor.name))
+        if registered is None:
+            signing = session.scalar(select(func.count()).where(User.public_key.is_not(None)))
+            if not signing:
+                raise ProtocolStateError(
+                    "this trial's audit trail is not signed yet (created before signed "
+                    "events): an admin runs 'rct audit start-signing' once"
+                )
+            raise MissingKey(
+                f"{actor.name} has no registered public key: they run 'rct key create' and "
+                f"an admin runs 'rct user key {actor.name} --public-key {actor.name}.pub'"
+            )
+        signer = self.keys.signer(actor.name)
+        if signer.public.b64 != registered:
+            raise MissingKey(
+                f"the key in {self.keys.key_path(actor.name)} is not the key registered for "
+                f"{actor.name}; use the key file you registered"
+            )
+        return signer
+
     @contextmanager
     def change(self, permission: str, entity: str) -> Iterator[Recorder]:
-        """Open a write transaction for an action that needs ``permission``.
+        """Open a write transaction for an action that needs ``permission``, signed by the
+        acting user's own key.
 
-        A refusal is itself recorded in the audit trail (in its own transaction, since the
-        refused change never happens), then raised as :class:`PermissionDenied`.
+        A refusal (no such user, no permission, no usable key) is itself recorded in the
+        audit trail (in its own transaction, since the refused change never happens), then
+        raised.
         """
         refusal: tuple[Actor, str] | None = None
-        with self.transaction() as s:
+        error: PermissionDenied | ProtocolStateError | None = None
+        with self.session() as s:
             try:
-                actor = self.actor(s)
+                actor: Actor | None = self.actor(s)
             except UnknownUser:
                 refusal = (Actor(self.user, "unregistered"), "is not a registered user")
                 actor = None
@@ -147,11 +217,32 @@ class Workspace:
                 refusal = (actor, f"has role {actor.role}; {permission} needs {roles}")
             if refusal is None:
                 assert actor is not None
-                yield Recorder(s, actor)
-                return
-        self._refuse(permission, entity, *refusal)
+                try:
+                    signer = self.signer(s, actor)
+                except (PermissionDenied, ProtocolStateError) as exc:
+                    refusal, error = (actor, f"cannot sign: {exc}"), exc
+        if refusal is None:
+            with self.transaction() as s:
+                current = self.actor(s)
+                if current != actor:
+                    raise PermissionDenied(f"{self.user}'s registration changed meanwhile; retry")
+                recorder = Recorder(s, current, signer)
+                yield recorder
+            if AUTO_CHECKPOINT.intersection(recorder.actions):
+                from rct.checkpoints import record_checkpoint
 
-    def _refuse(self, permission: str, entity: str, actor: Actor, why: str) -> None:
+                self.last_checkpoint = record_checkpoint(self)
+            return
+        self._refuse(permission, entity, *refusal, error=error)
+
+    def _refuse(
+        self,
+        permission: str,
+        entity: str,
+        actor: Actor,
+        why: str,
+        error: PermissionDenied | ProtocolStateError | None = None,
+    ) -> None:
         try:
             with self.transaction() as s:
                 audit.append(
@@ -167,4 +258,6 @@ class Workspace:
         if actor.role == "unregistered":
             with self.session() as s:
                 self.actor(s)  # raises UnknownUser with its guidance
+        if error is not None:
+            raise type(error)(f"{error}; the refusal was recorded in the audit trail")
         raise PermissionDenied(f"{actor.name} {why}; the refusal was recorded in the audit trail")

@@ -52,6 +52,34 @@ def _drop_pg_database(name: str) -> None:
     engine.dispose()
 
 
+#: people the tests act as; each gets a signing key once per session (issue #12)
+TEST_USERS = ("ann", "sam", "dee", "eve", "gus", "zoe", "alice", "you", "dana", "bob")
+TEST_PASSPHRASE = "test passphrase for keys"
+#: scrypt cost of test key files: real keys use rct.keys.KEY_FILE_LOG2N (2**17)
+TEST_KEY_LOG2N = 10
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test acts with its users' own keys: RCT_KEY_DIR points at keys made once per
+    session for TEST_USERS (at a low scrypt cost), RCT_KEY_PASSPHRASE opens them, and
+    automatic checkpoints go to a session directory. Session-wide, so module-scoped
+    fixtures that build trials see them too."""
+    from rct import keys
+
+    directory = tmp_path_factory.mktemp("keys")
+    store = keys.KeyStore(directory, lambda _u: TEST_PASSPHRASE)
+    for name in TEST_USERS:
+        store.create(name, log2n=TEST_KEY_LOG2N)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RCT_KEY_DIR", str(directory))
+    mp.setenv("RCT_KEY_PASSPHRASE", TEST_PASSPHRASE)
+    mp.setenv("RCT_CHECKPOINT_DIR", str(tmp_path_factory.mktemp("checkpoints")))
+    mp.setattr(keys, "KEY_FILE_LOG2N", TEST_KEY_LOG2N)
+    yield directory
+    mp.undo()
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database URL on each backend (SQLite file in tmp_path; fresh PG database)."""

@@ -17,6 +17,7 @@ from rct.capture.submit import SubmissionResult, submit_return
 from rct.db.engine import current_revision, make_engine
 from rct.errors import InputError
 from rct.initialise import initialise
+from rct.keys import KeyStore
 from rct.workspace import Workspace
 
 __all__ = ["EXAMPLE_PROTOCOL", "EXAMPLE_DATA", "ExampleLoad", "example_data", "load_example"]
@@ -39,7 +40,7 @@ def example_data() -> bytes:
     return resources.files("rct").joinpath("data", EXAMPLE_DATA).read_bytes()
 
 
-def load_example(url: str, user: str) -> ExampleLoad:
+def load_example(url: str, user: str, keys: KeyStore | None = None) -> ExampleLoad:
     """Create the demonstration trial if the database is empty, then load the data.
 
     On an empty database ``user`` becomes its first admin (as with ``rct init``). A database
@@ -53,8 +54,8 @@ def load_example(url: str, user: str) -> ExampleLoad:
     finally:
         engine.dispose()
     if fresh:
-        initialise(url, user, protocol, EXAMPLE_PROTOCOL)
-    ws = Workspace(url, user)
+        initialise(url, user, protocol, EXAMPLE_PROTOCOL, keys)
+    ws = Workspace(url, user, keys=keys)
     try:
         with ws.session() as s:
             held = protocol_store.current(s).protocol.trial.id

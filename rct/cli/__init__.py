@@ -24,6 +24,7 @@ COMMANDS = {
     "init": "rct.cli.workspace:init_cmd",
     "protocol": "rct.cli.protocol:protocol",
     "user": "rct.cli.workspace:user",
+    "key": "rct.cli.keys:key",
     "audit": "rct.cli.audit:audit",
     "data": "rct.cli.data:data",
     "completeness": "rct.cli.completeness:completeness",
@@ -68,17 +69,24 @@ class LazyGroup(click.Group):
     "user",
     metavar="NAME",
     envvar="RCT_USER",
-    help="Act as this registered user (default: your login name). Env: RCT_USER.",
+    help="Act as this registered user, signing with their key (default: your login "
+    "name). Env: RCT_USER.",
+)
+@click.option(
+    "--key-dir",
+    metavar="DIR",
+    envvar="RCT_KEY_DIR",
+    help="Directory of your signing key (default: rct/keys in your config dir). Env: RCT_KEY_DIR.",
 )
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, user: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, user: str | None, key_dir: str | None) -> None:
     """Run a cluster randomised trial from locked protocol to reproducible result.
 
     Commands take the form 'rct NOUN VERB'; every command has --help.
     """
     from rct.cli.common import State
 
-    ctx.obj = State(db_option=db, user_option=user)
+    ctx.obj = State(db_option=db, user_option=user, key_dir=key_dir)
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:

@@ -18,14 +18,19 @@ def audit() -> None:
 @json_option
 @pass_state
 def log(state: State, limit: int | None, action: str | None, as_json: bool) -> None:
-    """List audit events, oldest first."""
+    """List audit events, oldest first (data managers: their own borough's data events)."""
     from rct.audit import event_record, iter_events
+    from rct.audit_scope import visible_to
 
     ws = state.workspace()
     with ws.session() as s:
-        ws.read_as(s)
+        actor = ws.read_as(s)
+        visible = visible_to(actor.role, actor.borough)
         events = [
-            event_record(e) for e in iter_events(s) if action is None or e.action.startswith(action)
+            event_record(e)
+            for e in iter_events(s)
+            if (action is None or e.action.startswith(action))
+            and visible(e.action, e.entity, e.payload)
         ]
     if limit is not None:
         events = events[-limit:]
@@ -52,25 +57,99 @@ def log(state: State, limit: int | None, action: str | None, as_json: bool) -> N
 
 
 @audit.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A published checkpoint file to check the trail against (repeatable).",
+)
 @json_option
 @pass_state
-def verify(state: State, as_json: bool) -> None:
-    """Recompute the hash chain; exit 0 when intact, else name the first broken link."""
-    from rct.audit import event_record, iter_events, verify_events
+def verify(state: State, checkpoints: tuple[str, ...], as_json: bool) -> None:
+    """Recompute the hash chain and check every signature, the users table and the given
+    checkpoints; exit 0 when all hold, else name the first problem (exit 7)."""
+    from pathlib import Path
+
+    from rct.audit_checks import verify_trail
     from rct.errors import AuditChainBroken
 
     ws = state.workspace()
     with ws.session() as s:
         ws.read_public(s)  # anyone who can open the trial may verify it
-        report = verify_events(event_record(e) for e in iter_events(s))
+        verdict = verify_trail(s, [Path(c) for c in checkpoints])
+    report = verdict.chain
     if as_json:
-        echo_json(report.to_dict())
-        if not report.ok:
+        echo_json(verdict.to_dict())
+        if not verdict.ok:
             raise SystemExit(AuditChainBroken.exit_code)
         return
     if not report.ok:
         raise AuditChainBroken(f"audit chain BROKEN at event {report.broken_at}: {report.problem}")
+    if verdict.problems:
+        raise AuditChainBroken(
+            "audit trail FAILS verification: "
+            + verdict.problems[0]
+            + (f" (and {len(verdict.problems) - 1} more)" if len(verdict.problems) > 1 else "")
+        )
     click.echo(f"Audit chain intact: {report.events} events, head {report.head}")
+    if report.signing_from is not None:
+        click.echo(
+            f"Signatures valid from event {report.signing_from}; genesis key fingerprint "
+            f"{report.genesis_fingerprint}"
+        )
+    else:
+        click.echo("No event is signed: an admin runs 'rct audit start-signing' once")
+    if report.unsigned_before:
+        click.echo(
+            f"{report.unsigned_before} unsigned events before signing began "
+            "(written before signed events existed; not tampering)"
+        )
+    if report.unsigned_refusals:
+        click.echo(f"{report.unsigned_refusals} unsigned refusals (people without a usable key)")
+    if verdict.checkpoints_checked:
+        click.echo(f"{verdict.checkpoints_checked} checkpoint(s) hold: no event removed or changed")
+
+
+@audit.command("checkpoint")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File to write (default: checkpoints/checkpoint-SEQ.json beside an SQLite "
+    "database, or RCT_CHECKPOINT_DIR).",
+)
+@json_option
+@pass_state
+def checkpoint(state: State, output: str | None, as_json: bool) -> None:
+    """Sign the trail's current head and write it to a file for publication."""
+    from pathlib import Path
+
+    from rct.checkpoints import record_checkpoint
+
+    cp = record_checkpoint(state.workspace(), Path(output) if output else None)
+    if as_json:
+        echo_json({**cp.document, "file": str(cp.path)})
+        return
+    click.echo(cp.line())
+    click.echo("Publish this file (registry entry, e-mail to evaluators, trial master file).")
+
+
+@audit.command("start-signing")
+@pass_state
+def start_signing_cmd(state: State) -> None:
+    """Begin signing in a trial created before signed events (admins, once).
+
+    Registers your key in a signed 'audit.signing-start' event; events before it verify
+    as 'unsigned, before signing began'. Then register each user's key with 'rct user key'.
+    """
+    from rct.users import start_signing
+
+    fp = start_signing(state.workspace())
+    click.echo(
+        f"Signing begins now; your key fingerprint {fp} (record it in the trial master file)"
+    )
 
 
 @audit.command("export")
@@ -91,12 +170,15 @@ def verify(state: State, as_json: bool) -> None:
 )
 @pass_state
 def export(state: State, fmt: str, output: str) -> None:
-    """Export every audit event (JSON Lines keep payloads exact; CSV for spreadsheets)."""
+    """Export every audit event (JSON Lines keep payloads exact; CSV for spreadsheets).
+
+    Data managers get their own borough's data events only (and the trial-level ones)."""
     from rct.audit_export import write_events
+    from rct.audit_scope import visible_to
 
     ws = state.workspace()
     with ws.session() as s:
-        ws.read_as(s)
-        n = write_events(s, fmt, output)
+        actor = ws.read_as(s)
+        n = write_events(s, fmt, output, visible_to(actor.role, actor.borough))
     if output != "-":
         click.echo(f"Wrote {n} events to {output}", err=True)

@@ -57,19 +57,48 @@ def export_cmd(state: State, directory: str, as_json: bool) -> None:
     help="Also print every intermediate value of the allocation, recomputed from the bundle's "
     "certificate alone, in the order of the worked example in docs/randomness.md.",
 )
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A checkpoint the trial published (registry, e-mail): the bundle must hold it.",
+)
+@click.option(
+    "--commitment", default=None, help="The allocation commitment published at seal time."
+)
+@click.option(
+    "--genesis",
+    default=None,
+    metavar="FINGERPRINT",
+    help="The first admin's key fingerprint from the trial master file.",
+)
 @json_option
-def reproduce_cmd(directory: str, tolerance: float, explain: bool, as_json: bool) -> None:
+def reproduce_cmd(
+    directory: str,
+    tolerance: float,
+    explain: bool,
+    checkpoints: tuple[str, ...],
+    commitment: str | None,
+    genesis: str | None,
+    as_json: bool,
+) -> None:
     """Check a bundle independently: PASS or FAIL per item; exit 0 only if all pass.
 
-    Needs no trial database: everything is recomputed from the bundle's files.
+    Needs no trial database: everything is recomputed from the bundle's files. Give what
+    you hold from outside the bundle (--checkpoint, --commitment, --genesis): without it a
+    bundle can only show that its files agree with each other.
     """
     from pathlib import Path
 
+    from rct.bundle_trust import Anchors
+    from rct.checkpoints import load_checkpoint
     from rct.cli.progress import progress_bar
     from rct.reproduce import CONCEALED, reproduce, steps, verdict
 
+    anchors = Anchors(tuple(load_checkpoint(Path(c)) for c in checkpoints), commitment, genesis)
     with progress_bar(steps(Path(directory)), "Checking the bundle", as_json=as_json) as advance:
-        checks = reproduce(Path(directory), tolerance=tolerance, progress=advance)
+        checks = reproduce(Path(directory), tolerance=tolerance, anchors=anchors, progress=advance)
     ok, summary = verdict(checks)
     explained = None
     if explain:
@@ -95,6 +124,11 @@ def reproduce_cmd(directory: str, tolerance: float, explain: bool, as_json: bool
             click.echo(render_steps(explained) + "\n")
         for c in checks:
             click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
+        if not anchors:
+            click.echo(
+                "Note: no --checkpoint, --commitment or --genesis given: this shows the bundle "
+                "agrees with itself, not that it is the trial's own record."
+            )
         click.echo(f"\n{summary}")
     if not ok:
         raise SystemExit(8)

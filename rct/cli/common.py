@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from rct.keys import KeyStore
     from rct.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -21,6 +22,7 @@ class State:
 
     db_option: str | None
     user_option: str | None
+    key_dir: str | None = None
     _ws: Any = field(default=None, repr=False)
 
     @property
@@ -35,16 +37,46 @@ class State:
 
         return acting_user_name(self.user_option)
 
+    def keys(self) -> KeyStore:
+        """The acting user's key directory; the passphrase from RCT_KEY_PASSPHRASE or a prompt."""
+        from pathlib import Path
+
+        from rct.keys import KeyStore
+
+        return KeyStore(Path(self.key_dir) if self.key_dir else None, prompt_passphrase)
+
     def workspace(self) -> Workspace:
         if self._ws is None:
             from rct.workspace import Workspace
 
-            self._ws = Workspace(self.url, self.user)
-            click.get_current_context().call_on_close(self._ws.close)
+            self._ws = Workspace(self.url, self.user, keys=self.keys())
+            click.get_current_context().call_on_close(self._close)
         return self._ws  # type: ignore[no-any-return]
+
+    def _close(self) -> None:
+        if self._ws.last_checkpoint is not None:
+            click.echo(self._ws.last_checkpoint.line(), err=True)
+        self._ws.close()
 
 
 pass_state = click.make_pass_decorator(State)
+
+
+def prompt_passphrase(user: str) -> str:
+    """``RCT_KEY_PASSPHRASE`` if set, else ask at the terminal (refused off a terminal)."""
+    import os
+    import sys
+
+    from rct.errors import MissingKey
+
+    value = os.environ.get("RCT_KEY_PASSPHRASE")
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise MissingKey(
+            f"no passphrase for {user}'s key: set RCT_KEY_PASSPHRASE or run at a terminal"
+        )
+    return str(click.prompt(f"Passphrase for {user}'s key", hide_input=True))
 
 
 def json_option(f: F) -> F:

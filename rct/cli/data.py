@@ -416,7 +416,7 @@ def load_example_cmd(state: State, as_json: bool) -> None:
     """
     from rct.capture.example import load_example
 
-    loaded = load_example(state.url, state.user)
+    loaded = load_example(state.url, state.user, state.keys())
     if as_json:
         echo_json({"created_trial": loaded.created_trial, **loaded.result.to_dict()})
         return

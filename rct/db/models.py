@@ -49,6 +49,9 @@ class User(Base):
     created_at: Mapped[str] = mapped_column(String(32))
     created_by: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    #: base64 of the raw Ed25519 public key registered by a signed event (None: registered
+    #: before signing began and no key registered since).
+    public_key: Mapped[str | None] = mapped_column(String(60), nullable=True)
 
     __table_args__ = (
         CheckConstraint(
@@ -75,5 +78,21 @@ class AuditEvent(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: base64 Ed25519 signature of the actor over ``audit.signing_message`` (None: unsigned,
+    #: i.e. written before signing began, or a refusal).
+    signature: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     __table_args__ = (Index("ix_audit_events_action", "action"),)
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint of the audit trail's head (``rct audit checkpoint``), kept so that
+    bundles can carry it; the copy that counts is the one published outside the database."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(64))
+    signer: Mapped[str] = mapped_column(String(200))
+    document: Mapped[str] = mapped_column(Text)

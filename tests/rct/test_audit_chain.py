@@ -28,8 +28,9 @@ def chain(ws: Workspace) -> audit.ChainReport:
 
 
 def add_users(ws: Workspace, n: int) -> None:
+    pub = ws.keys.public_key("eve")  # any registered key will do for these tests
     for i in range(n):
-        add_user(ws, f"evaluator{i}", "evaluator")
+        add_user(ws, f"evaluator{i}", "evaluator", None, pub)
 
 
 def test_a_fresh_trial_has_an_intact_chain(workspace_as: WS) -> None:
@@ -155,8 +156,9 @@ WRITER = textwrap.dedent("""
     from rct.workspace import Workspace
     url, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     ws = Workspace(url, "ann")
+    pub = ws.keys.public_key("eve")
     for i in range(n):
-        add_user(ws, f"{prefix}{i}", "evaluator")
+        add_user(ws, f"{prefix}{i}", "evaluator", None, pub)
 """)
 
 
