@@ -43,7 +43,8 @@ def verified_arms(session: Session, row: AllocationRecord) -> dict[str, str]:
     """The row's arms, once they are shown to follow from its sealed commitment."""
     from allocation import CommitmentError, commitment
     from rct import protocols as protocol_store
-    from rct.allocation_design import space_for_protocol
+    from rct.allocation_design import committed_inputs, space_for_protocol
+    from rct.allocations import commitment_version
 
     def refuse(why: str) -> ArmsNotVerified:
         return ArmsNotVerified(
@@ -54,11 +55,8 @@ def verified_arms(session: Session, row: AllocationRecord) -> dict[str, str]:
     stored = dict(json.loads(row.arms or "{}"))
     try:
         seed = bytes.fromhex(row.seed_hex or "")
-        com = commitment(seed, row.protocol_fingerprint, row.units_fingerprint)
-    except (ValueError, CommitmentError) as exc:
+    except ValueError as exc:
         raise refuse(f"the revealed seed is malformed ({exc})") from None
-    if com != row.commitment or _sealed_commitment(session, row.id) != com:
-        raise refuse("the seed does not open the commitment recorded when it was sealed")
     protocol = next(
         (
             sp.protocol
@@ -69,6 +67,24 @@ def verified_arms(session: Session, row: AllocationRecord) -> dict[str, str]:
     )
     if protocol is None or protocol.fingerprint() != row.protocol_fingerprint:
         raise refuse(f"protocol version {row.protocol_version} is missing or altered")
+    # The commitment is recomputed with the algorithm the allocation was sealed with
+    # (rct-commitment-v1 or -v2, docs/randomness.md), from the stored protocol version.
+    version = commitment_version(row)
+    inputs = committed_inputs(protocol, version)
+    if inputs["units_fingerprint"] != row.units_fingerprint:
+        raise refuse("the stored units fingerprint is not the protocol's units object")
+    try:
+        com = commitment(
+            seed,
+            row.protocol_fingerprint,
+            row.units_fingerprint,
+            inputs["design_fingerprint"],
+            version=version,
+        )
+    except (ValueError, CommitmentError) as exc:
+        raise refuse(f"the revealed seed is malformed ({exc})") from None
+    if com != row.commitment or _sealed_commitment(session, row.id) != com:
+        raise refuse("the seed does not open the commitment recorded when it was sealed")
     drawn = space_for_protocol(protocol).draw(seed)
     if drawn.arms != stored:
         differing = sorted(u for u in drawn.arms if stored.get(u) != drawn.arms[u])
