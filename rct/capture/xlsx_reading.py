@@ -4,9 +4,10 @@ A workbook is a zip of XML parts, so a 1 MB file can expand to gigabytes, declar
 cell at column XFD of row 1,048,576, or hold text where a number belongs. This reader
 refuses such files in proportion to their size, not their expansion:
 
-* the zip's declared sizes are inspected first: no part may expand more than
-  :attr:`XlsxLimits.ratio` times the file (plus a small floor), and the bytes actually
-  inflated are counted too;
+* the zip's declared sizes are inspected first: the parts together may expand no more
+  than :attr:`XlsxLimits.ratio` times the file (plus a small floor), and the bytes
+  actually inflated are counted too; then every part's checksum is verified, so a
+  damaged workbook is refused whole;
 * the sheet is parsed as a stream (expat, no DTD or entities); row 1 is read and its
   required columns checked before anything else, and shared strings are read only as far
   as the rows read so far need;
@@ -26,6 +27,7 @@ import posixpath
 import re
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from io import BytesIO
@@ -101,6 +103,13 @@ class _Book:
             )
         self.names = {i.filename for i in infos}
         self.budget_bytes = allowed
+        # a damaged part anywhere means a damaged file: refused whole, never read in part
+        try:
+            broken = self.zip.testzip()
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+            raise _Bad(f"the workbook is damaged ({exc})") from None
+        if broken is not None:
+            raise _Bad(f"the workbook is damaged (part {broken} fails its checksum)")
 
     def open(self, name: str) -> IO[bytes]:
         try:
