@@ -69,6 +69,11 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical_bytes(fields)).hexdigest()
 
 
+def serialise_writers(session: Session) -> None:
+    """Wait for, then hold until commit, PostgreSQL's one writer lock (re-entrant)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+
+
 def append(
     session: Session,
     *,
@@ -84,7 +89,7 @@ def append(
     The caller commits (or rolls back) the event together with the change it records.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+        serialise_writers(session)
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()

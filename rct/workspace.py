@@ -83,10 +83,19 @@ class Workspace:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One write transaction: committed if the block succeeds, rolled back otherwise."""
+        """One write transaction: committed if the block succeeds, rolled back otherwise.
+
+        Writers are serialised before they read anything, on both backends: SQLite by
+        ``BEGIN IMMEDIATE`` (:mod:`rct.db.engine`), PostgreSQL by the audit trail's
+        transaction-level advisory lock taken here first. So a writer always decides on
+        what the previous writer committed: eight concurrent amendments of one cell give
+        eight consecutive versions, eight identical imports one import (issue #11).
+        """
         with Session(self.engine, expire_on_commit=False) as s:
             try:
                 with s.begin():
+                    if self.engine.dialect.name == "postgresql":
+                        audit.serialise_writers(s)
                     yield s
             except OperationalError as exc:
                 raise DatabaseError(f"database error: {exc.orig}") from None
