@@ -180,7 +180,7 @@ def _ragged(source: str, width: int, bad: list[tuple[int, int, list[str]]]) -> U
             )
         else:
             parts.append(f"row {row} has {n} cells, the header {width}")
-    more = f" and {len(bad) - _SHOWN} more rows" if len(bad) > _SHOWN else ""
+    more = " and more rows" if len(bad) > _SHOWN else ""
     return UnreadableFile(
         f"{source}: rejected, nothing was stored: {'; '.join(parts)}{more}: a merged or "
         "split record, a lost line break or an unquoted separator inside a value"
@@ -215,7 +215,10 @@ def _from_csv(source: str, data: bytes, required: Collection[str]) -> RawTable:
                 continue
             if len(record) != len(header):
                 bad.append((n, len(record), record))
-            rows.append((n, cells))
+                if len(bad) > _SHOWN:
+                    break  # the file is refused: enough is known to say why
+            if not bad:  # once refused, rows are no longer kept
+                rows.append((n, cells))
             start = reader.line_num + 1
     except csv.Error as exc:
         raise UnreadableFile(
