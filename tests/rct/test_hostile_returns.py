@@ -242,3 +242,40 @@ def test_hostile_return_is_one_error_line_exit_2_and_stores_nothing(
     assert r.code == 2
     assert r.err.startswith("Error: ") and "Traceback" not in r.err
     assert snapshot(trial_url) == before
+
+
+# --- child-level and units files: the same strictness, one error type ------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"borough,child_id\ncamden,a1\ncamden\n",
+        b"borough,child_id\ncamden,a1,x\n",
+        b'borough,child_id\n"camden,a1\n',
+        b"borough,child_id\ncamden,a\x001\n",
+    ],
+)
+def test_child_level_file_with_damaged_rows_is_refused(data: bytes) -> None:
+    from rct.capture.children import read_child_frame
+
+    with pytest.raises(UnreadableFile, match="rejected, nothing was stored"):
+        read_child_frame("children.csv", data)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("id,pop\na,1\nb,2,3\n", "row 3 has 3 cells"),
+        ("id,pop\na,1e308\nb,2\n", "beyond 1e12"),
+        ("id,pop\na,1\x00\nb,2\n", "control character"),
+    ],
+)
+def test_units_file_damage_is_one_error_line_exit_2(tmp_path, capsys, body: str, why: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.rct.helpers import run_cli
+
+    f = tmp_path / "units.csv"
+    f.write_text(body)
+    r = run_cli(capsys, "allocate", "plan", "--units", str(f), "--n-intervention", "1")
+    assert r.code == 2 and why in r.err and r.err.startswith("Error: ")
+    assert "Traceback" not in r.err
