@@ -3,7 +3,7 @@
 
 For each round it checks: no traceback, every process exits 0, every amendment reports
 that it was stored and the cell's versions are consecutive; of the identical imports
-exactly one is stored and the others say "already stored". Prints the tally and the time
+exactly one is stored and the others say "already imported". Prints the tally and the time
 per round. Needs ``RCT_TEST_POSTGRES_URL`` (a server where databases may be created).
 
 Run from the repository root: ``python bench/bench_races.py [ROUNDS]`` (default 20).
@@ -66,7 +66,7 @@ def main() -> int:
                 nz = sum(c != 0 for c, _o, _e in results + results_imp)
                 stored = sum("stored as submission" in o for _c, o, _e in results)
                 once = sum("stored as submission" in o for _c, o, _e in results_imp)
-                already = sum("already stored" in o for _c, o, _e in results_imp)
+                already = sum("already imported" in o for _c, o, _e in results_imp)
                 vs = [v for v, _ in versions(url)]
                 ok_versions = vs == list(range(1, len(vs) + 1)) and len(vs) == 1 + PROCESSES * (
                     r + 1

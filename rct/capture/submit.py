@@ -183,8 +183,8 @@ def submit_return(
                 0,
                 same,
                 [],
-                f"{source}: already stored: identical to the stored data ({same} cells); "
-                "nothing changed",
+                f"{source}: already {'stored' if amend else 'imported'}: identical to the "
+                f"stored data ({same} cells); nothing changed",
             )
         sub_id, queries = _store(
             s, record, report, source, (new, changed, stored), protocol, (reason or "").strip()

@@ -279,3 +279,9 @@ def test_units_file_damage_is_one_error_line_exit_2(tmp_path, capsys, body: str,
     r = run_cli(capsys, "allocate", "plan", "--units", str(f), "--n-intervention", "1")
     assert r.code == 2 and why in r.err and r.err.startswith("Error: ")
     assert "Traceback" not in r.err
+
+
+def test_xlsx_time_budget_is_enforced() -> None:
+    rows = "".join(_row(n, "1") for n in range(2, 200))
+    with pytest.raises(UnreadableFile, match="reading took longer than"):
+        read_xlsx("r.xlsx", _xlsx(ROW1 + rows), limits=XlsxLimits(seconds=-1, seconds_per_mb=0))

@@ -80,4 +80,4 @@ def test_eight_concurrent_amendments_serialise_and_identical_imports_store_once(
     assert_clean(results)
     outs = [out for _c, out, _e in results]
     assert sum("stored as submission" in o for o in outs) == 1
-    assert sum("already stored" in o for o in outs) == PROCESSES - 1
+    assert sum("already imported" in o for o in outs) == PROCESSES - 1
