@@ -36,7 +36,7 @@ def main() -> int:
 
     def profile(n: int) -> settings:
         return settings(
-            max_examples=n,
+            max_examples=max(n, 1),  # a kind given 0 is skipped below
             deadline=None,
             database=None,
             phases=[Phase.generate],
