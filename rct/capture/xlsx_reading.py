@@ -462,6 +462,10 @@ def read_xlsx(
                 line[raw[0]] = cells.value(n, raw)
             if any(c is not None for c in line):
                 rows.append((n, tuple(line)))
+        # data right of the last header cell gets blank header names, so that the
+        # validation reports it ("a column with data has no header") instead of losing it
+        width = max([len(header), *(len(r) for _, r in rows)])
+        header += ("",) * (width - len(header))
     except _Bad as exc:
         raise UnreadableFile(f"{source}: rejected, nothing was stored: {exc}") from None
     finally:

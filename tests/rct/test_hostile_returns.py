@@ -285,3 +285,9 @@ def test_xlsx_time_budget_is_enforced() -> None:
     rows = "".join(_row(n, "1") for n in range(2, 200))
     with pytest.raises(UnreadableFile, match="reading took longer than"):
         read_xlsx("r.xlsx", _xlsx(ROW1 + rows), limits=XlsxLimits(seconds=-1, seconds_per_mb=0))
+
+
+def test_xlsx_data_right_of_the_header_is_reported_not_ignored() -> None:
+    row = _row(2, "12").replace("</row>", '<c r="F2" t="inlineStr"><is><t>x</t></is></c></row>')
+    _, report = validate_return(read_table("r.xlsx", _xlsx(ROW1 + row)), P)
+    assert [(p.row, p.column) for p in report.problems] == [(1, "F")]
