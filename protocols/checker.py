@@ -7,15 +7,36 @@ one pass reports everything wrong with a file.
 
 from __future__ import annotations
 
+import math
 import re
+import reprlib
 from collections.abc import Mapping
 from typing import Any, cast
 
 from protocols.errors import Problem
 
-__all__ = ["Checker", "SLUG", "GSS", "MISSING", "kind_name", "show", "table", "array", "unique"]
+__all__ = [
+    "Checker",
+    "SLUG",
+    "MAX_MAGNITUDE",
+    "MAX_DEPTH",
+    "finite",
+    "depth",
+    "GSS",
+    "MISSING",
+    "kind_name",
+    "show",
+    "table",
+    "array",
+    "unique",
+]
 
 SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
+#: The largest number a protocol may hold: planning squares and sums covariates, so a
+#: 1e308 would overflow there long after validation said the file was fine.
+MAX_MAGNITUDE = 1e12
+#: The deepest nesting of arrays and tables a protocol may have (the format needs 3).
+MAX_DEPTH = 16
 GSS = re.compile(r"^[EWSN]\d{8}$")
 MISSING = object()
 
@@ -54,6 +75,9 @@ class Checker:
         if not isinstance(value, kinds):
             self.add(loc, f"must be {kind_name(kinds)}, found {show(value)}")
             return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not finite(self, loc, value):
+                return None
         return value
 
     def text(
@@ -102,6 +126,33 @@ class Checker:
                 self.add(loc, f"is not a known field (known: {', '.join(sorted(allowed))})")
 
 
+def finite(c: Checker, loc: str, value: float) -> bool:
+    """Whether ``value`` is a finite number within :data:`MAX_MAGNITUDE`; records why not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        c.add(loc, f"must be a finite number, found {value!r}")
+        return False
+    if abs(value) > MAX_MAGNITUDE:
+        c.add(loc, f"must be at most {MAX_MAGNITUDE:g} in size, found {value!r}")
+        return False
+    return True
+
+
+def depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of plain data, counting no further than ``limit + 1``."""
+    stack = [(value, 0)]
+    deepest = 0
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            break
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
 def kind_name(kinds: tuple[type, ...]) -> str:
     names = {
         str: "text",
@@ -114,6 +165,11 @@ def kind_name(kinds: tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 40
+
+
 def show(v: Any) -> str:
     kind = {
         str: "text",
@@ -123,7 +179,7 @@ def show(v: Any) -> str:
         list: "list",
         dict: "table",
     }.get(type(v), type(v).__name__)
-    text = repr(v)
+    text = _REPR.repr(v)  # bounded: a deeply nested value must not recurse without end
     return f"{kind} {text if len(text) < 40 else text[:37] + '...'}"
 
 

@@ -11,7 +11,6 @@ the allocation specification and the analysis plan.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -19,13 +18,30 @@ from pathlib import Path
 from typing import Any, cast
 
 from protocols import vocabulary as V
-from protocols.checker import GSS, Checker, array, show, table, unique
+from protocols.checker import (
+    GSS,
+    MAX_DEPTH,
+    Checker,
+    array,
+    depth,
+    finite,
+    show,
+    table,
+    unique,
+)
 from protocols.errors import Problem, ProtocolError, ProtocolFileNotFound, ProtocolValidationError
 from protocols.model import Arm, Indicator, Protocol, Schedule, Trial, Unit
 from protocols.plan import read_allocation, read_analyses
 from protocols.quarters import Quarter, QuarterError
 
 __all__ = ["load_protocol", "loads_protocol", "protocol_from_data", "shipped_protocol_path"]
+
+
+#: A trial's schedule lies within these years and spans at most so many quarters; the
+#: completeness matrix and the scheduler compute dates from it.
+FIRST_YEAR, LAST_YEAR, MAX_QUARTERS = 1990, 2100, 200
+#: A return is due at most a year after its quarter ends.
+MAX_DEADLINE_DAYS = 366
 
 
 def shipped_protocol_path(name: str = "safe_and_together_london") -> Path:
@@ -51,11 +67,19 @@ def loads_protocol(text: str, source: str = "protocol") -> Protocol:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolValidationError([Problem("toml", str(exc))], source) from None
+    except RecursionError:
+        raise ProtocolValidationError([_too_deep()], source) from None
     return protocol_from_data(data, source)
+
+
+def _too_deep() -> Problem:
+    return Problem("toml", f"arrays or tables nested more than {MAX_DEPTH} deep")
 
 
 def protocol_from_data(data: Mapping[str, Any], source: str = "protocol") -> Protocol:
     """Build a protocol from plain data (parsed TOML or the stored canonical form)."""
+    if depth(data) > MAX_DEPTH:
+        raise ProtocolValidationError([_too_deep()], source)
     c = Checker()
     c.unknown_keys(
         data,
@@ -155,8 +179,8 @@ def _units(c: Checker, items: list[Mapping[str, Any]]) -> tuple[Unit, ...]:
         for k, v in cov_table.items():
             if isinstance(v, bool) or not isinstance(v, (int, float, str)):
                 c.add(f"{w}.covariates.{k}", f"must be a number or text, found {show(v)}")
-            elif isinstance(v, float) and not math.isfinite(v):
-                c.add(f"{w}.covariates.{k}", f"must be a finite number, found {v!r}")
+            elif not isinstance(v, str) and not finite(c, f"{w}.covariates.{k}", v):
+                pass
             else:
                 covs[k] = float(v) if isinstance(v, int) else v
         illus = c.texts(t, "illustrative_covariates", w)
@@ -219,15 +243,25 @@ def _schedule(c: Checker, t: Mapping[str, Any]) -> Schedule | None:
     go_live = c.text(t, "go_live", w)
     if go_live:
         try:
-            dt.date.fromisoformat(go_live)
+            if not FIRST_YEAR <= dt.date.fromisoformat(go_live).year <= LAST_YEAR:
+                c.add(f"{w}.go_live", f"must lie in the years {FIRST_YEAR} to {LAST_YEAR}")
         except ValueError:
             c.add(f"{w}.go_live", f"must be a date written YYYY-MM-DD, found {go_live!r}")
     deadline = c.get(t, "submission_deadline_days", w, int)
-    if deadline is not None and deadline < 0:
-        c.add(f"{w}.submission_deadline_days", f"must be zero or more, found {deadline}")
+    if deadline is not None and not 0 <= deadline <= MAX_DEADLINE_DAYS:
+        c.add(
+            f"{w}.submission_deadline_days",
+            f"must be from 0 to {MAX_DEADLINE_DAYS} days, found {deadline}",
+        )
     if any(q is None for q in qs):
         return None
     bs, be, fs, fe = cast(list[Quarter], qs)
+    for key, q in zip(("baseline_start", "baseline_end", "follow_up_start", "follow_up_end"), qs):
+        if q is not None and not FIRST_YEAR <= q.year <= LAST_YEAR:
+            c.add(f"{w}.{key}", f"{q} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+            return None
+    if fe.index - bs.index >= MAX_QUARTERS:
+        c.add(f"{w}.follow_up_end", f"the schedule spans more than {MAX_QUARTERS} quarters")
     if not bs <= be:
         c.add(f"{w}.baseline_end", f"{be} is before baseline_start {bs}")
     if not be < fs:
@@ -255,6 +289,15 @@ def _indicators(
         denominator = c.text(t, "denominator", w, "")
         if denominator and units and any(denominator not in u.covariates for u in units):
             c.add(f"{w}.denominator", f"{denominator!r} must be a covariate of every unit")
+        elif denominator:
+            for u in units:
+                d = u.covariates[denominator]
+                if isinstance(d, str) or not d > 0:
+                    c.add(
+                        f"{w}.denominator",
+                        f"{denominator!r} must be a positive number for every unit "
+                        f"(it divides the rates), found {d!r} for {u.id}",
+                    )
         out.append(
             Indicator(
                 code=c.text(t, "code", w, slug=True),

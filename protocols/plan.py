@@ -12,8 +12,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from protocols import vocabulary as V
-from protocols.checker import Checker, unique
+from protocols.checker import MAX_MAGNITUDE, Checker, unique
 from protocols.model import AllocationSpec, Analysis, Arm, Indicator, Unit
+
+#: Covariate weights of the balance metric: their squares times squared covariates
+#: (at most 1e12) stay far from overflow.
+MAX_WEIGHT = 1e6
 
 __all__ = ["read_allocation", "read_analyses"]
 
@@ -95,8 +99,11 @@ def read_allocation(
             or not isinstance(v, (int, float))
             or not v > 0
             or not math.isfinite(v)
+            or v > MAX_WEIGHT
         ):
-            c.add(f"{w}.weights.{k}", f"must be a positive number, found {v!r}")
+            c.add(
+                f"{w}.weights.{k}", f"must be a positive number at most {MAX_WEIGHT:g}, found {v!r}"
+            )
         else:
             weights[k] = float(v)
     q = c.get(t, "cutoff_quantile", w, float, None)
@@ -120,7 +127,11 @@ def read_allocation(
     for k, v in maxdiff_raw.items():
         if k not in covariates:
             c.add(f"{w}.max_covariate_difference.{k}", "is not in allocation.covariates")
-        elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        elif (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not 0 <= v <= MAX_MAGNITUDE  # also refuses nan
+        ):
             c.add(f"{w}.max_covariate_difference.{k}", f"must be a number at least 0, found {v!r}")
         else:
             maxdiff[k] = float(v)

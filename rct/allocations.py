@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from rct.allocation_verify import Check
 from rct.audit import append, utc_now
 from rct.db.allocation_models import AllocationRecord
 from rct.errors import InputError, NotFound, RctError
+from rct.leftovers import sweep, write_private
 from rct.workspace import Workspace
 
 __all__ = [
@@ -98,6 +100,8 @@ def seal(
     envelope_path = Path(envelope_path)
     if envelope_path.exists():
         raise InputError(f"{envelope_path} already exists; choose another --envelope path")
+    # an earlier seal killed half-way left its temporary envelope: remove it first
+    sweep(envelope_path.parent, re.escape(envelope_path.name) + r"\.tmp(?P<pid>[0-9]+)")
     tmp = envelope_path.with_name(envelope_path.name + f".tmp{os.getpid()}")
     try:
         with ws.change("allocation.seal", "allocation") as record:
@@ -163,7 +167,7 @@ def seal(
                     "replaces": replaces,
                 },
             )
-            tmp.write_text(envelope.to_json(), encoding="utf-8")
+            write_private(tmp, envelope.to_json())  # key material: owner only
             result = SealResult(row.id, com, envelope_path, space.admissible, replaces)
         tmp.replace(envelope_path)
         return result

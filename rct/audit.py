@@ -88,6 +88,11 @@ def signing_message(prev_hash: str, fields: dict[str, Any]) -> bytes:
     return _LABEL + prev_hash.encode("ascii") + b"\n" + canonical_bytes(fields)
 
 
+def serialise_writers(session: Session) -> None:
+    """Wait for, then hold until commit, PostgreSQL's one writer lock (re-entrant)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+
+
 def append(
     session: Session,
     *,
@@ -105,7 +110,7 @@ def append(
     Only refusals are written unsigned (the refused person may hold no key).
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+        serialise_writers(session)
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from rct import protocols as protocol_store
 from rct.audit import event_record, iter_events
 from rct.bundle_trust import trust_files
 from rct.errors import InputError, PermissionDenied
+from rct.leftovers import sweep
 from rct.workspace import Workspace
 
 __all__ = [
@@ -132,7 +134,9 @@ def export_bundle(
     directory = Path(directory)
     if directory.exists():
         raise InputError(f"{directory} already exists; give a new directory for the bundle")
-    work = Path(tempfile.mkdtemp(prefix=".bundle-", dir=directory.parent.resolve()))
+    parent = directory.parent.resolve()
+    sweep(parent, r"\.bundle-(?P<pid>[0-9]+)-.*")  # left by a bundle export killed half-way
+    work = Path(tempfile.mkdtemp(prefix=f".bundle-{os.getpid()}-", dir=parent))
     try:
         with ws.change("read", "bundle") as record:
             s = record.session

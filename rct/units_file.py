@@ -17,18 +17,30 @@ def read_units(path: Path, id_column: str) -> pd.DataFrame:
     """The units in ``path`` as a DataFrame indexed by ``id_column`` (as text)."""
     import pandas as pd
 
-    try:
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            try:
-                frame = pd.read_excel(path)
-            except ImportError:
-                raise InputError(
-                    "reading Excel needs the 'excel' extra: pip install 'rct[excel]'"
-                ) from None
+    from rct.capture.reading import normalise_header, read_table
+    from rct.capture.returns import number_in
+
+    # the same strict reader as returns: no silently dropped cells, bytes or rows
+    table = read_table(path)
+    names = [str(h) for h in table.header]
+    raw = {
+        name: [r[i] if i < len(r) else None for _, r in table.rows]
+        for i, name in enumerate(names)
+        if name
+    }
+    frame = pd.DataFrame(index=range(len(table.rows)))
+    for name, cells in raw.items():
+        numbers = [None if c is None else number_in(c) for c in cells]
+        if all(c is None or n is not None for c, n in zip(cells, numbers)) and any(
+            n is not None for n in numbers
+        ):
+            big = next((c for c, n in zip(cells, numbers) if n is not None and abs(n) > 1e12), None)
+            if big is not None:
+                raise InputError(f"{path}: column {name!r}: {big!r} is beyond 1e12 in size")
+            frame[name] = [float("nan") if n is None else n for n in numbers]
         else:
-            frame = pd.read_csv(path, sep=None, engine="python", encoding="utf-8-sig")
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: cannot read the units table ({exc})") from None
+            frame[name] = ["" if c is None else str(c) for c in cells]
+    id_column = normalise_header(id_column)
     if id_column not in frame.columns:
         raise InputError(
             f"{path}: no column {id_column!r} (columns: {', '.join(map(str, frame.columns))}); "

@@ -115,11 +115,19 @@ class Workspace:
     def transaction(self) -> Iterator[Session]:
         """One write transaction: committed if the block succeeds, rolled back otherwise.
 
-        A database login that may not write (a read-only PostgreSQL role) gets one line
-        naming what was refused, not a traceback."""
+        Writers are serialised before they read anything, on both backends: SQLite by
+        ``BEGIN IMMEDIATE`` (:mod:`rct.db.engine`), PostgreSQL by the audit trail's
+        transaction-level advisory lock taken here first. So a writer always decides on
+        what the previous writer committed: eight concurrent amendments of one cell give
+        eight consecutive versions, eight identical imports one import (issue #11). A
+        database login that may not write (a read-only PostgreSQL role) gets one line
+        naming what was refused, not a traceback.
+        """
         with Session(self.engine, expire_on_commit=False) as s:
             try:
                 with s.begin():
+                    if self.engine.dialect.name == "postgresql":
+                        audit.serialise_writers(s)
                     yield s
             except DBAPIError as exc:
                 if getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:

@@ -15,6 +15,7 @@ explanation, and so does any other column not listed above (it might hold one). 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
 import io
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from protocols import Protocol
+from rct.capture.errors import UnreadableFile
 from rct.capture.reading import (
     decode_text,
     file_sha256,
@@ -80,19 +82,55 @@ def read_child_frame(source: str, data: bytes) -> tuple[pd.DataFrame, str]:
             dtype=object,
         )
         return frame, t.sha256
-    text, _ = decode_text(data)
-    frame = pd.read_csv(
-        io.StringIO(text),
-        sep=sniff_delimiter(text),
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        skip_blank_lines=True,
-    )
+    try:
+        text, _ = decode_text(data)
+    except UnreadableFile as exc:
+        raise UnreadableFile(f"{source}: rejected, nothing was stored: {exc}") from None
+    _check_shape(source, text)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sniff_delimiter(text),
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        # a row with more cells than the header, an unterminated quote, no header at all
+        raise UnreadableFile(
+            f"{source}: rejected, nothing was stored: {str(exc).strip()}"
+        ) from None
     frame.columns = [normalise_header(c) for c in frame.columns]
     for c in frame.columns:
         frame[c] = frame[c].str.strip()
     return frame, file_sha256(data)
+
+
+def _check_shape(source: str, text: str) -> None:
+    """Refuse a file whose rows have more or fewer cells than its header (pandas would
+    silently pad a short row or take an extra cell for an index)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text), strict=True)
+    bad: list[tuple[int, int]] = []
+    width = -1
+    try:
+        for n, record in enumerate(reader, start=1):
+            if width < 0:
+                width = len(record)
+            elif len(record) != width and any(c.strip() for c in record):
+                bad.append((n, len(record)))
+    except csv.Error as exc:
+        raise UnreadableFile(
+            f"{source}: rejected, nothing was stored: line {reader.line_num}: {exc}: an "
+            "unterminated or misplaced quote"
+        ) from None
+    if bad:
+        shown = "; ".join(f"row {n} has {k} cells" for n, k in bad[:5])
+        more = f" and {len(bad) - 5} more rows" if len(bad) > 5 else ""
+        raise UnreadableFile(
+            f"{source}: rejected, nothing was stored: {shown}{more}, the header {width}: a "
+            "merged or split record or an unquoted separator inside a value"
+        )
 
 
 def _add_mask(

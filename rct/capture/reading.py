@@ -1,12 +1,17 @@
-"""Reading a return file into rows of cells: CSV in any common encoding and .xlsx.
+"""Reading a return file into rows of cells: CSV in any common encoding and .xlsx, strictly.
 
 CSV files arrive from many systems: UTF-8 with or without a byte-order mark, Windows
-code page 1252 (Excel's "CSV" on British Windows), Latin-1, UTF-16 (Excel's "Unicode
-text"); separated by commas, semicolons (European Excel) or tabs. The encoding is found by
-BOM, then by trying strict UTF-8, then cp1252, then Latin-1 (which cannot fail). The
-separator is the one of ``,``, ``;`` and tab that occurs most often in the header line.
-Excel files are read with openpyxl (the optional ``excel`` extra), first sheet, cached
-values of formulas.
+code page 1252 (Excel's "CSV" on British Windows, which covers Latin-1 text), UTF-16
+(Excel's "Unicode text"); separated by commas, semicolons (European Excel) or tabs. The
+encoding is found by BOM, then by trying strict UTF-8, then cp1252. The separator is the
+one of ``,``, ``;`` and tab that occurs most often in the header line.
+
+Nothing is guessed away (issue #11): a byte that is not valid in the encoding (a UTF-8
+file with one corrupted byte, odd-length UTF-16, a lone surrogate), a control character,
+an unterminated quote, or a row with more or fewer cells than the header (a merged
+record, a separator inside an unquoted value, a lost newline) rejects the whole file
+with the row and column where it happened. Excel workbooks are read by
+:mod:`rct.capture.xlsx_reading`, streaming and within limits.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rct.capture.errors import ExcelSupportMissing, UnreadableFile
+from rct.capture.errors import UnreadableFile
+from rct.capture.report import column_letter
 
 __all__ = [
     "RawTable",
@@ -27,9 +35,18 @@ __all__ = [
     "sniff_delimiter",
     "normalise_header",
     "file_sha256",
+    "require_columns",
 ]
 
 _SEPARATORS = (",", ";", "\t")
+#: Characters no return holds: C0 controls but tab/CR/LF, DEL and the C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: A well-formed UTF-8 sequence of two to four bytes: its presence says "this is UTF-8".
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+#: How many malformed rows one error message lists.
+_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -57,18 +74,84 @@ def normalise_header(name: Any) -> str:
     return "_".join(str(name or "").strip().lower().replace("-", " ").split())
 
 
+def require_columns(source: str, header: Collection[str], required: Collection[str]) -> None:
+    """Refuse a file whose (normalised) header lacks a required column, before its rows
+    are read: a wrong file costs no more than its first line."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise UnreadableFile(
+            f"{source}: row 1: required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} missing (columns needed: {', '.join(required)}; "
+            f"found: {', '.join(h or '(blank)' for h in header) or 'none'})"
+        )
+
+
+def _where(text: str, offset: int) -> str:
+    """``row R, column C`` of character ``offset`` in ``text`` (columns by separator)."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    row = text.count("\n", 0, offset) + 1
+    sep = sniff_delimiter(text[: text.find("\n") if "\n" in text else len(text)])
+    return f"row {row}, column {column_letter(text.count(sep, line_start, offset))}"
+
+
+def _bad_byte(data: bytes, exc: UnicodeDecodeError, encoding: str, skip: int = 0) -> str:
+    """Where a decoding error happened, said in rows and columns of the readable prefix."""
+    prefix = data[skip : exc.start].decode(encoding, errors="replace")
+    where = _where(prefix + "x", len(prefix))
+    return f"{where} (byte {exc.start + 1}): {data[exc.start : exc.end]!r} is not valid {encoding}"
+
+
 def decode_text(data: bytes) -> tuple[str, str]:
-    """Decode ``data`` as described in the module docstring; returns (text, encoding)."""
+    """Decode ``data`` as described in the module docstring; returns (text, encoding).
+
+    Raises :class:`UnreadableFile` naming the row and column of the first byte that is not
+    valid in the file's encoding, or of the first control character.
+    """
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
-    for encoding in ("utf-8", "cp1252"):
+        encoding, skip = "utf-8", 3
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16-le" if data.startswith(b"\xff\xfe") else "utf-16-be"
+        skip = 2
+        if (len(data) - skip) % 2:
+            raise UnreadableFile(
+                "the file is UTF-16 (by its byte-order mark) but has an odd number of "
+                "bytes: it is truncated or corrupted; save it again"
+            )
+    else:
+        encoding, skip = "", 0
+    if encoding:
         try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"
+            text = data[skip:].decode(encoding)
+        except UnicodeDecodeError as exc:
+            exc.start, exc.end = exc.start + skip, exc.end + skip
+            raise UnreadableFile(
+                f"{_bad_byte(data, exc, encoding, skip)}: the file is corrupted; save it again"
+            ) from None
+        name = "utf-8-sig" if skip == 3 else "utf-16"
+    else:
+        try:
+            text, name = data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError as exc:
+            if _UTF8_MULTIBYTE.search(data):
+                # real UTF-8 text with a damaged byte, not a Windows file: never mojibake
+                raise UnreadableFile(
+                    f"{_bad_byte(data, exc, 'utf-8')}: the file is UTF-8 with a corrupted "
+                    "byte; save it again"
+                ) from None
+            try:
+                text, name = data.decode("cp1252"), "cp1252"
+            except UnicodeDecodeError as exc2:
+                raise UnreadableFile(
+                    f"{_bad_byte(data, exc2, 'cp1252')} (nor UTF-8): the encoding is "
+                    "unknown or the file is corrupted; save it as CSV UTF-8"
+                ) from None
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        raise UnreadableFile(
+            f"{_where(text, bad.start())}: control character {bad.group()!r} in the "
+            "file: it is corrupted or not a text file"
+        )
+    return text, name
 
 
 def sniff_delimiter(text: str) -> str:
@@ -86,74 +169,76 @@ def _clean(cell: Any) -> Any:
     return cell
 
 
-def _from_csv(source: str, data: bytes) -> RawTable:
-    text, encoding = decode_text(data)
+def _ragged(source: str, width: int, bad: list[tuple[int, int, list[str]]]) -> UnreadableFile:
+    parts = []
+    for row, n, record in bad[:_SHOWN]:
+        if n > width:
+            extra = next((c for c in record[width:] if c.strip()), record[width])
+            parts.append(
+                f"row {row} has {n} cells, the header {width} (extra column "
+                f"{column_letter(width)}: {extra.strip()!r})"
+            )
+        else:
+            parts.append(f"row {row} has {n} cells, the header {width}")
+    more = " and more rows" if len(bad) > _SHOWN else ""
+    return UnreadableFile(
+        f"{source}: rejected, nothing was stored: {'; '.join(parts)}{more}: a merged or "
+        "split record, a lost line break or an unquoted separator inside a value"
+    )
+
+
+def _from_csv(source: str, data: bytes, required: Collection[str]) -> RawTable:
+    try:
+        text, encoding = decode_text(data)
+    except UnreadableFile as exc:
+        raise UnreadableFile(f"{source}: rejected, nothing was stored: {exc}") from None
     if not text.strip():
         raise UnreadableFile(f"{source}: the file is empty")
     delimiter = sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise UnreadableFile(f"{source}: cannot read a header line ({exc})") from None
+    names = tuple(normalise_header(h) for h in header)
+    require_columns(source, names, required)
     rows = []
+    bad: list[tuple[int, int, list[str]]] = []
+    start = reader.line_num + 1
+    n = 1
     try:
         for n, record in enumerate(reader, start=2):
             # CSV cells are text: stripped, and None when blank (so any() finds data)
             cells = tuple([c.strip() or None for c in record])
-            if any(cells):
+            if not any(cells):
+                start = reader.line_num + 1
+                continue
+            if len(record) != len(header):
+                bad.append((n, len(record), record))
+                if len(bad) > _SHOWN:
+                    break  # the file is refused: enough is known to say why
+            if not bad:  # once refused, rows are no longer kept
                 rows.append((n, cells))
+            start = reader.line_num + 1
     except csv.Error as exc:
         raise UnreadableFile(
-            f"{source}: not a readable CSV file near line {reader.line_num}: {exc}"
+            f"{source}: rejected, nothing was stored: row {n + 1} (line {start}): "
+            f"{exc}: an unterminated or misplaced quote"
         ) from None
-    return RawTable(
-        source,
-        file_sha256(data),
-        tuple(normalise_header(h) for h in header),
-        tuple(rows),
-        encoding,
-        delimiter,
-    )
+    if bad:
+        raise _ragged(source, len(header), bad)
+    return RawTable(source, file_sha256(data), names, tuple(rows), encoding, delimiter)
 
 
-def _from_xlsx(source: str, data: bytes) -> RawTable:
-    try:
-        import openpyxl
-    except ImportError:
-        raise ExcelSupportMissing(
-            "reading .xlsx files needs openpyxl: pip install 'rct[excel]' (or save the "
-            "return as CSV)"
-        ) from None
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a bad file
-        raise UnreadableFile(f"{source}: not a readable .xlsx workbook ({exc})") from None
-    try:
-        sheet = book.worksheets[0]
-        it = sheet.iter_rows(values_only=True)
-        header = next(it, None)
-        if header is None:
-            raise UnreadableFile(f"{source}: the first sheet is empty")
-        rows = []
-        for n, record in enumerate(it, start=2):
-            cells = tuple(_clean(c) for c in record)
-            if any(c is not None for c in cells):
-                rows.append((n, cells))
-    finally:
-        book.close()
-    return RawTable(
-        source,
-        file_sha256(data),
-        tuple(normalise_header(h) for h in header),
-        tuple(rows),
-        "xlsx",
-        "",
-    )
+def read_table(
+    path: str | Path, data: bytes | None = None, *, required: Collection[str] = ()
+) -> RawTable:
+    """Read ``path`` (or ``data`` named by it) as a CSV or .xlsx table.
 
-
-def read_table(path: str | Path, data: bytes | None = None) -> RawTable:
-    """Read ``path`` (or ``data`` named by it) as a CSV or .xlsx table."""
+    ``required`` columns (normalised names) are checked on the header before any other
+    row is read. Raises :class:`UnreadableFile` (one line, row and column) for a file that
+    is not a well-formed table.
+    """
     source = str(path)
     if data is None:
         try:
@@ -161,7 +246,10 @@ def read_table(path: str | Path, data: bytes | None = None) -> RawTable:
         except OSError as exc:
             raise UnreadableFile(f"cannot read {source}: {exc.strerror}") from None
     if data.startswith(b"PK\x03\x04") or source.lower().endswith((".xlsx", ".xlsm")):
-        return _from_xlsx(source, data)
+        from rct.capture.xlsx_reading import read_xlsx
+
+        header, rows = read_xlsx(source, data, required=required)
+        return RawTable(source, file_sha256(data), header, rows, "xlsx", "")
     if source.lower().endswith(".xls"):
         raise UnreadableFile(f"{source}: old .xls workbooks are not read; save it as .xlsx or CSV")
-    return _from_csv(source, data)
+    return _from_csv(source, data, required)

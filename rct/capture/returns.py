@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from protocols import Protocol
@@ -24,7 +26,14 @@ from protocols.quarters import Quarter, QuarterError
 from rct.capture.reading import RawTable
 from rct.capture.report import ValidationReport, column_letter
 
-__all__ = ["ReturnCell", "REQUIRED", "INFORMATIONAL", "validate_return", "format_value"]
+__all__ = [
+    "ReturnCell",
+    "REQUIRED",
+    "number_in",
+    "INFORMATIONAL",
+    "validate_return",
+    "format_value",
+]
 
 REQUIRED = ("borough", "period", "indicator", "value")
 #: Columns read besides the required ones (``gss_code`` is checked against the borough).
@@ -95,20 +104,39 @@ class _Lookup:
         self.known_indicators = ", ".join(i.code for i in protocol.indicators)
 
 
+#: A number as a return writes it: ASCII digits, an optional sign, decimal point and
+#: exponent. No thousands separators of any kind (``1,000``, ``1.000``, ``1 000``,
+#: ``1_000``) and no other digits (Arabic-Indic, full-width): a figure is never guessed.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+
+
 def _number(cell: Any, decimal_comma: bool) -> float | None:
-    """The number in ``cell`` or None if it is not one."""
+    """The number in ``cell`` or None if it is not one, or not one stored exactly.
+
+    In semicolon-separated files (European Excel) one comma is the decimal separator.
+    A number with more precision than a double holds (``12345678901234567``) is refused
+    rather than silently rounded: what is stored is what the file says.
+    """
     if isinstance(cell, bool) or isinstance(cell, (dt.date, dt.datetime, dt.time)):
         return None
-    if isinstance(cell, (int, float)):
-        return float(cell) if math.isfinite(cell) else None
+    if isinstance(cell, float):
+        return cell if math.isfinite(cell) else None
+    if isinstance(cell, int):
+        return float(cell) if abs(cell) <= 2**53 else None
     text = str(cell).strip()
     if decimal_comma and text.count(",") == 1 and "." not in text:
         text = text.replace(",", ".")
-    try:
-        value = float(text)
-    except ValueError:
+    if not _DECIMAL.fullmatch(text):
         return None
-    return value if math.isfinite(value) else None
+    value = float(text)
+    if not math.isfinite(value) or Decimal(repr(value)) != Decimal(text):
+        return None
+    return value
+
+
+def number_in(cell: Any) -> float | None:
+    """The number a cell of any table holds under the rules of returns, or None."""
+    return _number(cell, False)
 
 
 def _check_value(ind: Indicator, value: float) -> str | None:
@@ -159,7 +187,10 @@ def _judge_value(
     """(value, None) for an acceptable figure, else (None, the problem)."""
     value = _number(cell, decimal_comma)
     if value is None:
-        return None, "not a number"
+        return None, (
+            "not a number stored exactly: write ASCII digits with an optional decimal "
+            "point, no thousands separators, no more digits than a double holds"
+        )
     if ind is not None and (why := _check_value(ind, value)) is not None:
         return None, why
     return value, None

@@ -25,7 +25,7 @@ from rct.capture.errors import AmendmentRequired, SubmissionRejected
 from rct.capture.queries import raise_findings
 from rct.capture.reading import RawTable, read_table
 from rct.capture.report import ValidationReport
-from rct.capture.returns import ReturnCell, format_value, validate_return
+from rct.capture.returns import REQUIRED, ReturnCell, format_value, validate_return
 from rct.capture.rules import evaluate
 from rct.capture.values import StoredCell, current_cells, insert_values
 from rct.db.capture_models import Submission
@@ -107,7 +107,7 @@ def check_return(
 
     Raises :class:`SubmissionRejected` with the full report when the file has problems.
     """
-    table = read_table(path, data)
+    table = read_table(path, data, required=REQUIRED)
     with ws.session() as s:
         actor = ws.read_as(s, "data.submit")
         cells, report, stored, _ = _validate(s, actor, table, allow_blank)
@@ -155,7 +155,7 @@ def submit_return(
     amend = reason is not None
     if amend and not (reason or "").strip():
         raise InputError("an amendment needs a reason: --reason TEXT")
-    table = read_table(path, data)
+    table = read_table(path, data, required=REQUIRED)
     source = source_name or table.source
     with ws.change("data.submit", f"submission/{table.sha256[:16]}") as record:
         s = record.session
@@ -183,7 +183,8 @@ def submit_return(
                 0,
                 same,
                 [],
-                f"{source}: identical to the stored data ({same} cells); nothing changed",
+                f"{source}: already {'stored' if amend else 'imported'}: identical to the "
+                f"stored data ({same} cells); nothing changed",
             )
         sub_id, queries = _store(
             s, record, report, source, (new, changed, stored), protocol, (reason or "").strip()

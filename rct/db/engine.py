@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from rct.db.errors import from_driver_error, missing_driver
 from rct.errors import DatabaseError, NotInitialised
+from rct.leftovers import create_private
 
 __all__ = ["make_engine", "upgrade", "current_revision", "head_revision", "ensure_current"]
 
@@ -31,6 +32,12 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
             raise NotInitialised(
                 f"no trial database at {path}; run 'rct init' here first, or give --db URL"
             )
+        if path not in ("", ":memory:") and "?" not in path and not path.startswith("file:"):
+            # created owner-only before SQLite opens it: it holds the pseudonymisation key
+            try:
+                create_private(path)
+            except OSError:
+                pass  # no such directory, read-only place: SQLite reports it in its words
         engine = create_engine(url, connect_args={"timeout": 60})
 
         @event.listens_for(engine, "connect")

@@ -1,0 +1,474 @@
+"""Reading the first sheet of an .xlsx workbook, streaming and within limits (issue #11).
+
+A workbook is a zip of XML parts, so a 1 MB file can expand to gigabytes, declare a
+cell at column XFD of row 1,048,576, or hold text where a number belongs. This reader
+refuses such files in proportion to their size, not their expansion:
+
+* the zip's declared sizes are inspected first: the parts together may expand no more
+  than :attr:`XlsxLimits.ratio` times the file (plus a small floor), and the bytes
+  actually inflated are counted too; then every part's checksum is verified, so a
+  damaged workbook is refused whole;
+* the sheet is parsed as a stream (expat, no DTD or entities); row 1 is read and its
+  required columns checked before anything else, and shared strings are read only as far
+  as the rows read so far need;
+* rows, columns, cells and shared strings are counted against limits as they arrive, and
+  a time budget is checked while parsing.
+
+Cells come back as Python values: numbers as ``float`` when the stored text is a finite
+decimal (anything else, such as ``nan``, ``inf``, ``abc``, comes back as its text, for the
+validation to reject by row and column), text, booleans, and dates for date-formatted
+cells. A formula gives its cached value. Any malformation is one :class:`UnreadableFile`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+import time
+import zipfile
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from typing import IO, Any
+from xml.parsers import expat
+
+from rct.capture.errors import UnreadableFile
+from rct.capture.report import column_letter
+
+__all__ = ["XlsxLimits", "read_xlsx"]
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
+_CHUNK = 1 << 16
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+@dataclass(frozen=True)
+class XlsxLimits:
+    """What one workbook may hold; the defaults fit any real return or child-level file."""
+
+    rows: int = 1_048_576
+    columns: int = 256
+    cells: int = 12_000_000
+    shared_strings: int = 2_000_000
+    parts: int = 2_000
+    #: inflated bytes allowed per byte of file, plus :attr:`floor` (refusal ~ file size)
+    ratio: int = 120
+    floor: int = 8 << 20
+    #: seconds allowed: a base plus so many per MB of file
+    seconds: float = 30.0
+    seconds_per_mb: float = 30.0
+
+    def inflated(self, size: int) -> int:
+        return self.floor + self.ratio * size
+
+    def budget(self, size: int) -> float:
+        return self.seconds + self.seconds_per_mb * size / 1e6
+
+
+class _Bad(Exception):
+    """A malformation found while parsing; turned into UnreadableFile with the source."""
+
+
+def _col_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+class _Book:
+    """The zip, its checked parts and the counters shared by all parts."""
+
+    def __init__(self, data: bytes, limits: XlsxLimits) -> None:
+        self.limits = limits
+        self.started = time.monotonic()
+        self.deadline = self.started + limits.budget(len(data))
+        try:
+            self.zip = zipfile.ZipFile(BytesIO(data))
+            infos = self.zip.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+            raise _Bad(f"not a readable .xlsx workbook ({exc})") from None
+        if len(infos) > limits.parts:
+            raise _Bad(f"{len(infos)} parts in the zip (at most {limits.parts})")
+        allowed = limits.inflated(len(data))
+        declared = sum(i.file_size for i in infos)
+        if declared > allowed:
+            raise _Bad(
+                f"the workbook declares {declared:,} bytes once unzipped, more than "
+                f"{allowed:,} allowed for a file of {len(data):,} bytes (a zip bomb?)"
+            )
+        self.names = {i.filename for i in infos}
+        self.budget_bytes = allowed
+        # a damaged part anywhere means a damaged file: refused whole, never read in part
+        try:
+            broken = self.zip.testzip()
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+            raise _Bad(f"the workbook is damaged ({exc})") from None
+        if broken is not None:
+            raise _Bad(f"the workbook is damaged (part {broken} fails its checksum)")
+
+    def open(self, name: str) -> IO[bytes]:
+        try:
+            return self.zip.open(name)
+        except (KeyError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+            raise _Bad(f"cannot open the part {name} ({exc})") from None
+
+    def parse(self, name: str, parser: expat.XMLParserType, stop: Callable[[], bool]) -> None:
+        """Feed part ``name`` to ``parser`` until done or ``stop()``."""
+        with self.open(name) as stream:
+            while not stop():
+                try:
+                    chunk = stream.read(_CHUNK)
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+                    raise _Bad(f"the part {name} is corrupted ({exc})") from None
+                self.spend(len(chunk))
+                try:
+                    parser.Parse(chunk, not chunk)
+                except expat.ExpatError as exc:
+                    raise _Bad(f"malformed XML in {name} ({exc})") from None
+                if not chunk:
+                    break
+
+    def spend(self, n: int) -> None:
+        self.budget_bytes -= n
+        if self.budget_bytes < 0:
+            raise _Bad("the workbook expands to more than its declared size allows")
+        if time.monotonic() > self.deadline:
+            raise _Bad(
+                f"reading took longer than {self.deadline - self.started:.0f} s allowed for "
+                "a file of this size"
+            )
+
+
+def _parser(
+    start: Callable[..., None], end: Callable[[str], None], text: Callable[[str], None]
+) -> expat.XMLParserType:
+    p = expat.ParserCreate(namespace_separator="}")
+    p.buffer_text = True
+
+    def no_dtd(*_: Any) -> None:
+        raise _Bad("the workbook contains a DTD (entity declarations are never read)")
+
+    p.StartDoctypeDeclHandler = no_dtd
+    p.EntityDeclHandler = no_dtd
+    p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    p.StartElementHandler = start
+    p.EndElementHandler = end
+    p.CharacterDataHandler = text
+    return p
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _small_part(book: _Book, name: str, on_start: Callable[[str, dict[str, str]], None]) -> None:
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        on_start(_local(tag), {_local(k): v for k, v in attrs.items()})
+
+    book.parse(name, _parser(start, lambda _t: None, lambda _t: None), lambda: False)
+
+
+def _first_sheet(book: _Book) -> tuple[str, bool]:
+    """The part name of the first sheet and whether dates count from 1904."""
+    sheets: list[str] = []
+    rels: dict[str, str] = {}
+    flags = {"1904": False}
+
+    def on_wb(tag: str, a: dict[str, str]) -> None:
+        if tag == "sheet" and "id" in a:
+            sheets.append(a["id"])
+        elif tag == "workbookPr":
+            flags["1904"] = a.get("date1904", "0") in ("1", "true")
+
+    def on_rel(tag: str, a: dict[str, str]) -> None:
+        if tag == "Relationship":
+            rels[a.get("Id", "")] = a.get("Target", "")
+
+    if "xl/workbook.xml" in book.names:
+        _small_part(book, "xl/workbook.xml", on_wb)
+    if "xl/_rels/workbook.xml.rels" in book.names:
+        _small_part(book, "xl/_rels/workbook.xml.rels", on_rel)
+    if sheets and sheets[0] in rels:
+        target = rels[sheets[0]]
+        name = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+        name = posixpath.normpath(name)
+        if name in book.names:
+            return name, flags["1904"]
+    if "xl/worksheets/sheet1.xml" in book.names:
+        return "xl/worksheets/sheet1.xml", flags["1904"]
+    raise _Bad("the workbook has no worksheet")
+
+
+def _date_styles(book: _Book) -> set[int]:
+    """Indexes of cell formats that show a date or time."""
+    from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
+
+    if "xl/styles.xml" not in book.names:
+        return set()
+    custom: dict[int, str] = {}
+    xfs: list[int] = []
+    depth = {"cellXfs": False}
+
+    def on(tag: str, a: dict[str, str]) -> None:
+        if tag == "numFmt":
+            custom[int(a.get("numFmtId", "0") or 0)] = a.get("formatCode", "")
+        elif tag == "cellXfs":
+            depth["cellXfs"] = True
+        elif tag == "cellStyleXfs":
+            depth["cellXfs"] = False
+        elif tag == "xf" and depth["cellXfs"]:
+            xfs.append(int(a.get("numFmtId", "0") or 0))
+
+    try:
+        _small_part(book, "xl/styles.xml", on)
+    except ValueError:
+        raise _Bad("malformed number formats in xl/styles.xml") from None
+    out = set()
+    for i, fmt_id in enumerate(xfs):
+        code = custom.get(fmt_id, BUILTIN_FORMATS.get(fmt_id, ""))
+        if code and is_date_format(code):
+            out.add(i)
+    return out
+
+
+class _SharedStrings:
+    """The shared-string table, read as far as needed and no further."""
+
+    def __init__(self, book: _Book) -> None:
+        self.book = book
+        self.items: list[str] = []
+        self.done = "xl/sharedStrings.xml" not in book.names
+        self._text: list[str] = []
+        self._in_t = 0
+        self._skip = 0  # inside <rPh> (phonetic runs are not part of the text)
+        self._stream: IO[bytes] | None = None
+        self._parser = _parser(self._start, self._end, self._chars)
+
+    def _start(self, tag: str, _a: dict[str, str]) -> None:
+        tag = _local(tag)
+        if tag == "si":
+            self._text = []
+        elif tag == "t":
+            self._in_t += 1
+        elif tag == "rPh":
+            self._skip += 1
+
+    def _end(self, tag: str) -> None:
+        tag = _local(tag)
+        if tag == "si":
+            if len(self.items) >= self.book.limits.shared_strings:
+                raise _Bad(f"more than {self.book.limits.shared_strings:,} shared strings")
+            self.items.append("".join(self._text))
+        elif tag == "t":
+            self._in_t -= 1
+        elif tag == "rPh":
+            self._skip -= 1
+
+    def _chars(self, text: str) -> None:
+        if self._in_t and not self._skip:
+            self._text.append(text)
+
+    def get(self, index: int) -> str | None:
+        while index >= len(self.items) and not self.done:
+            if self._stream is None:
+                self._stream = self.book.open("xl/sharedStrings.xml")
+            try:
+                chunk = self._stream.read(_CHUNK)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+                raise _Bad(f"the shared strings are corrupted ({exc})") from None
+            self.book.spend(len(chunk))
+            try:
+                self._parser.Parse(chunk, not chunk)
+            except expat.ExpatError as exc:
+                raise _Bad(f"malformed XML in xl/sharedStrings.xml ({exc})") from None
+            if not chunk:
+                self.done = True
+                self._stream.close()
+        return self.items[index] if index < len(self.items) else None
+
+
+# a raw cell as the sheet stores it: (column index, type, style index, text or None)
+_Raw = tuple[int, str, int, "str | None"]
+
+
+class _SheetStream:
+    """Rows of raw cells of one sheet part, parsed chunk by chunk."""
+
+    def __init__(self, book: _Book, name: str) -> None:
+        self.book, self.name = book, name
+        self.ready: list[tuple[int, list[_Raw]]] = []
+        self.row = 0
+        self.cells: list[_Raw] = []
+        self.cell: list[Any] | None = None
+        self.text: list[str] = []
+        self.in_value = 0
+        self.count = 0
+        self.in_data = False
+        self.parser = _parser(self._start, self._end, self._chars)
+
+    def _start(self, tag: str, a: dict[str, str]) -> None:
+        tag = _local(tag)
+        lim = self.book.limits
+        if tag == "sheetData":
+            self.in_data = True
+        elif tag == "row" and self.in_data:
+            r = a.get("r")
+            n = self.row + 1 if r is None else _int(r, "row number")
+            if n <= self.row or n > lim.rows:
+                raise _Bad(f"row number {r} out of order or beyond {lim.rows:,} rows")
+            self.row, self.cells = n, []
+        elif tag == "c" and self.in_data:
+            ref = a.get("r")
+            if ref is None:
+                col = self.cells[-1][0] + 1 if self.cells else 0
+            else:
+                m = _REF.fullmatch(ref)
+                if m is None or int(m.group(2)) != self.row:
+                    raise _Bad(f"cell reference {ref!r} in row {self.row} is malformed")
+                col = _col_index(m.group(1))
+            if col >= lim.columns:
+                raise _Bad(
+                    f"row {self.row}: a cell in column {column_letter(col)}, beyond the "
+                    f"{lim.columns} columns a return may have"
+                )
+            if self.cells and col <= self.cells[-1][0]:
+                raise _Bad(f"row {self.row}: cells out of order at column {column_letter(col)}")
+            self.count += 1
+            if self.count > lim.cells:
+                raise _Bad(f"more than {lim.cells:,} cells")
+            self.cell = [col, a.get("t", "n"), _int(a.get("s", "0"), "style"), None]
+            self.text = []
+        elif tag in ("v", "t") and self.cell is not None:
+            self.in_value += 1
+
+    def _end(self, tag: str) -> None:
+        tag = _local(tag)
+        if tag in ("v", "t") and self.cell is not None:
+            self.in_value -= 1
+        elif tag == "c" and self.cell is not None:
+            self.cell[3] = "".join(self.text) if self.text else None
+            self.cells.append((self.cell[0], self.cell[1], self.cell[2], self.cell[3]))
+            self.cell = None
+        elif tag == "row" and self.in_data:
+            self.ready.append((self.row, self.cells))
+            self.cells = []
+        elif tag == "sheetData":
+            self.in_data = False
+
+    def _chars(self, text: str) -> None:
+        if self.in_value:
+            self.text.append(text)
+
+    def __iter__(self) -> Iterator[tuple[int, list[_Raw]]]:
+        with self.book.open(self.name) as stream:
+            while True:
+                try:
+                    chunk = stream.read(_CHUNK)
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+                    raise _Bad(f"the sheet is corrupted ({exc})") from None
+                self.book.spend(len(chunk))
+                try:
+                    self.parser.Parse(chunk, not chunk)
+                except expat.ExpatError as exc:
+                    raise _Bad(f"malformed sheet XML ({exc})") from None
+                ready, self.ready = self.ready, []
+                yield from ready
+                if not chunk:
+                    return
+
+
+def _int(text: str, what: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise _Bad(f"malformed {what} {text!r} in the sheet")
+    return int(text)
+
+
+class _Cells:
+    """Turns raw cells into Python values."""
+
+    def __init__(self, book: _Book, date1904: bool) -> None:
+        self.strings = _SharedStrings(book)
+        self.dates = _date_styles(book)
+        self.epoch = dt.datetime(1904, 1, 1) if date1904 else dt.datetime(1899, 12, 30)
+
+    def value(self, row: int, raw: _Raw) -> Any:
+        col, kind, style, text = raw
+        if text is None:
+            return None
+        if kind == "s":
+            index = _int(text.strip(), "shared-string index")
+            got = self.strings.get(index)
+            if got is None:
+                raise _Bad(
+                    f"row {row}, column {column_letter(col)}: shared string {index} does not "
+                    f"exist (the workbook has {len(self.strings.items)})"
+                )
+            return got.strip() or None
+        if kind in ("str", "inlineStr", "e"):
+            return text.strip() or None
+        if kind == "b":
+            return text.strip() in ("1", "true")
+        if kind == "d":
+            return text.strip()
+        number = text.strip()
+        if not _NUMBER.fullmatch(number):
+            return number or None  # nan, inf, abc...: the validation rejects it by cell
+        value = float(number)
+        if value != value or value in (float("inf"), float("-inf")):
+            return number
+        if style in self.dates and abs(value) < 2_958_466:
+            return self.epoch + dt.timedelta(days=value)
+        return value
+
+
+def read_xlsx(
+    source: str,
+    data: bytes,
+    *,
+    required: Collection[str] = (),
+    limits: XlsxLimits | None = None,
+) -> tuple[tuple[str, ...], tuple[tuple[int, tuple[Any, ...]], ...]]:
+    """(normalised header, rows) of the first sheet of the workbook in ``data``.
+
+    Rows are ``(spreadsheet row number, cells)`` with blank rows left out. ``required``
+    columns are checked on row 1 before any other row is read.
+    """
+    from rct.capture.reading import normalise_header, require_columns
+
+    try:
+        book = _Book(data, limits or XlsxLimits())
+        sheet, date1904 = _first_sheet(book)
+        cells = _Cells(book, date1904)
+        rows_in = iter(_SheetStream(book, sheet))
+        first = next(rows_in, None)
+        if first is None:
+            raise _Bad("the first sheet is empty")
+        row1, raw1 = first
+        width = raw1[-1][0] + 1 if raw1 else 0
+        values = [None] * width
+        for raw in raw1:
+            values[raw[0]] = cells.value(row1, raw)
+        header = tuple(normalise_header(v) for v in values)
+        require_columns(source, header, required)
+        rows = []
+        for n, raws in rows_in:
+            line: list[Any] = [None] * (raws[-1][0] + 1 if raws else 0)
+            for raw in raws:
+                line[raw[0]] = cells.value(n, raw)
+            if any(c is not None for c in line):
+                rows.append((n, tuple(line)))
+        # data right of the last header cell gets blank header names, so that the
+        # validation reports it ("a column with data has no header") instead of losing it
+        width = max([len(header), *(len(r) for _, r in rows)])
+        header += ("",) * (width - len(header))
+    except _Bad as exc:
+        raise UnreadableFile(f"{source}: rejected, nothing was stored: {exc}") from None
+    finally:
+        if "book" in locals():
+            book.zip.close()
+    return header, tuple(rows)
