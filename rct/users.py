@@ -55,7 +55,6 @@ def add_user(
     """Register ``name`` with ``role`` and their public key (default: ``NAME.pub`` in the
     workspace's key directory); data managers need the borough they submit for."""
     _check_name(name)
-    pub = public_key or ws.keys.public_key(name)
     if role not in ROLES:
         raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if role == "data-manager" and not borough:
@@ -63,6 +62,9 @@ def add_user(
     if role != "data-manager" and borough:
         raise InputError(f"only data managers have a borough; {role} acts for every borough")
     with ws.change("user.add", f"user/{name}") as record:
+        # The key is looked up only once the actor may register users, so a refusal names
+        # the missing permission rather than someone else's missing key file.
+        pub = public_key or ws.keys.public_key(name)
         s = record.session
         unit_id = None
         if borough:

@@ -177,15 +177,9 @@ def import_cmd(state: State, file: str, allow_blank: bool, children: bool, as_js
     try:
         if children:
             from rct.capture.children_store import submit_children
+            from rct.cli.progress import progress_to_total
 
-            with click.progressbar(
-                length=1, label="Storing records", file=None, hidden=as_json
-            ) as bar:
-
-                def step(done: int, total: int) -> None:
-                    bar.length = total
-                    bar.update(done - bar.pos)
-
+            with progress_to_total("Storing records", as_json=as_json) as step:
                 result = submit_children(ws, file, progress=step)
         else:
             from rct.capture.submit import submit_return

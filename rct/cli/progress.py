@@ -12,6 +12,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+#: Count, elapsed time and estimated time left, the same on every bar.
+_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed} elapsed, {remaining} left]"
+)
 
 #: What a library function accepts: "this many more steps are finished".
 ProgressCallback = Callable[[int], None]
@@ -44,7 +50,43 @@ def progress_bar(total: int, label: str, *, as_json: bool = False) -> Iterator[P
         unit="step",
         file=sys.stderr,
         dynamic_ncols=True,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-        "[{elapsed} elapsed, {remaining} left]",
+        bar_format=_FORMAT,
     ) as bar:
         yield bar.update
+
+
+@contextmanager
+def progress_to_total(label: str, *, as_json: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """Yield a ``(done, total)`` callback for work whose size is known only once it starts.
+
+    Used where a library reports absolute progress (e.g. child-level records stored so far
+    out of all of them). The bar is created on the first call, with that call's total.
+    """
+    if not bar_wanted(as_json):
+        yield lambda _done, _total: None
+        return
+    from tqdm import tqdm  # imported on use: start-up time of short commands
+
+    bars: list[Any] = []
+
+    def step(done: int, total: int) -> None:
+        if not bars:
+            bars.append(
+                tqdm(
+                    total=total,
+                    desc=label,
+                    unit="row",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                    bar_format=_FORMAT,
+                )
+            )
+        bar = bars[0]
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield step
+    finally:
+        for bar in bars:
+            bar.close()
