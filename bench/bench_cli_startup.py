@@ -46,10 +46,13 @@ def imported(args: list[str]) -> str:
 def make_trial(directory: Path) -> str:
     from protocols import load_protocol, shipped_protocol_path
     from rct.initialise import initialise
+    from rct.keys import KeyStore
 
     url = f"sqlite:///{directory / 'rct.db'}"
     path = shipped_protocol_path()
-    initialise(url, "ann", load_protocol(path), str(path))
+    # The first admin's signing key lives in the scratch directory, under a bench passphrase.
+    keys = KeyStore(directory / "keys", lambda _user: "bench only: startup timing key 2026")
+    initialise(url, "ann", load_protocol(path), str(path), keys)
     return url
 
 
