@@ -42,6 +42,19 @@ from rct.users import add_user
 from rct.workspace import Workspace
 
 
+def signing_keys(directory: Path) -> None:
+    """Every change is signed (issue #12): keys for ann and sam, opened from the environment."""
+    import os
+
+    from rct.keys import KeyStore
+
+    passphrase = "benchmark only: capture timing keys 2026"
+    store = KeyStore(directory, lambda _user: passphrase)
+    for name in ("ann", "sam"):
+        store.create(name, log2n=10)
+    os.environ.update({"RCT_KEY_DIR": str(directory), "RCT_KEY_PASSPHRASE": passphrase})
+
+
 def synthetic_protocol(n_units: int) -> Any:
     data = load_protocol(shipped_protocol_path()).canonical()
     template = data["units"][0]
@@ -193,6 +206,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
+        signing_keys(d / "keys")
         url = normalise_url(args.db) if args.db else f"sqlite:///{d / 'bench.db'}"
         sam = make_trial(url, args.units)
         protocol = synthetic_protocol(args.units)

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import _create_pg_database, _drop_pg_database  # noqa: E402
 from tests.rct.capture_helpers import return_csv  # noqa: E402
 from tests.rct.test_races import CELL, PROCESSES, race, versions  # noqa: E402
+from tests.signing import use_test_keys  # noqa: E402
 
 
 def setup(url: str) -> None:
@@ -42,6 +43,8 @@ def setup(url: str) -> None:
 
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    keys_dir = Path(tempfile.mkdtemp(prefix="rct-bench-keys-"))
+    use_test_keys(keys_dir)  # every change is signed: the racing users need their keys
     url, name = _create_pg_database()
     tally = {"rounds_clean": 0, "tracebacks": 0, "nonzero_exits": 0, "bad_versions": 0}
     try:

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 from tests.fuzz.harness import ProtocolRig, ReturnsRig, summary  # noqa: E402
 from tests.fuzz.strategies import hostile_protocols, hostile_returns  # noqa: E402
+from tests.signing import use_test_keys  # noqa: E402
 
 
 def main() -> int:
@@ -33,6 +34,8 @@ def main() -> int:
     ap.add_argument("--protocols", type=int, default=2_000)
     ap.add_argument("--every", type=int, default=250, help="print the tally every N cases")
     args = ap.parse_args()
+    # every change is signed (issue #12): the users the rigs act as need their keys
+    use_test_keys(Path(tempfile.mkdtemp(prefix="rct-fuzz-keys-")))
 
     def profile(n: int) -> settings:
         return settings(

@@ -52,11 +52,7 @@ def _drop_pg_database(name: str) -> None:
     engine.dispose()
 
 
-#: people the tests act as; each gets a signing key once per session (issue #12)
-TEST_USERS = ("ann", "sam", "dee", "eve", "gus", "zoe", "alice", "you", "dana", "bob")
-TEST_PASSPHRASE = "test passphrase for keys"
-#: scrypt cost of test key files: real keys use rct.keys.KEY_FILE_LOG2N (2**17)
-TEST_KEY_LOG2N = 10
+from tests.signing import TEST_KEY_LOG2N, make_test_keys  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,12 +64,9 @@ def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from rct import keys
 
     directory = tmp_path_factory.mktemp("keys")
-    store = keys.KeyStore(directory, lambda _u: TEST_PASSPHRASE)
-    for name in TEST_USERS:
-        store.create(name, log2n=TEST_KEY_LOG2N)
     mp = pytest.MonkeyPatch()
-    mp.setenv("RCT_KEY_DIR", str(directory))
-    mp.setenv("RCT_KEY_PASSPHRASE", TEST_PASSPHRASE)
+    for name, value in make_test_keys(directory).items():
+        mp.setenv(name, value)
     mp.setenv("RCT_CHECKPOINT_DIR", str(tmp_path_factory.mktemp("checkpoints")))
     mp.setattr(keys, "KEY_FILE_LOG2N", TEST_KEY_LOG2N)
     yield directory

@@ -19,8 +19,8 @@ from rct.errors import MissingKey, WrongKeyPassphrase
 from rct.keys import KeyStore
 from rct.users import add_user
 from rct.workspace import Workspace
-from tests.conftest import TEST_PASSPHRASE
 from tests.rct.helpers import raw_connection, run_cli
+from tests.signing import TEST_PASSPHRASE
 
 WS = Callable[[str], Workspace]
 
