@@ -116,7 +116,16 @@ def _scratch_copy(dest: Path) -> None:
 
 
 def run_guides(names: list[str], keep: bool = False) -> int:
-    guides = [ROOT / "docs" / n for n in names] if names else sorted(ROOT.glob("docs/guide-*.md"))
+    # A guide is named as under docs/ ("guide-evaluator.md") or by its path ("docs/...").
+    guides = (
+        [ROOT / "docs" / Path(n).name for n in names]
+        if names
+        else sorted(ROOT.glob("docs/guide-*.md"))
+    )
+    missing = [g.name for g in guides if not g.is_file()]
+    if missing:
+        print(f"Error: no such guide under docs/: {', '.join(missing)}", file=sys.stderr)
+        return 2
     for guide in guides:
         scratch = Path(tempfile.mkdtemp(prefix=f"rct-{guide.stem}-"))
         try:

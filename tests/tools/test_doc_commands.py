@@ -77,3 +77,10 @@ def test_every_guide_has_commands_that_run() -> None:
     for guide in guides:
         blocks = sh_blocks(guide.read_text(encoding="utf-8"))
         assert any(not b.illustrative for b in blocks), guide.name
+
+
+def test_an_unknown_guide_is_one_error_line_and_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
+    from tools.doc_commands import run_guides
+
+    assert run_guides(["docs/guide-nobody.md"]) == 2
+    assert capsys.readouterr().err == "Error: no such guide under docs/: guide-nobody.md\n"
