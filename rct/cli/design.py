@@ -19,6 +19,16 @@ def design() -> None:
     """Design questions before the trial starts: power and the SAP's operating characteristics."""
 
 
+#: ``--alpha``, the same for every simulation command.
+alpha_option = click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Two-sided significance level.",
+)
+
+
 def workers_options(f: Any) -> Any:
     """``--workers`` and ``--scheduler``: where the simulations run."""
     f = click.option(
@@ -111,13 +121,7 @@ def load_design_protocol(state: State, protocol_path: str | None) -> Any:
     help="Number of simulated trials (a mixed-model fit takes about half a second).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Simulation seed.")
-@click.option(
-    "--alpha",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.05,
-    show_default=True,
-    help="Two-sided significance level.",
-)
+@alpha_option
 @workers_options
 @json_option
 @pass_state
@@ -234,13 +238,7 @@ EXIT_ANTI_CONSERVATIVE = 8
     help="Simulated trials per scenario (1000 give a type I error to about +-0.7%).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Master simulation seed.")
-@click.option(
-    "--alpha",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.05,
-    show_default=True,
-    help="Two-sided significance level.",
-)
+@alpha_option
 @click.option(
     "--sd-between",
     type=click.FloatRange(min=0),
