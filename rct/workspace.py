@@ -85,7 +85,15 @@ class Workspace:
         engine: Engine | None = None,
         check_schema: bool = True,
         keys: KeyStore | None = None,
+        claimed: bool = True,
     ) -> None:
+        """Open ``url`` as ``user``.
+
+        On a PostgreSQL login mapped to a trial user (``rct db login add``) the mapped
+        user acts, whatever ``user`` says: a ``user`` that was ``claimed`` (named with
+        ``--as`` or ``RCT_USER``) and differs is refused; an unclaimed default (the
+        operating system's login name) gives way to the mapping.
+        """
         from rct.keys import KeyStore
 
         self.url = url
@@ -93,9 +101,34 @@ class Workspace:
         self.keys = keys or KeyStore()
         #: the checkpoint written automatically by the last seal, reveal or analysis run
         self.last_checkpoint: Checkpoint | None = None
+        #: the PostgreSQL login this workspace connects as (None on SQLite, or not checked)
+        self.login: str | None = None
         self.engine = engine or make_engine(url, must_exist=check_schema)
         if check_schema:
-            ensure_current(self.engine)
+            try:
+                ensure_current(self.engine)
+                self._act_as_login(claimed)
+            except BaseException:
+                if engine is None:
+                    self.engine.dispose()
+                raise
+
+    def _act_as_login(self, claimed: bool) -> None:
+        """Act as the trial user the connection's login is mapped to, if it is."""
+        from rct.db.logins import connection_login
+
+        found = connection_login(self.engine)
+        if found is None:
+            return
+        self.login = found.login
+        if found.user is None or found.user == self.user:
+            return
+        if claimed:
+            raise PermissionDenied(
+                f"the database login {found.login} acts as trial user {found.user} only, not "
+                f"as {self.user}; drop --as/RCT_USER or connect with {self.user}'s own login"
+            )
+        self.user = found.user
 
     def close(self) -> None:
         self.engine.dispose()
@@ -261,8 +294,8 @@ class Workspace:
                     entity=entity,
                     payload={"permission": permission, "why": why},
                 )
-        except DBAPIError:  # the refusal is raised even if it cannot be recorded
-            pass
+        except (DBAPIError, PermissionDenied):
+            pass  # the refusal is raised even if this login cannot record it
         if actor.role == "unregistered":
             with self.session() as s:
                 self.actor(s)  # raises UnknownUser with its guidance

@@ -35,6 +35,7 @@ COMMANDS = {
     "report": "rct.cli.report:report",
     "analyse": "rct.cli.analyse:analyse",
     "design": "rct.cli.design:design",
+    "db": "rct.cli.db:db",
 }
 
 

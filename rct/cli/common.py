@@ -49,7 +49,10 @@ class State:
         if self._ws is None:
             from rct.workspace import Workspace
 
-            self._ws = Workspace(self.url, self.user, keys=self.keys())
+            # a name from --as/RCT_USER is a claim a mapped database login refuses; the
+            # login-name default gives way to the mapping (docs/database-roles.md)
+            claimed = self.user_option is not None
+            self._ws = Workspace(self.url, self.user, keys=self.keys(), claimed=claimed)
             click.get_current_context().call_on_close(self._close)
         return self._ws  # type: ignore[no-any-return]
 
