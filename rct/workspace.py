@@ -284,6 +284,7 @@ class Workspace:
         why: str,
         error: PermissionDenied | ProtocolStateError | None = None,
     ) -> None:
+        note = "the refusal was recorded in the audit trail"
         try:
             with self.transaction() as s:
                 audit.append(
@@ -295,10 +296,11 @@ class Workspace:
                     payload={"permission": permission, "why": why},
                 )
         except (DBAPIError, PermissionDenied):
-            pass  # the refusal is raised even if this login cannot record it
+            # the refusal is raised even if this database login may not record it
+            note = "this database login cannot record the refusal in the audit trail"
         if actor.role == "unregistered":
             with self.session() as s:
                 self.actor(s)  # raises UnknownUser with its guidance
         if error is not None:
-            raise type(error)(f"{error}; the refusal was recorded in the audit trail")
-        raise PermissionDenied(f"{actor.name} {why}; the refusal was recorded in the audit trail")
+            raise type(error)(f"{error}; {note}")
+        raise PermissionDenied(f"{actor.name} {why}; {note}")

@@ -196,7 +196,9 @@ def test_an_evaluator_login_reads_and_cannot_write(
     path.write_text(CAMDEN)
     r = run_cli(capsys, "--db", url, "data", "import", str(path))
     assert r.code == 5
-    assert "eve has role evaluator" in _one_line(r.err)
+    line = _one_line(r.err)
+    assert "eve has role evaluator" in line
+    assert line.endswith("this database login cannot record the refusal in the audit trail")
     r = run_cli(capsys, "--db", url, "audit", "checkpoint")
     assert r.code == 5
     assert "permission denied for table audit_checkpoints" in _one_line(r.err)
