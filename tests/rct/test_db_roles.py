@@ -300,7 +300,24 @@ def test_login_add_refuses_what_would_escape_the_policies(
             add_login(ws, login, "nobody", create=True)
         with pytest.raises(NotFound, match="add --create"):
             add_login(ws, login, "sam")
-        add_login(ws, login, "sam", create=True)
+        r = run_cli(
+            capsys,
+            "--db",
+            pg_trial_url,
+            "--as",
+            "ann",
+            "db",
+            "login",
+            "add",
+            login,
+            "--user",
+            "sam",
+            "--create",
+        )
+        assert r.code == 0, r.err
+        assert r.out.startswith(f"Login {login} created and mapped to sam (statistician)")
+        r = run_cli(capsys, "--db", pg_trial_url, "db", "login", "list")
+        assert login in r.out and "statistician" in r.out
         with pytest.raises(InputError, match="already acts as trial user sam"):
             add_login(ws, login, "sam")
         r = run_cli(capsys, "--db", pg_trial_url, "--as", "ann", "audit", "log", "--json")
