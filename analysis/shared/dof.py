@@ -39,19 +39,10 @@ def between_cluster_columns(
     x = np.asarray(X, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
-    if len(x) == 0:
-        return np.ones(x.shape[1], dtype=bool)
-    # each cluster's rows together (numpy, not a pandas groupby: simulations call this
-    # thousands of times), then the range of every column within each cluster
-    _, codes = np.unique(np.asarray(groups), return_inverse=True)
-    order = np.argsort(codes.ravel(), kind="stable")
-    sorted_x, sorted_codes = x[order], codes.ravel()[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    spread = np.maximum.reduceat(sorted_x, starts, axis=0) - np.minimum.reduceat(
-        sorted_x, starts, axis=0
-    )
+    frame = pd.DataFrame(x)
+    spread = frame.groupby(np.asarray(groups), sort=False).agg(lambda c: c.max() - c.min())
     scale = np.maximum(np.abs(x).max(axis=0), 1.0)
-    return np.asarray((spread <= tol * scale).all(axis=0), dtype=bool)
+    return np.asarray((spread.to_numpy() <= tol * scale).all(axis=0), dtype=bool)
 
 
 def between_within_df(X: ArrayLike, groups: ArrayLike) -> NDArray[np.float64]:
