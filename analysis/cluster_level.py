@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.genmod import families as sm_families
+from statsmodels.genmod.generalized_linear_model import GLM
 
 from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.design import build_design
@@ -41,15 +42,20 @@ def cluster_arms(data: pd.DataFrame, group: str, arm: str) -> pd.Series:
     for col in (group, arm):
         if col not in data.columns:
             raise DataError(f"column {col!r} is not in the data")
-    arms = data.groupby(data[group].astype(str))[arm].agg(["min", "max"])
-    if (arms["min"] != arms["max"]).any():
+    # numpy rather than a pandas groupby: simulations call this thousands of times
+    labels, codes = np.unique(data[group].astype(str).to_numpy(), return_inverse=True)
+    coded = data[arm].to_numpy(dtype=np.float64)
+    low = np.full(len(labels), np.inf)
+    high = np.full(len(labels), -np.inf)
+    np.minimum.at(low, codes.ravel(), coded)
+    np.maximum.at(high, codes.ravel(), coded)
+    if np.any(low != high):
         raise DataError(f"arm column {arm!r} varies within a cluster")
-    values = arms["min"].astype(int)
-    if not set(values.unique()) <= {0, 1}:
+    if not set(low.tolist()) <= {0.0, 1.0}:
         raise DataError("arm must be coded 0 (control) / 1 (intervention)")
-    if values.nunique() < 2:
+    if len(set(low.tolist())) < 2:
         raise DataError("both arms must be present")
-    return values.sort_index()
+    return pd.Series(low.astype(int), index=pd.Index(labels.tolist(), name=group), name="min")
 
 
 def _baseline_summary(rows: pd.DataFrame, outcome: str, exposure: str | None, family: str) -> float:
@@ -128,11 +134,11 @@ def cluster_level_analysis(
             rhs = f"{covariates} + _baseline"
     design = build_design(df_rows, f"{outcome} ~ {rhs}", "_cluster", exposure=exposure)
     fam = {
-        "poisson": sm.families.Poisson(),
-        "binomial": sm.families.Binomial(),
-        "gaussian": sm.families.Gaussian(),
+        "poisson": sm_families.Poisson(),
+        "binomial": sm_families.Binomial(),
+        "gaussian": sm_families.Gaussian(),
     }[family]
-    stage1 = sm.GLM(design.y, design.X, family=fam, offset=design.offset).fit()
+    stage1 = GLM(design.y, design.X, family=fam, offset=design.offset).fit()
     expected = np.asarray(stage1.fittedvalues, dtype=np.float64)
     ngroups = design.ngroups
     obs = np.bincount(design.group, weights=design.y, minlength=ngroups)

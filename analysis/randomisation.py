@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from numpy.typing import NDArray
 from scipy import optimize
+from statsmodels.genmod import families as sm_families
+from statsmodels.genmod.generalized_linear_model import GLM
 
 from analysis.errors import DataError, ModelSpecificationError, RandomisationSpaceError
 from analysis.glmm.design import Design, build_design
@@ -95,9 +96,9 @@ class _Tester:
     ) -> None:
         self.design, self.family, self.residual, self.exposed = design, family, residual, exposed
         self.fam = {
-            "poisson": sm.families.Poisson(),
-            "binomial": sm.families.Binomial(),
-            "gaussian": sm.families.Gaussian(),
+            "poisson": sm_families.Poisson(),
+            "binomial": sm_families.Binomial(),
+            "gaussian": sm_families.Gaussian(),
         }[family]
 
     def residuals(self, delta: float) -> NDArray[np.float64]:
@@ -107,7 +108,7 @@ class _Tester:
             y = y - delta * self.exposed
         else:
             off = off + delta * self.exposed
-        fitted = np.asarray(sm.GLM(y, d.X, family=self.fam, offset=off).fit().fittedvalues)
+        fitted = np.asarray(GLM(y, d.X, family=self.fam, offset=off).fit().fittedvalues)
         g, G = d.group, d.ngroups
         if self.residual == "ratio":
             obs = np.bincount(g, weights=y, minlength=G)

@@ -72,46 +72,60 @@ def build_frame(
     sched = protocol.schedule
     indicator = protocol.indicator(analysis.outcome)
     denominator = indicator.denominator or analysis.offset
-    rows = values.loc[values["indicator"] == analysis.outcome, ["unit", "period", "value"]].copy()
-    rows["q"] = [Quarter.parse(p) for p in rows["period"]]
-    rows["phase"] = [sched.phase(q) for q in rows["q"]]
-    rows = rows[rows["phase"].isin(["baseline", "follow_up"])]
-    baseline_rows = rows[rows["phase"] == "baseline"]
+    rows = values.loc[values["indicator"] == analysis.outcome, ["unit", "period", "value"]]
+    # Quarters and their phases are looked up once per distinct period, not once per row:
+    # power simulations build thousands of frames.
+    quarter = {p: Quarter.parse(p) for p in pd.unique(rows["period"])}
+    phase = {p: sched.phase(q) for p, q in quarter.items()}
+    row_phase = np.array([phase[p] for p in rows["period"]], dtype=object)
+    rows = rows[(row_phase == "baseline") | (row_phase == "follow_up")]
+    row_phase = row_phase[(row_phase == "baseline") | (row_phase == "follow_up")]
+    baseline_rows = rows[row_phase == "baseline"]
     if analysis.periods == "follow_up":
-        rows = rows[rows["phase"] == "follow_up"]
-    missing = int(rows["value"].isna().sum())
-    rows = rows.dropna(subset=["value"])
+        rows = rows[row_phase == "follow_up"]
+        row_phase = row_phase[row_phase == "follow_up"]
+    observed = rows["value"].notna().to_numpy()
+    missing = int(len(observed) - observed.sum())
+    rows, row_phase = rows[observed], row_phase[observed]
     if rows.empty:
         raise DataError(f"analysis {analysis.name}: no observed values of {analysis.outcome}")
     first = sched.baseline_start.index
     intervention = protocol.allocation.intervention_arm
-    frame = pd.DataFrame(
-        {
-            "unit": rows["unit"].astype(str).to_numpy(),
-            "period": rows["period"].astype(str).to_numpy(),
-            "y": rows["value"].astype(float).to_numpy(),
-        }
-    )
-    frame["post"] = (rows["phase"].to_numpy() == "follow_up").astype(float)
-    frame["arm"] = [1.0 if arms[u] == intervention else 0.0 for u in frame["unit"]]
-    frame["treatment"] = frame["arm"] * frame["post"]
-    _need_follow_up_in_both_arms(analysis, frame, protocol)
-    frame["time"] = [float(q.index - first) for q in rows["q"]]
+    unit_ids = rows["unit"].astype(str).to_numpy()
+    # rows in (unit, period) order, stable, as a merge sort of the finished frame would give
+    periods = rows["period"].astype(str).to_numpy()
+    order = np.array(sorted(range(len(unit_ids)), key=lambda i: (unit_ids[i], periods[i])))
+    unit_ids, periods, row_phase = unit_ids[order], periods[order], row_phase[order]
+    row_quarters = rows["period"].to_numpy()[order]
+    distinct, which = np.unique(unit_ids, return_inverse=True)
+    y = rows["value"].astype(float).to_numpy()[order]
+    post = (row_phase == "follow_up").astype(float)
+    arm = np.array([1.0 if arms[u] == intervention else 0.0 for u in distinct])[which]
+    _need_follow_up_in_both_arms(analysis, post, arm, protocol)
+    columns: dict[str, object] = {
+        "unit": unit_ids,
+        "period": periods,
+        "y": y,
+        "post": post,
+        "arm": arm,
+        "treatment": arm * post,
+        "time": np.array([float(quarter[q].index - first) for q in row_quarters]),
+    }
     covariates = sorted({k for u in units.values() for k in u.covariates})
     for name in covariates:
-        frame[name] = [units[u].covariates.get(name, np.nan) for u in frame["unit"]]
+        per_unit = [units[u].covariates.get(name, np.nan) for u in distinct]
+        columns[name] = [per_unit[j] for j in which]
     offset = None
     if denominator:
-        denom = np.array([float(units[u].covariates[denominator]) for u in frame["unit"]])
-        frame["rate"] = frame["y"] / denom * RATE_PER
+        denom = np.array([float(units[u].covariates[denominator]) for u in distinct])[which]
+        columns["rate"] = y / denom * RATE_PER
         if analysis.offset:
-            frame["offset"] = np.log(
-                np.array([float(units[u].covariates[analysis.offset]) for u in frame["unit"]])
-            )
+            exposure = np.array([float(units[u].covariates[analysis.offset]) for u in distinct])
+            columns["offset"] = np.log(exposure[which])
             offset = "offset"
     if "baseline" in analysis.fixed:
-        frame["baseline"] = _baseline_log_rate(baseline_rows, units, denominator, frame["unit"])
-    frame = frame.sort_values(["unit", "period"], kind="mergesort").reset_index(drop=True)
+        columns["baseline"] = _baseline_log_rate(baseline_rows, units, denominator, unit_ids)
+    frame = pd.DataFrame(columns)
     outcome = "rate" if analysis.family == "gaussian" and "rate" in frame else "y"
     return AnalysisFrame(
         analysis,
@@ -120,17 +134,17 @@ def build_frame(
         offset,
         _terms(analysis),
         missing,
-        tuple(sorted(frame["unit"].unique())),
+        tuple(str(u) for u in distinct),
     )
 
 
 def _need_follow_up_in_both_arms(
-    analysis: Analysis, frame: pd.DataFrame, protocol: Protocol
+    analysis: Analysis, post: np.ndarray, arm: np.ndarray, protocol: Protocol
 ) -> None:
     """The intervention effect compares the arms after go-live: without follow-up values in
     each arm there is nothing to estimate, and the fits would fail with numerical errors
     that say nothing of why."""
-    seen = set(frame.loc[frame["post"] == 1.0, "arm"])
+    seen = {float(a) for a in arm[post == 1.0]}
     intervention = protocol.allocation.intervention_arm
     control = next((a.code for a in protocol.arms if a.code != intervention), "control")
     lacking = [name for flag, name in ((1.0, intervention), (0.0, control)) if flag not in seen]
@@ -143,7 +157,10 @@ def _need_follow_up_in_both_arms(
 
 
 def _baseline_log_rate(
-    baseline_rows: pd.DataFrame, units: Mapping[str, object], denominator: str, unit_col: pd.Series
+    baseline_rows: pd.DataFrame,
+    units: Mapping[str, object],
+    denominator: str,
+    unit_col: np.ndarray,
 ) -> np.ndarray:
     obs = baseline_rows.dropna(subset=["value"])
     out = {}

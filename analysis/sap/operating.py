@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.errors import ModelSpecificationError
-from analysis.sap.runner import MethodContext, run_analysis
+from analysis.sap.runner import MethodContext, one_blas_thread, run_analysis
 from analysis.sap.scenarios import Scenario, apply_missing
 from analysis.sap.simulate import simulate_values
 from protocols import Protocol, protocol_from_data
@@ -256,6 +256,11 @@ def simulate_one(plan: OperatingPlan, scenario_index: int, index: int) -> Simula
 
 def run_chunk(plan: OperatingPlan, tasks: Sequence[tuple[int, int]]) -> list[SimulationRecord]:
     """Run a list of (scenario index, simulation index) tasks: the unit of work of a worker."""
+    with one_blas_thread():
+        return _run_tasks(plan, tasks)
+
+
+def _run_tasks(plan: OperatingPlan, tasks: Sequence[tuple[int, int]]) -> list[SimulationRecord]:
     import warnings
 
     with warnings.catch_warnings():
@@ -339,8 +344,9 @@ def run_simulations(
         if scheduler is not None:
             _run_dask(plan, tasks, scheduler, take)
         elif n_workers == 1:
-            for t in tasks:
-                take(run_chunk(plan, [t]))
+            with one_blas_thread():  # once: setting the limit costs milliseconds
+                for t in tasks:
+                    take(_run_tasks(plan, [t]))
         else:
             _run_pool(plan, tasks, n_workers, take)
     return [results[(s.key, i)] for s in plan.scenarios for i in range(simulations)]

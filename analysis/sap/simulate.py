@@ -242,7 +242,10 @@ def simulate_values(
     treatment = np.outer(treated_unit, follow)
     keep_q = None if quarters is None else {str(Quarter.parse(q)) for q in quarters}
     keep_k = None if indicators is None else set(indicators)
-    rows: list[tuple[str, str, str, float]] = []
+    q_names = np.array([str(q) for q in all_q], dtype=object)
+    q_kept = np.array([keep_q is None or q in keep_q for q in q_names], dtype=bool)
+    u_names = np.array([u.id for u in units], dtype=object)
+    parts: list[tuple[str, np.ndarray]] = []
     for k, ind in enumerate(inds):
         denom = np.array([_denominator(u.covariates, ind.denominator) for u in units])
         rate = np.array([_unit_rate(st, ind.code, u.covariates) for u in units])
@@ -259,12 +262,20 @@ def simulate_values(
         y[missing_draw[k] < st.missing] = np.nan
         if keep_k is not None and ind.code not in keep_k:
             continue
-        for i, u in enumerate(units):
-            for t, q in enumerate(all_q):
-                if keep_q is not None and str(q) not in keep_q:
-                    continue
-                rows.append((u.id, str(q), ind.code, float(y[i, t])))
-    frame = pd.DataFrame(rows, columns=["unit", "period", "indicator", "value"])
+        parts.append((ind.code, y[:, q_kept]))
+    # unit x quarter cells of each kept indicator, unit-major (as the rows were once
+    # appended one by one), then sorted by unit, period and indicator
+    n_kept = int(q_kept.sum())
+    frame = pd.DataFrame(
+        {
+            "unit": np.tile(np.repeat(u_names, n_kept), len(parts)),
+            "period": np.tile(q_names[q_kept], n_u * len(parts)),
+            "indicator": np.repeat(np.array([c for c, _ in parts], dtype=object), n_u * n_kept),
+            "value": np.concatenate([v.ravel() for _, v in parts])
+            if parts
+            else np.empty(0, dtype=np.float64),
+        }
+    )
     return frame.sort_values(["unit", "period", "indicator"], kind="mergesort").reset_index(
         drop=True
     )
