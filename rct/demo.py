@@ -85,12 +85,11 @@ class DemoContext:
 
 
 def _protocol(ctx: DemoContext) -> Any:
-    from rct import protocols as store
+    from rct.services.protocol import current_protocol
 
     ws = ctx.workspace(STATISTICIAN)
     try:
-        with ws.session() as s:
-            return store.current(s).protocol
+        return current_protocol(ws).protocol
     finally:
         ws.close()
 

@@ -81,12 +81,11 @@ def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
     from contextlib import ExitStack
 
     from rct import analyses
-    from rct import protocols as store
     from rct.cli.progress import progress_bar
+    from rct.services.protocol import analysis_count
 
     ws = state.workspace()
-    with ws.session() as s:
-        n = len(store.current(s).protocol.analyses)
+    n = analysis_count(ws)
     # The bar (elapsed and time left; silent under --json or off a terminal) starts with
     # the first finished analysis, so a refusal prints only its message.
     with ExitStack() as stack:
@@ -262,12 +261,9 @@ def emit_r_cmd(state: State, path: str | None) -> None:
     Rscript sap.R export/analysis_dataset.csv results_r.csv
     """
     from analysis.sap.emit_r import r_script
-    from rct import protocols as store
+    from rct.services.protocol import current_protocol
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        sp = store.current(s)
+    sp = current_protocol(state.workspace())
     text = r_script(sp.protocol, fingerprint=sp.fingerprint)
     if path:
         Path(path).write_text(text, encoding="utf-8")
