@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ def _passphrase(confirm: bool) -> str:
     env = os.environ.get("RCT_PASSPHRASE")
     if env:
         return env
-    if not click.get_text_stream("stdin").isatty():
+    if not sys.stdin.isatty():
         raise click.UsageError(
             "no passphrase: set RCT_PASSPHRASE or run in a terminal to be prompted"
         )
