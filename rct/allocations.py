@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rct import protocols as protocol_store
 from rct.allocation_design import algorithm_versions, committed_inputs, space_for_protocol
+from rct.allocation_state import latest, live
 from rct.allocation_verify import Check
 from rct.audit import append, utc_now
 from rct.db.allocation_models import AllocationRecord
@@ -63,16 +63,6 @@ class SealResult:
     envelope_path: Path
     admissible: int
     replaces_id: int | None
-
-
-def live(session: Session) -> AllocationRecord | None:
-    """The live (sealed or revealed) allocation, if any."""
-    return session.scalars(select(AllocationRecord).where(AllocationRecord.live_slot == 1)).first()
-
-
-def latest(session: Session) -> AllocationRecord | None:
-    """The most recent allocation record, live or void."""
-    return session.scalars(select(AllocationRecord).order_by(AllocationRecord.id.desc())).first()
 
 
 def _check_passphrase(passphrase: str) -> None:

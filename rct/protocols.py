@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from protocols import Protocol, protocol_from_data
+from rct.allocation_state import live
 from rct.audit import utc_now
 from rct.db.models import ProtocolVersion
 from rct.errors import InputError, NotInitialised, ProtocolStateError
@@ -229,8 +230,6 @@ def amend(ws: Workspace, protocol: Protocol, source: str, reason: str) -> Stored
 def _refuse_if_allocation_would_change(session: Session, old: Protocol, new: Protocol) -> None:
     """Once an allocation is live, an amendment may not touch the units or the allocation
     specification: the sealed commitment and scheme space depend on them."""
-    from rct.allocations import live
-
     row = live(session)
     if row is None:
         return
