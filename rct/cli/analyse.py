@@ -204,33 +204,29 @@ def _fit(
     df_method: str,
 ) -> Any:
     from analysis.errors import AnalysisError
+    from analysis.sap.methods import fit_mixed_model
     from rct.errors import InputError
 
-    try:
-        if family_info(family).mixed_model == "lmm":
-            from analysis.lmm import fit_lmm
-
-            if offset or exposure:
-                raise click.UsageError("--offset/--exposure apply to count and binomial models")
-            return fit_lmm(frame, formula, group, method="reml", df_method=df_method)
+    if family_info(family).mixed_model == "lmm":
+        if offset or exposure:
+            raise click.UsageError("--offset/--exposure apply to count and binomial models")
+    elif df_method not in family_info(family).df_methods:
         allowed = family_info(family).df_methods
-        if df_method not in allowed:
-            users = [n for n, f in FAMILIES.items() if f.protocol and df_method in f.df_methods]
-            raise click.UsageError(
-                f"--df {df_method} applies to {' and '.join(users)} models; for {family} "
-                f"use {' or '.join(m for m in allowed if m in DF_CHOICES)}"
-            )
-        from analysis.glmm import fit_glmm
-
-        return fit_glmm(
+        users = [n for n, f in FAMILIES.items() if f.protocol and df_method in f.df_methods]
+        raise click.UsageError(
+            f"--df {df_method} applies to {' and '.join(users)} models; for {family} "
+            f"use {' or '.join(m for m in allowed if m in DF_CHOICES)}"
+        )
+    try:
+        return fit_mixed_model(
             frame,
             formula,
             group,
             family=family,
+            df_method=df_method,
             offset=offset,
             exposure=exposure,
             nagq=nagq,
-            df_method=df_method,
         )
     except AnalysisError as exc:
         if isinstance(exc, ValueError):  # data or model specification: bad input (exit 2)
