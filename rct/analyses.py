@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from analysis.sap.results import SapResults
 from protocols import Protocol
 from rct import protocols as protocol_store
 from rct.allocations import AllocationStateError, live
@@ -102,7 +103,14 @@ class StoredResults:
 
     @property
     def data(self) -> dict[str, Any]:
-        return json.loads(self.results_json)  # type: ignore[no-any-return]
+        """The results JSON as plain data (what ``--json`` prints)."""
+        data: dict[str, Any] = json.loads(self.results_json)
+        return data
+
+    @property
+    def results(self) -> SapResults:
+        """The results as the typed objects that wrote them."""
+        return SapResults.from_json(self.results_json)
 
     @property
     def markdown(self) -> str:
@@ -292,7 +300,7 @@ def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> Stor
                 "commitment": inputs.commitment,
                 "analyses": [a.name for a in results.analyses],
                 "post_hoc": sorted(inputs.post_hoc),
-                "failed_methods": _failed(results.to_dict()),
+                "failed_methods": results.failed(),
             },
         )
         row = AnalysisRun(
@@ -341,15 +349,6 @@ def refuse_if_nothing_analysable(inputs: AnalysisInputs) -> None:
         + "; ".join(missing)
         + ". Import the boroughs' returns ('rct data import') and see 'rct completeness'"
     )
-
-
-def _failed(data: Mapping[str, Any]) -> list[str]:
-    out = []
-    for a in data["analyses"]:
-        if a["error"]:
-            out.append(a["name"])
-        out += [f"{a['name']}/{m['method']}" for m in a["methods"] if m["status"] != "ok"]
-    return out
 
 
 def _check_unchanged(before: AnalysisInputs, now: AnalysisInputs) -> None:

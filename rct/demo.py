@@ -325,7 +325,7 @@ def _analyse(ctx: DemoContext) -> str:
                 if e["ci_upper"] is not None
                 else f"{label} RR {e['estimate']:.2f}, p={m['pvalue']:.3f}"
             )
-    failed = sum(m["status"] != "ok" for a in data["analyses"] for m in a["methods"])
+    failed = sum(not m.ok for a in stored.results.analyses for m in a.methods)
     return (
         f"{len(data['analyses'])} analyses; primary ({primary['outcome']}): "
         + "; ".join(lines)
