@@ -18,16 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from allocation.commitment import COMMITMENT_V1, COMMITMENT_VERSION
 from rct import protocols as protocol_store
 from rct.allocation_design import algorithm_versions, committed_inputs, space_for_protocol
 from rct.allocation_state import latest, live
-from rct.allocation_verify import Check
-from rct.audit import append, utc_now
+from rct.allocation_verify import Check, verify_allocation
+from rct.arms_guard import verified_arms
+from rct.audit import append, event_record, iter_events, utc_now
 from rct.db.allocation_models import AllocationRecord
 from rct.errors import InputError, NotFound, RctError
 from rct.leftovers import sweep, write_private
+from rct.passphrase import check_strength
 from rct.workspace import Workspace
 
 __all__ = [
@@ -68,8 +71,6 @@ class SealResult:
 def _check_passphrase(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE:
         raise InputError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
-    from rct.passphrase import check_strength
-
     check_strength(passphrase)
 
 
@@ -83,8 +84,8 @@ def seal(
     from the operating system; only ``rct demo`` passes ``demo_seed`` (derived from its
     printed ``--seed``) so that a demonstration can be repeated number for number.
     """
+    # deferred: the envelope loads cryptography's scrypt and AES-GCM (start-up time)
     from allocation import Envelope, commitment, new_seed
-    from allocation.commitment import COMMITMENT_VERSION
 
     _check_passphrase(passphrase)
     envelope_path = Path(envelope_path)
@@ -181,6 +182,7 @@ def _record_failed_reveal(ws: Workspace, allocation_id: int, why: str) -> None:
 
 def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
     """Open the live allocation's envelope, recompute and check it, and record it."""
+    # deferred: the envelope loads cryptography's scrypt and AES-GCM (start-up time)
     from allocation import Envelope, WrongPassphrase, verify_commitment
 
     with ws.change("allocation.reveal", "allocation") as record:
@@ -281,7 +283,6 @@ def _protocol_version(session: Session, version: int) -> protocol_store.StoredPr
 
 def commitment_version(row: AllocationRecord) -> str:
     """The commitment algorithm the allocation was sealed with (its stored label)."""
-    from allocation.commitment import COMMITMENT_V1
 
     return str(json.loads(row.algorithm).get("commitment", COMMITMENT_V1))
 
@@ -289,7 +290,6 @@ def commitment_version(row: AllocationRecord) -> str:
 def _committed(row: AllocationRecord) -> dict[str, Any]:
     """The units object and design object the row's commitment binds (docs/randomness.md),
     from the immutable protocol version it was sealed under."""
-    from sqlalchemy.orm import object_session
 
     session = object_session(row)
     if session is None:  # pragma: no cover - callers hold the row's session
@@ -335,7 +335,6 @@ def record_dict(row: AllocationRecord) -> dict[str, Any]:
 def revealed_arms(session: Session) -> dict[str, str] | None:
     """Unit id -> arm of the revealed live allocation, or None before reveal; arms that do
     not follow from the sealed commitment are refused (rct.arms_guard.ArmsNotVerified)."""
-    from rct.arms_guard import verified_arms
 
     row = live(session)
     if row is None or row.status != "revealed" or not row.arms:
@@ -364,8 +363,6 @@ def certificate(ws: Workspace) -> dict[str, Any]:
 def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
     """Verify the current allocation against the protocol it was sealed under and the audit
     trail (see :func:`rct.allocation_verify.verify_allocation`); returns (checks, record)."""
-    from rct.allocation_verify import verify_allocation
-    from rct.audit import event_record, iter_events
 
     with ws.session() as s:
         ws.read_public(s)

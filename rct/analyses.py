@@ -32,10 +32,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from analysis.errors import DataError
+from analysis.sap.dataset import build_frame
 from analysis.sap.results import SapResults
+from analysis.sap.summary import summary_markdown
 from protocols import Protocol
 from rct import protocols as protocol_store
+from rct.allocation_design import space_for_protocol
 from rct.allocations import AllocationStateError, live
+from rct.arms_guard import verified_arms
+from rct.capture.dataset import open_query_counts
+from rct.capture.export import dataset_rows, snapshot_hash
+from rct.capture.values import current_cells
 from rct.db.analysis_models import AnalysisRun
 from rct.db.models import AuditEvent
 from rct.errors import NotFound, ProtocolStateError
@@ -114,8 +122,6 @@ class StoredResults:
 
     @property
     def markdown(self) -> str:
-        from analysis.sap.summary import summary_markdown
-
         return summary_markdown(self.data)
 
     def meta(self) -> dict[str, Any]:
@@ -207,11 +213,6 @@ def post_hoc_from_records(
 
 def gather_inputs(session: Session) -> AnalysisInputs:
     """Read and check everything a run needs (refusing unlocked or unrevealed states)."""
-    from rct.allocation_design import space_for_protocol
-    from rct.capture.dataset import open_query_counts
-    from rct.capture.export import dataset_rows, snapshot_hash
-    from rct.capture.values import current_cells
-
     stored = protocol_store.current(session)
     if not stored.locked:
         raise ProtocolStateError(
@@ -236,8 +237,6 @@ def gather_inputs(session: Session) -> AnalysisInputs:
             "the scheme space rebuilt from the protocol differs from the sealed one; "
             "run 'rct allocate verify'"
         )
-    from rct.arms_guard import verified_arms
-
     arms = verified_arms(session, row)  # refuses arms that do not follow from the commitment
     rows = dataset_rows(protocol, current_cells(session), open_query_counts(session), arms)
     values = pd.DataFrame(
@@ -265,6 +264,8 @@ def gather_inputs(session: Session) -> AnalysisInputs:
 
 def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> StoredResults:
     """Run every analysis of the locked SAP on the current data and store the results."""
+    # deferred: the runner loads the model engines (scipy, statsmodels, patsy), which
+    # 'rct analyse show' does not need (start-up time)
     from analysis.sap.runner import run_sap
 
     with ws.change("analysis.run", "analysis") as record:
@@ -334,9 +335,6 @@ def refuse_if_nothing_analysable(inputs: AnalysisInputs) -> None:
     of data, official results would be a page of failures, so the run is refused with what
     is missing instead.
     """
-    from analysis.errors import DataError
-    from analysis.sap.dataset import build_frame
-
     missing: dict[str, None] = {}
     for analysis in inputs.protocol.analyses:
         try:
