@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, object_session
 from allocation.commitment import COMMITMENT_V1, COMMITMENT_VERSION
 from rct import protocols as protocol_store
 from rct.allocation_design import algorithm_versions, committed_inputs, space_for_protocol
-from rct.allocation_state import latest, live
+from rct.allocation_state import AllocationStatus, latest, live
 from rct.allocation_verify import Check, verify_allocation
 from rct.arms_guard import verified_arms
 from rct.audit import append, event_record, iter_events, utc_now
@@ -31,6 +31,7 @@ from rct.db.allocation_models import AllocationRecord
 from rct.errors import InputError, NotFound, RctError
 from rct.leftovers import sweep, write_private
 from rct.passphrase import check_strength
+from rct.roles import Role
 from rct.workspace import Workspace
 
 __all__ = [
@@ -122,7 +123,7 @@ def seal(
             replaces = previous.id if previous is not None else None
             row = AllocationRecord(
                 live_slot=1,
-                status="sealed",
+                status=AllocationStatus.SEALED.value,
                 protocol_version=stored.version,
                 protocol_fingerprint=stored.fingerprint,
                 units_fingerprint=units_fp,
@@ -190,7 +191,7 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
         row = live(s)
         if row is None:
             raise AllocationStateError("no allocation is sealed; run 'rct allocate seal' first")
-        if row.status != "sealed":
+        if row.status != AllocationStatus.SEALED:
             raise AllocationStateError(f"allocation #{row.id} is already {row.status}")
         allocation_id = row.id
         try:
@@ -208,7 +209,7 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
     with ws.change("allocation.reveal", f"allocation/{allocation_id}") as record:
         s = record.session
         row = live(s)
-        if row is None or row.id != allocation_id or row.status != "sealed":
+        if row is None or row.id != allocation_id or row.status != AllocationStatus.SEALED:
             raise AllocationStateError("the allocation changed while it was being revealed")
         stored = _protocol_version(s, row.protocol_version)
         version = commitment_version(row)
@@ -228,7 +229,7 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
                 "the one sealed; run 'rct allocate verify'"
             )
         drawn = space.draw(seed)
-        row.status = "revealed"
+        row.status = AllocationStatus.REVEALED.value
         row.seed_hex = seed.hex()
         row.scheme_index = drawn.index
         row.arms = json.dumps(drawn.arms, sort_keys=True)
@@ -258,7 +259,7 @@ def void(ws: Workspace, reason: str) -> AllocationRecord:
         row = live(s)
         if row is None:
             raise AllocationStateError("there is no live allocation to void")
-        row.status, row.live_slot = "void", None
+        row.status, row.live_slot = AllocationStatus.VOID.value, None
         row.voided_at, row.voided_by, row.void_reason = utc_now(), record.actor.name, reason.strip()
         record(
             "allocation.void",
@@ -337,7 +338,7 @@ def revealed_arms(session: Session) -> dict[str, str] | None:
     not follow from the sealed commitment are refused (rct.arms_guard.ArmsNotVerified)."""
 
     row = live(session)
-    if row is None or row.status != "revealed" or not row.arms:
+    if row is None or row.status != AllocationStatus.REVEALED or not row.arms:
         return None
     return verified_arms(session, row)
 
@@ -355,7 +356,7 @@ def certificate(ws: Workspace) -> dict[str, Any]:
                 "there is no allocation yet; see 'rct allocate plan' and 'rct allocate seal'"
             )
         record = record_dict(row)
-        if not record.get("arms") and actor.role != "statistician":
+        if not record.get("arms") and actor.role != Role.STATISTICIAN:
             record.pop("envelope", None)
         return record
 
@@ -369,7 +370,7 @@ def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
         row = live(s) or latest(s)
         if row is None:
             raise NotFound("there is no allocation to verify")
-        if row.status == "sealed":
+        if row.status == AllocationStatus.SEALED:
             raise AllocationStateError(
                 f"allocation #{row.id} is sealed, not yet revealed: it can be verified after "
                 "'rct allocate reveal' (until then its commitment is all there is to check)"

@@ -39,6 +39,7 @@ from analysis.sap.summary import summary_markdown
 from protocols import Protocol
 from rct import protocols as protocol_store
 from rct.allocation_design import space_for_protocol
+from rct.allocation_state import AllocationStatus
 from rct.allocations import AllocationStateError, live
 from rct.arms_guard import verified_arms
 from rct.capture.dataset import open_query_counts
@@ -225,7 +226,7 @@ def gather_inputs(session: Session) -> AnalysisInputs:
             "no allocation has been sealed and revealed: the analyses need the arms; seal "
             "with 'rct allocate seal' and reveal at the agreed time with 'rct allocate reveal'"
         )
-    if row.status != "revealed" or not row.arms:
+    if row.status != AllocationStatus.REVEALED or not row.arms:
         raise AllocationStateError(
             f"allocation #{row.id} is sealed, not revealed: the analyses need the arms; "
             "reveal it at the agreed time with 'rct allocate reveal'"
