@@ -8,12 +8,17 @@ bundle run the same checks. Each check says PASS or exactly why it FAILs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from allocation import AllocationError, CommitmentError, commitment
+from allocation.commitment import COMMITMENT_V1
 from protocols import Protocol
+from protocols.canonical import fingerprint
+from rct.allocation_design import committed_inputs, space_for_protocol
 from rct.errors import RctError
 
 __all__ = ["Check", "ExplainError", "verify_allocation", "explain_certificate", "explain_bundle"]
@@ -39,10 +44,7 @@ def verify_allocation(
     cert: dict[str, Any], protocol: Protocol, audit_events: Iterable[dict[str, Any]]
 ) -> list[Check]:
     """Recompute a revealed allocation and compare it with the certificate and audit trail."""
-    from allocation import CommitmentError, commitment
-    from allocation.commitment import COMMITMENT_V1
-    from protocols.canonical import fingerprint
-    from rct.allocation_design import committed_inputs, space_for_protocol
+    # rct.audit loads SQLAlchemy, which a bundle's reproduction does not otherwise need
     from rct.audit import verify_events
 
     events = list(audit_events)
@@ -178,8 +180,7 @@ def explain_certificate(cert: dict[str, Any]) -> list[Any]:
     """Every intermediate value of the allocation, recomputed from the certificate alone
     (units object, design object, protocol fingerprint, algorithm label, revealed seed), in
     the order of the worked example in ``docs/randomness.md``."""
-    from allocation import AllocationError
-    from allocation.commitment import COMMITMENT_V1
+    # deferred: the explanation loads numpy and the scheme-space code (start-up time)
     from allocation.explain import explain_allocation
 
     if "units" not in cert or "design" not in cert:
@@ -202,8 +203,6 @@ def explain_certificate(cert: dict[str, Any]) -> list[Any]:
 
 def explain_bundle(directory: Path) -> list[Any]:
     """:func:`explain_certificate` on a bundle's ``allocation/certificate.json``."""
-    import json
-
     path = Path(directory) / "allocation" / "certificate.json"
     try:
         cert = json.loads(path.read_text(encoding="utf-8"))
@@ -217,7 +216,5 @@ def explain_bundle(directory: Path) -> list[Any]:
 
 
 def _payload(event: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     p = event.get("payload")
     return json.loads(p) if isinstance(p, str) else dict(p or {})

@@ -17,17 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from allocation.commitment import COMMITMENT_V1, COMMITMENT_VERSION
 from rct import protocols as protocol_store
 from rct.allocation_design import algorithm_versions, committed_inputs, space_for_protocol
-from rct.allocation_verify import Check
-from rct.audit import append, utc_now
+from rct.allocation_state import AllocationStatus, latest, live
+from rct.allocation_verify import Check, verify_allocation
+from rct.arms_guard import verified_arms
+from rct.audit import append, event_record, iter_events, utc_now
 from rct.db.allocation_models import AllocationRecord
 from rct.errors import InputError, NotFound, RctError
 from rct.leftovers import sweep, write_private
+from rct.passphrase import check_strength
+from rct.roles import Role
 from rct.workspace import Workspace
 
 __all__ = [
@@ -65,21 +69,9 @@ class SealResult:
     replaces_id: int | None
 
 
-def live(session: Session) -> AllocationRecord | None:
-    """The live (sealed or revealed) allocation, if any."""
-    return session.scalars(select(AllocationRecord).where(AllocationRecord.live_slot == 1)).first()
-
-
-def latest(session: Session) -> AllocationRecord | None:
-    """The most recent allocation record, live or void."""
-    return session.scalars(select(AllocationRecord).order_by(AllocationRecord.id.desc())).first()
-
-
 def _check_passphrase(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE:
         raise InputError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
-    from rct.passphrase import check_strength
-
     check_strength(passphrase)
 
 
@@ -93,8 +85,8 @@ def seal(
     from the operating system; only ``rct demo`` passes ``demo_seed`` (derived from its
     printed ``--seed``) so that a demonstration can be repeated number for number.
     """
+    # deferred: the envelope loads cryptography's scrypt and AES-GCM (start-up time)
     from allocation import Envelope, commitment, new_seed
-    from allocation.commitment import COMMITMENT_VERSION
 
     _check_passphrase(passphrase)
     envelope_path = Path(envelope_path)
@@ -131,7 +123,7 @@ def seal(
             replaces = previous.id if previous is not None else None
             row = AllocationRecord(
                 live_slot=1,
-                status="sealed",
+                status=AllocationStatus.SEALED.value,
                 protocol_version=stored.version,
                 protocol_fingerprint=stored.fingerprint,
                 units_fingerprint=units_fp,
@@ -191,6 +183,7 @@ def _record_failed_reveal(ws: Workspace, allocation_id: int, why: str) -> None:
 
 def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
     """Open the live allocation's envelope, recompute and check it, and record it."""
+    # deferred: the envelope loads cryptography's scrypt and AES-GCM (start-up time)
     from allocation import Envelope, WrongPassphrase, verify_commitment
 
     with ws.change("allocation.reveal", "allocation") as record:
@@ -198,7 +191,7 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
         row = live(s)
         if row is None:
             raise AllocationStateError("no allocation is sealed; run 'rct allocate seal' first")
-        if row.status != "sealed":
+        if row.status != AllocationStatus.SEALED:
             raise AllocationStateError(f"allocation #{row.id} is already {row.status}")
         allocation_id = row.id
         try:
@@ -216,7 +209,7 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
     with ws.change("allocation.reveal", f"allocation/{allocation_id}") as record:
         s = record.session
         row = live(s)
-        if row is None or row.id != allocation_id or row.status != "sealed":
+        if row is None or row.id != allocation_id or row.status != AllocationStatus.SEALED:
             raise AllocationStateError("the allocation changed while it was being revealed")
         stored = _protocol_version(s, row.protocol_version)
         version = commitment_version(row)
@@ -236,7 +229,7 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
                 "the one sealed; run 'rct allocate verify'"
             )
         drawn = space.draw(seed)
-        row.status = "revealed"
+        row.status = AllocationStatus.REVEALED.value
         row.seed_hex = seed.hex()
         row.scheme_index = drawn.index
         row.arms = json.dumps(drawn.arms, sort_keys=True)
@@ -266,7 +259,7 @@ def void(ws: Workspace, reason: str) -> AllocationRecord:
         row = live(s)
         if row is None:
             raise AllocationStateError("there is no live allocation to void")
-        row.status, row.live_slot = "void", None
+        row.status, row.live_slot = AllocationStatus.VOID.value, None
         row.voided_at, row.voided_by, row.void_reason = utc_now(), record.actor.name, reason.strip()
         record(
             "allocation.void",
@@ -291,7 +284,6 @@ def _protocol_version(session: Session, version: int) -> protocol_store.StoredPr
 
 def commitment_version(row: AllocationRecord) -> str:
     """The commitment algorithm the allocation was sealed with (its stored label)."""
-    from allocation.commitment import COMMITMENT_V1
 
     return str(json.loads(row.algorithm).get("commitment", COMMITMENT_V1))
 
@@ -299,7 +291,6 @@ def commitment_version(row: AllocationRecord) -> str:
 def _committed(row: AllocationRecord) -> dict[str, Any]:
     """The units object and design object the row's commitment binds (docs/randomness.md),
     from the immutable protocol version it was sealed under."""
-    from sqlalchemy.orm import object_session
 
     session = object_session(row)
     if session is None:  # pragma: no cover - callers hold the row's session
@@ -345,10 +336,9 @@ def record_dict(row: AllocationRecord) -> dict[str, Any]:
 def revealed_arms(session: Session) -> dict[str, str] | None:
     """Unit id -> arm of the revealed live allocation, or None before reveal; arms that do
     not follow from the sealed commitment are refused (rct.arms_guard.ArmsNotVerified)."""
-    from rct.arms_guard import verified_arms
 
     row = live(session)
-    if row is None or row.status != "revealed" or not row.arms:
+    if row is None or row.status != AllocationStatus.REVEALED or not row.arms:
         return None
     return verified_arms(session, row)
 
@@ -366,7 +356,7 @@ def certificate(ws: Workspace) -> dict[str, Any]:
                 "there is no allocation yet; see 'rct allocate plan' and 'rct allocate seal'"
             )
         record = record_dict(row)
-        if not record.get("arms") and actor.role != "statistician":
+        if not record.get("arms") and actor.role != Role.STATISTICIAN:
             record.pop("envelope", None)
         return record
 
@@ -374,15 +364,13 @@ def certificate(ws: Workspace) -> dict[str, Any]:
 def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
     """Verify the current allocation against the protocol it was sealed under and the audit
     trail (see :func:`rct.allocation_verify.verify_allocation`); returns (checks, record)."""
-    from rct.allocation_verify import verify_allocation
-    from rct.audit import event_record, iter_events
 
     with ws.session() as s:
         ws.read_public(s)
         row = live(s) or latest(s)
         if row is None:
             raise NotFound("there is no allocation to verify")
-        if row.status == "sealed":
+        if row.status == AllocationStatus.SEALED:
             raise AllocationStateError(
                 f"allocation #{row.id} is sealed, not yet revealed: it can be verified after "
                 "'rct allocate reveal' (until then its commitment is all there is to check)"

@@ -32,9 +32,19 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from analysis.errors import DataError
+from analysis.sap.dataset import build_frame
+from analysis.sap.results import SapResults
+from analysis.sap.summary import summary_markdown
 from protocols import Protocol
 from rct import protocols as protocol_store
+from rct.allocation_design import space_for_protocol
+from rct.allocation_state import AllocationStatus
 from rct.allocations import AllocationStateError, live
+from rct.arms_guard import verified_arms
+from rct.capture.dataset import open_query_counts
+from rct.capture.export import dataset_rows, snapshot_hash
+from rct.capture.values import current_cells
 from rct.db.analysis_models import AnalysisRun
 from rct.db.models import AuditEvent
 from rct.errors import NotFound, ProtocolStateError
@@ -102,12 +112,17 @@ class StoredResults:
 
     @property
     def data(self) -> dict[str, Any]:
-        return json.loads(self.results_json)  # type: ignore[no-any-return]
+        """The results JSON as plain data (what ``--json`` prints)."""
+        data: dict[str, Any] = json.loads(self.results_json)
+        return data
+
+    @property
+    def results(self) -> SapResults:
+        """The results as the typed objects that wrote them."""
+        return SapResults.from_json(self.results_json)
 
     @property
     def markdown(self) -> str:
-        from analysis.sap.summary import summary_markdown
-
         return summary_markdown(self.data)
 
     def meta(self) -> dict[str, Any]:
@@ -199,11 +214,6 @@ def post_hoc_from_records(
 
 def gather_inputs(session: Session) -> AnalysisInputs:
     """Read and check everything a run needs (refusing unlocked or unrevealed states)."""
-    from rct.allocation_design import space_for_protocol
-    from rct.capture.dataset import open_query_counts
-    from rct.capture.export import dataset_rows, snapshot_hash
-    from rct.capture.values import current_cells
-
     stored = protocol_store.current(session)
     if not stored.locked:
         raise ProtocolStateError(
@@ -216,7 +226,7 @@ def gather_inputs(session: Session) -> AnalysisInputs:
             "no allocation has been sealed and revealed: the analyses need the arms; seal "
             "with 'rct allocate seal' and reveal at the agreed time with 'rct allocate reveal'"
         )
-    if row.status != "revealed" or not row.arms:
+    if row.status != AllocationStatus.REVEALED or not row.arms:
         raise AllocationStateError(
             f"allocation #{row.id} is sealed, not revealed: the analyses need the arms; "
             "reveal it at the agreed time with 'rct allocate reveal'"
@@ -228,8 +238,6 @@ def gather_inputs(session: Session) -> AnalysisInputs:
             "the scheme space rebuilt from the protocol differs from the sealed one; "
             "run 'rct allocate verify'"
         )
-    from rct.arms_guard import verified_arms
-
     arms = verified_arms(session, row)  # refuses arms that do not follow from the commitment
     rows = dataset_rows(protocol, current_cells(session), open_query_counts(session), arms)
     values = pd.DataFrame(
@@ -257,6 +265,8 @@ def gather_inputs(session: Session) -> AnalysisInputs:
 
 def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> StoredResults:
     """Run every analysis of the locked SAP on the current data and store the results."""
+    # deferred: the runner loads the model engines (scipy, statsmodels, patsy), which
+    # 'rct analyse show' does not need (start-up time)
     from analysis.sap.runner import run_sap
 
     with ws.change("analysis.run", "analysis") as record:
@@ -292,7 +302,7 @@ def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> Stor
                 "commitment": inputs.commitment,
                 "analyses": [a.name for a in results.analyses],
                 "post_hoc": sorted(inputs.post_hoc),
-                "failed_methods": _failed(results.to_dict()),
+                "failed_methods": results.failed(),
             },
         )
         row = AnalysisRun(
@@ -326,9 +336,6 @@ def refuse_if_nothing_analysable(inputs: AnalysisInputs) -> None:
     of data, official results would be a page of failures, so the run is refused with what
     is missing instead.
     """
-    from analysis.errors import DataError
-    from analysis.sap.dataset import build_frame
-
     missing: dict[str, None] = {}
     for analysis in inputs.protocol.analyses:
         try:
@@ -341,15 +348,6 @@ def refuse_if_nothing_analysable(inputs: AnalysisInputs) -> None:
         + "; ".join(missing)
         + ". Import the boroughs' returns ('rct data import') and see 'rct completeness'"
     )
-
-
-def _failed(data: Mapping[str, Any]) -> list[str]:
-    out = []
-    for a in data["analyses"]:
-        if a["error"]:
-            out.append(a["name"])
-        out += [f"{a['name']}/{m['method']}" for m in a["methods"] if m["status"] != "ok"]
-    return out
 
 
 def _check_unchanged(before: AnalysisInputs, now: AnalysisInputs) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "ChainReport",
     "utc_now",
     "event_record",
+    "AuditEventRecord",
 ]
 
 GENESIS = "0" * 64
@@ -125,21 +126,58 @@ def append(
     return event
 
 
+@dataclass(frozen=True)
+class AuditEventRecord:
+    """One audit event as read back: its chained fields with the payload parsed."""
+
+    seq: int
+    occurred_at: str
+    actor: str
+    role: str
+    action: str
+    entity: str
+    reason: str
+    payload: Any
+    prev_hash: str
+    hash: str
+    signature: str | None
+
+    @classmethod
+    def from_event(cls, e: AuditEvent) -> AuditEventRecord:
+        return cls(
+            e.seq,
+            e.occurred_at,
+            e.actor,
+            e.role,
+            e.action,
+            e.entity,
+            e.reason,
+            json.loads(e.payload),
+            e.prev_hash,
+            e.hash,
+            e.signature,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain data, keys in the order logs and exports show them."""
+        return {
+            "seq": self.seq,
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "role": self.role,
+            "action": self.action,
+            "entity": self.entity,
+            "reason": self.reason,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+            "signature": self.signature,
+        }
+
+
 def event_record(e: AuditEvent) -> dict[str, Any]:
     """An event as plain data (for logs and exports), with its payload parsed."""
-    return {
-        "seq": e.seq,
-        "occurred_at": e.occurred_at,
-        "actor": e.actor,
-        "role": e.role,
-        "action": e.action,
-        "entity": e.entity,
-        "reason": e.reason,
-        "payload": json.loads(e.payload),
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-        "signature": e.signature,
-    }
+    return AuditEventRecord.from_event(e).to_dict()
 
 
 def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:

@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from rct.roles import Role
+
 __all__ = ["event_units", "visible_to"]
 
 
@@ -39,7 +41,7 @@ def event_units(action: str, entity: str, payload: str | dict[str, Any]) -> set[
 
 def visible_to(role: str, borough: str | None) -> Callable[[str, str, Any], bool]:
     """A filter ``(action, entity, payload) -> bool`` for what ``role`` may read."""
-    if role != "data-manager":
+    if role != Role.DATA_MANAGER:
         return lambda _a, _e, _p: True
 
     def visible(action: str, entity: str, payload: Any) -> bool:

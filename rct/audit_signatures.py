@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rct.keys import fingerprint
-from rct.roles import PERMISSIONS
+from rct.roles import PERMISSIONS, Role
 
 __all__ = ["ACTION_PERMISSION", "Registered", "Registry", "users_table_problems"]
 
@@ -175,7 +175,7 @@ class Registry:
     def _signing_start(self, seq: int, rec: dict[str, Any], sig: str | None, msg: bytes) -> str:
         actor = rec["actor"]
         user = self.users.get(actor)
-        if user is None or user.role != "admin":
+        if user is None or user.role != Role.ADMIN:
             return f"event {seq}: signing can only be started by a registered admin, not {actor}"
         key = _payload(rec).get("public_key")
         if not isinstance(key, str):

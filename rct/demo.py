@@ -85,12 +85,11 @@ class DemoContext:
 
 
 def _protocol(ctx: DemoContext) -> Any:
-    from rct import protocols as store
+    from rct.services.protocol import current_protocol
 
     ws = ctx.workspace(STATISTICIAN)
     try:
-        with ws.session() as s:
-            return store.current(s).protocol
+        return current_protocol(ws).protocol
     finally:
         ws.close()
 
@@ -326,7 +325,7 @@ def _analyse(ctx: DemoContext) -> str:
                 if e["ci_upper"] is not None
                 else f"{label} RR {e['estimate']:.2f}, p={m['pvalue']:.3f}"
             )
-    failed = sum(m["status"] != "ok" for a in data["analyses"] for m in a["methods"])
+    failed = sum(not m.ok for a in stored.results.analyses for m in a.methods)
     return (
         f"{len(data['analyses'])} analyses; primary ({primary['outcome']}): "
         + "; ".join(lines)

@@ -10,17 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from protocols import Protocol, protocol_from_data
+from rct.allocation_state import live
 from rct.audit import utc_now
 from rct.db.models import ProtocolVersion
 from rct.errors import InputError, NotInitialised, ProtocolStateError
 from rct.workspace import Recorder, Workspace
 
 __all__ = [
+    "ProtocolStatus",
     "StoredProtocol",
     "current",
     "current_locked",
@@ -30,6 +33,13 @@ __all__ = [
     "amend",
     "illustrative_values",
 ]
+
+
+class ProtocolStatus(StrEnum):
+    """Where a stored protocol version stands (equal to the status string stored with it)."""
+
+    DRAFT = "draft"
+    LOCKED = "locked"
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ class StoredProtocol:
 
     @property
     def locked(self) -> bool:
-        return self.status == "locked"
+        return self.status == ProtocolStatus.LOCKED
 
 
 def _stored(row: ProtocolVersion) -> StoredProtocol:
@@ -123,8 +133,8 @@ def _add(
         status=status,
         created_at=now,
         created_by=record.actor.name,
-        locked_at=now if status == "locked" else None,
-        locked_by=record.actor.name if status == "locked" else None,
+        locked_at=now if status == ProtocolStatus.LOCKED else None,
+        locked_by=record.actor.name if status == ProtocolStatus.LOCKED else None,
         reason=reason,
     )
     session.add(row)
@@ -156,7 +166,7 @@ def load(ws: Workspace, protocol: Protocol, source: str) -> tuple[StoredProtocol
         if last is not None:
             if last.fingerprint == protocol.fingerprint():
                 return _stored(last), False
-            if last.status == "locked":
+            if last.status == ProtocolStatus.LOCKED:
                 raise ProtocolStateError(
                     f"the protocol is locked (version {last.version}, fingerprint "
                     f"{last.fingerprint[:12]}...) and {source} differs from it; to change a "
@@ -167,7 +177,9 @@ def load(ws: Workspace, protocol: Protocol, source: str) -> tuple[StoredProtocol
                     f"{source} is for trial {protocol.trial.id!r}, but this "
                     f"database holds trial {last.trial_id!r}"
                 )
-        return _add(s, record, protocol, "draft", source, "", "protocol.load"), True
+        return _add(
+            s, record, protocol, ProtocolStatus.DRAFT.value, source, "", "protocol.load"
+        ), True
 
 
 def illustrative_values(protocol: Protocol) -> list[str]:
@@ -186,10 +198,10 @@ def lock(ws: Workspace, *, accepted_illustrative: Sequence[str] = ()) -> StoredP
         last = _latest(s)
         if last is None:
             raise NotInitialised("no protocol is loaded; run 'rct init --protocol FILE'")
-        if last.status == "locked":
+        if last.status == ProtocolStatus.LOCKED:
             raise ProtocolStateError(f"protocol version {last.version} is already locked")
         _stored(last)  # refuse to lock a row that does not match its fingerprint
-        last.status = "locked"
+        last.status = ProtocolStatus.LOCKED.value
         last.locked_at = utc_now()
         last.locked_by = record.actor.name
         record(
@@ -213,7 +225,7 @@ def amend(ws: Workspace, protocol: Protocol, source: str, reason: str) -> Stored
     with ws.change("protocol.amend", "protocol") as record:
         s = record.session
         last = _latest(s)
-        if last is None or last.status != "locked":
+        if last is None or last.status != ProtocolStatus.LOCKED:
             raise ProtocolStateError(
                 "only a locked protocol is amended; lock it first "
                 "(or, while it is a draft, load the new file with 'rct init')"
@@ -223,14 +235,20 @@ def amend(ws: Workspace, protocol: Protocol, source: str, reason: str) -> Stored
         if last.trial_id != protocol.trial.id:
             raise InputError(f"{source} is for trial {protocol.trial.id!r}, not {last.trial_id!r}")
         _refuse_if_allocation_would_change(s, _stored(last).protocol, protocol)
-        return _add(s, record, protocol, "locked", source, reason.strip(), "protocol.amend")
+        return _add(
+            s,
+            record,
+            protocol,
+            ProtocolStatus.LOCKED.value,
+            source,
+            reason.strip(),
+            "protocol.amend",
+        )
 
 
 def _refuse_if_allocation_would_change(session: Session, old: Protocol, new: Protocol) -> None:
     """Once an allocation is live, an amendment may not touch the units or the allocation
     specification: the sealed commitment and scheme space depend on them."""
-    from rct.allocations import live
-
     row = live(session)
     if row is None:
         return

@@ -40,13 +40,15 @@ def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
     if _refuse_unsafe(root, None, checks):
         return None
     try:
-        manifest = _load_json(path)
-        files = manifest["files"]
-        assert isinstance(files, dict) and manifest.get("format") == BUNDLE_FORMAT
+        loaded = _load_json(path)
     except FileNotFoundError:
         checks.append(Check("manifest", False, f"{path} is missing: is this a bundle?"))
         return None
-    except (ValueError, KeyError, AssertionError, TypeError):
+    except ValueError:
+        loaded = None
+    manifest: dict[str, Any] | None = loaded if isinstance(loaded, dict) else None
+    files = manifest.get("files") if manifest is not None else None
+    if manifest is None or not isinstance(files, dict) or manifest.get("format") != BUNDLE_FORMAT:
         checks.append(
             Check("manifest", False, f"{path} is not a {BUNDLE_FORMAT} manifest (altered?)")
         )

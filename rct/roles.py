@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ROLES", "PERMISSIONS", "allowed"]
+from enum import StrEnum
+
+__all__ = ["ROLES", "PERMISSIONS", "Permission", "Role", "allowed"]
 
 ROLES = ("statistician", "data-manager", "evaluator", "admin")
 
@@ -26,6 +28,36 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "data.settings": frozenset({"statistician", "admin"}),
     "analysis.run": frozenset({"statistician"}),
 }
+
+
+class Role(StrEnum):
+    """A trial role (equal to its name as stored and shown, e.g. ``"data-manager"``)."""
+
+    STATISTICIAN = "statistician"
+    DATA_MANAGER = "data-manager"
+    EVALUATOR = "evaluator"
+    ADMIN = "admin"
+    #: not a role one can hold: the reader of public information without an account
+    UNREGISTERED = "unregistered"
+
+
+class Permission(StrEnum):
+    """A permission of :data:`PERMISSIONS` (equal to its name, e.g. ``"protocol.lock"``)."""
+
+    READ = "read"
+    USER_ADD = "user.add"
+    PROTOCOL_LOAD = "protocol.load"
+    PROTOCOL_LOCK = "protocol.lock"
+    PROTOCOL_AMEND = "protocol.amend"
+    ALLOCATION_SEAL = "allocation.seal"
+    ALLOCATION_REVEAL = "allocation.reveal"
+    ALLOCATION_VOID = "allocation.void"
+    DATA_SUBMIT = "data.submit"
+    DATA_QUERY = "data.query"
+    DATA_QUERY_RAISE = "data.query.raise"
+    DATA_QUERY_CLOSE = "data.query.close"
+    DATA_SETTINGS = "data.settings"
+    ANALYSIS_RUN = "analysis.run"
 
 
 def allowed(role: str, permission: str) -> bool:

@@ -19,7 +19,7 @@ from rct import protocols as protocol_store
 from rct.audit import utc_now
 from rct.db.models import User
 from rct.errors import InputError, NotFound, PermissionDenied, ProtocolStateError
-from rct.roles import ROLES
+from rct.roles import ROLES, Role
 from rct.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -57,9 +57,9 @@ def add_user(
     _check_name(name)
     if role not in ROLES:
         raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if role == "data-manager" and not borough:
+    if role == Role.DATA_MANAGER and not borough:
         raise InputError("a data manager is scoped to one borough: give --borough CODE")
-    if role != "data-manager" and borough:
+    if role != Role.DATA_MANAGER and borough:
         raise InputError(f"only data managers have a borough; {role} acts for every borough")
     with ws.change("user.add", f"user/{name}") as record:
         # The key is looked up only once the actor may register users, so a refusal names
@@ -154,7 +154,7 @@ def change_role(ws: Workspace, name: str, role: str, borough: str | None = None)
     """Give ``name`` another role (and borough), in a signed ``user.role`` event (admins)."""
     if role not in ROLES:
         raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if (role == "data-manager") != bool(borough):
+    if (role == Role.DATA_MANAGER) != bool(borough):
         raise InputError("data managers, and only they, need --borough CODE")
     with ws.change("user.add", f"user/{name}") as record:
         s = record.session
@@ -196,7 +196,7 @@ def start_signing(ws: Workspace) -> str:
     valid as "unsigned, before signing began". Returns the key's fingerprint."""
     with ws.transaction() as s:
         actor = ws.actor(s)
-        if actor.role != "admin":
+        if actor.role != Role.ADMIN:
             raise PermissionDenied(
                 f"{actor.name} ({actor.role}) may not start signing: admins only"
             )

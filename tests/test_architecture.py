@@ -149,3 +149,57 @@ def test_every_cited_decision_exists_in_the_architecture() -> None:
             cited.add(int(n))
         assert "DESIGN.md" not in path.read_text("utf-8"), path
     assert cited and cited <= numbers, cited - numbers
+
+
+_ROLE = r"(?:Role\.|[\"'](?:statistician|data-manager|evaluator|admin|unregistered)[\"'])"
+#: What only the service layer does (docs/architecture.md, "Layers"): open database
+#: sessions or transactions, read the acting user, check roles and permissions.
+SERVICE_ONLY = {
+    "opens a database session": r"\.session\(|\bSession\(|sessionmaker\(",
+    "opens a transaction": r"\.transaction\(|\.change\(|\.begin\(",
+    "queries the database": r"\bselect\(|from sqlalchemy\.orm|from sqlalchemy import",
+    "reads the acting user": r"\.read_as\(|\.read_public\(|\.actor\(|\.signer\(",
+    "checks a permission": r"\ballowed\(|\bPERMISSIONS\b|\bPermission\.",
+    "checks a role": rf"\brole\s*(?:==|!=)\s*{_ROLE}|\brole\s+(?:not\s+)?in\s+[(\[{{]?\s*"
+    rf"(?:{_ROLE}|ROLES\b)|{_ROLE}\s*(?:==|!=)",
+}
+
+
+def _service_work(source: str) -> list[str]:
+    """What ``source`` (a CLI module's code) does that only services may do."""
+    code = "\n".join(
+        line for line in source.splitlines() if not line.lstrip().startswith(("#", '"'))
+    )
+    return [what for what, pattern in SERVICE_ONLY.items() if re.search(pattern, code)]
+
+
+def test_cli_modules_leave_sessions_and_role_checks_to_the_services() -> None:
+    bad = []
+    for path in sorted((ROOT / "rct" / "cli").glob("*.py")):
+        for what in _service_work(path.read_text("utf-8")):
+            bad.append(f"{path.relative_to(ROOT)} {what}")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    with ws.session() as s:",
+        "    with Session(engine) as s:",
+        "    with ws.transaction() as s:",
+        "    with ws.change('data.submit', 'x') as record:",
+        "    rows = s.scalars(select(User))",
+        "    actor = ws.read_as(s)",
+        "    ws.read_public(s)",
+        "    if allowed(actor.role, 'protocol.lock'):",
+        "    if actor.role == 'data-manager':",
+        "    if role not in ('admin', 'statistician'):",
+    ],
+)
+def test_the_cli_checker_sees_service_work(line: str) -> None:
+    assert _service_work(f"def command() -> None:\n{line}\n")
+
+
+def test_the_cli_checker_leaves_an_analysis_role_alone() -> None:
+    source = 'def label(first) -> str:\n    return first.role if first.role != "primary" else ""\n'
+    assert _service_work(source) == []

@@ -54,6 +54,7 @@ __all__ = [
     "MethodContext",
     "fit_method",
     "fit_errors",
+    "fit_mixed_model",
     "model_formula",
     "error_message",
     "random_terms",
@@ -194,6 +195,52 @@ def _random_argument(fit: Callable[..., Any], terms: tuple[str, ...]) -> dict[st
     )
 
 
+def fit_mixed_model(
+    data: pd.DataFrame,
+    formula: str,
+    group: str,
+    *,
+    family: str,
+    df_method: str,
+    offset: str | None = None,
+    exposure: str | None = None,
+    trials: str | None = None,
+    nagq: int = 1,
+    **random: Any,
+) -> FitResults:
+    """Fit ``family``'s mixed model: Gaussian by REML (:func:`analysis.lmm.fit_lmm`), the
+    other families by maximum likelihood (:func:`analysis.glmm.fit_glmm`, with ``nagq``
+    adaptive quadrature points and the offset, exposure or trials given).
+
+    ``random`` passes the random-effect structure on (``random_slopes`` or ``random``).
+    The one place that decides which engine fits which family: the SAP's mixed-model
+    methods and ``rct analyse fit`` both call it.
+    """
+    if family_info(family).mixed_model == "lmm":
+        from analysis.lmm import fit_lmm
+
+        if offset or exposure or trials:
+            raise ModelSpecificationError(
+                "an offset, exposure or number of trials applies to count and binomial "
+                "models, not Gaussian ones"
+            )
+        return fit_lmm(data, formula, group, method="reml", df_method=df_method, **random)
+    from analysis.glmm import fit_glmm
+
+    return fit_glmm(
+        data,
+        formula,
+        group,
+        family=family,
+        offset=offset,
+        exposure=exposure,
+        trials=trials,
+        nagq=nagq,
+        df_method=df_method,
+        **random,
+    )
+
+
 def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
     a = frame.analysis
     formula, term = model_formula(frame), _effect_term(frame)
@@ -205,7 +252,9 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
 
         df_method = {"wald-normal": "normal"}.get(method, method)
         how = {"random_slopes": slopes} if simple else _random_argument(fit_lmm, terms)
-        fit = fit_lmm(frame.data, formula, GROUP, method="reml", df_method=df_method, **how)
+        fit = fit_mixed_model(
+            frame.data, formula, GROUP, family=a.family, df_method=df_method, **how
+        )
         return _from_fit(method, fit, term, a.family, ctx.level, {})
     if method in ("satterthwaite", "kenward-roger"):
         raise ModelSpecificationError(f"{method} degrees of freedom apply to Gaussian models only")
@@ -220,7 +269,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
         df_method = "normal"
     else:
         df_method = "between-within" if single else "containment"
-    fit = fit_glmm(
+    fit = fit_mixed_model(
         frame.data,
         formula,
         GROUP,

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis.errors import DataError
+
 __all__ = [
     "SIGNIFICANT_DIGITS",
     "FORMAT",
@@ -67,6 +69,15 @@ def results_json(data: Mapping[str, Any]) -> str:
         json.dumps(stable(data), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
         + "\n"
     )
+
+
+def _float(value: Any) -> float:
+    """A stored float; ``null`` (a non-finite value when written) reads back as NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,36 @@ class MethodResult:
             "details": dict(self.details),
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MethodResult:
+        """The method result a results JSON stores (``null`` read back as NaN where the
+        result holds a float)."""
+        warnings = tuple(str(w) for w in d.get("warnings", ()))
+        if d["status"] != "ok":
+            return cls(str(d["method"]), ok=False, error=str(d["error"]), warnings=warnings)
+        effect, coef = d["effect"], d["coefficient"]
+        return cls(
+            method=str(d["method"]),
+            ok=True,
+            model=str(d["model"]),
+            inference=str(d["inference"]),
+            term=str(d["term"]),
+            measure=str(effect["measure"]),
+            scale=str(coef["scale"]),
+            coefficient=_float(coef["estimate"]),
+            std_error=_optional(coef["std_error"]),
+            coefficient_ci=(_float(coef["ci_lower"]), _float(coef["ci_upper"])),
+            effect=_float(effect["estimate"]),
+            effect_ci=(_float(effect["ci_lower"]), _float(effect["ci_upper"])),
+            statistic=_optional(d["statistic"]),
+            pvalue=_float(d["pvalue"]),
+            df=_optional(d["df"]),
+            clusters=int(d["clusters"]),
+            observations=int(d["observations"]),
+            warnings=warnings,
+            details=dict(d.get("details", {})),
+        )
+
 
 @dataclass(frozen=True)
 class IccSummary:
@@ -160,6 +201,19 @@ class IccSummary:
             "method": self.method,
             "scale": self.scale,
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> IccSummary:
+        """The ICC summary a results JSON stores."""
+        if d["status"] != "ok":
+            return cls(error=str(d["error"]))
+        return cls(
+            icc=_float(d["icc"]),
+            ci=(_float(d["ci_lower"]), _float(d["ci_upper"])),
+            level=float(d["level"]),
+            method=str(d["method"]),
+            scale=str(d["scale"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -215,6 +269,31 @@ class AnalysisResult:
             "methods": [m.to_dict() for m in self.methods],
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AnalysisResult:
+        """The analysis a results JSON stores, with its ICC and methods."""
+        icc = d.get("icc")
+        return cls(
+            name=str(d["name"]),
+            role=str(d["role"]),
+            outcome=str(d["outcome"]),
+            outcome_label=str(d["outcome_label"]),
+            family=str(d["family"]),
+            formula=str(d["formula"]),
+            offset=str(d["offset"]),
+            periods=str(d["periods"]),
+            description=str(d["description"]),
+            clusters=int(d["clusters"]),
+            observations=int(d["observations"]),
+            missing_values=int(d["missing_values"]),
+            icc=None if icc is None else IccSummary.from_dict(icc),
+            methods=tuple(MethodResult.from_dict(m) for m in d["methods"]),
+            post_hoc=bool(d["post_hoc"]),
+            post_hoc_reason=str(d["post_hoc_reason"]),
+            error=str(d["error"]),
+            primary_inference=str(d["primary_inference"]),
+        )
+
 
 @dataclass(frozen=True)
 class SapResults:
@@ -240,6 +319,35 @@ class SapResults:
             "rounding": f"floats rounded to {SIGNIFICANT_DIGITS} significant digits",
             "analyses": [a.to_dict() for a in sorted(self.analyses, key=lambda a: a.sort_key)],
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SapResults:
+        """The results a results JSON's data hold (:class:`~analysis.errors.DataError` if
+        it is not of this :data:`FORMAT`)."""
+        if d.get("format") != FORMAT:
+            raise DataError(f"results of format {d.get('format')!r} are not {FORMAT}")
+        return cls(
+            trial=dict(d["trial"]),
+            provenance=dict(d["provenance"]),
+            analyses=tuple(AnalysisResult.from_dict(a) for a in d["analyses"]),
+            level=float(d["confidence_level"]),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SapResults:
+        """The results a results JSON text holds: ``from_json(r.to_json()).to_json()`` is
+        ``r.to_json()`` byte for byte."""
+        return cls.from_dict(json.loads(text))
+
+    def failed(self) -> list[str]:
+        """Analyses that failed (``name``) and methods that failed (``name/method``), in
+        the results JSON's order."""
+        out = []
+        for a in sorted(self.analyses, key=lambda a: a.sort_key):
+            if a.error:
+                out.append(a.name)
+            out += [f"{a.name}/{m.method}" for m in a.methods if not m.ok]
+        return out
 
     def to_json(self) -> str:
         """The deterministic results JSON (see the module docstring)."""

@@ -153,9 +153,9 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
-        exc = _driver_error(exc) or exc
-        if isinstance(exc, _user_error_types()):
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exit_code(exc))
+        error = _driver_error(exc) or exc
+        if isinstance(error, _user_error_types()):
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(exit_code(error))
         raise
     sys.exit(rv if isinstance(rv, int) else 0)

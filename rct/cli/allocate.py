@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -132,13 +133,10 @@ def plan(
         )
         source = units_file
     else:
-        from rct import protocols as store
         from rct.allocation_design import design_from_protocol, units_frame
+        from rct.services.protocol import current_protocol
 
-        ws = state.workspace()
-        with ws.session() as s:
-            ws.read_as(s)
-            protocol = store.current(s).protocol
+        protocol = current_protocol(state.workspace()).protocol
         units, design = units_frame(protocol), design_from_protocol(protocol)
         source = f"protocol {protocol.trial.id} ({protocol.allocation.method})"
     if exact:
@@ -158,7 +156,7 @@ def _passphrase(confirm: bool) -> str:
     env = os.environ.get("RCT_PASSPHRASE")
     if env:
         return env
-    if not click.get_text_stream("stdin").isatty():
+    if not sys.stdin.isatty():
         raise click.UsageError(
             "no passphrase: set RCT_PASSPHRASE or run in a terminal to be prompted"
         )
@@ -311,27 +309,10 @@ def show_cmd(state: State, as_json: bool) -> None:
 @pass_state
 def export_cmd(state: State, output: str) -> None:
     """Write the revealed allocation list (unit, name, GSS code, arm) as CSV."""
-    import csv
+    from rct.services.allocation import export_allocation_list
 
-    from rct import allocations
-    from rct import protocols as store
-    from rct.audit_export import safe_cell
-
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        arms = allocations.revealed_arms(s)
-        protocol = store.current(s).protocol
-    if arms is None:
-        raise allocations.AllocationStateError(
-            "the allocation is not revealed: there is no list to export"
-        )
-    with open(output, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["unit", "name", "gss_code", "arm"])
-        for u in sorted(protocol.units, key=lambda u: u.id):
-            w.writerow([safe_cell(x) for x in (u.id, u.name, u.gss_code, arms[u.id])])
-    click.echo(f"Wrote {len(arms)} units to {output}")
+    n = export_allocation_list(state.workspace(), output)
+    click.echo(f"Wrote {n} units to {output}")
 
 
 @allocate.command("certificate")

@@ -81,12 +81,11 @@ def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
     from contextlib import ExitStack
 
     from rct import analyses
-    from rct import protocols as store
     from rct.cli.progress import progress_bar
+    from rct.services.protocol import analysis_count
 
     ws = state.workspace()
-    with ws.session() as s:
-        n = len(store.current(s).protocol.analyses)
+    n = analysis_count(ws)
     # The bar (elapsed and time left; silent under --json or off a terminal) starts with
     # the first finished analysis, so a refusal prints only its message.
     with ExitStack() as stack:
@@ -205,33 +204,29 @@ def _fit(
     df_method: str,
 ) -> Any:
     from analysis.errors import AnalysisError
+    from analysis.sap.methods import fit_mixed_model
     from rct.errors import InputError
 
-    try:
-        if family_info(family).mixed_model == "lmm":
-            from analysis.lmm import fit_lmm
-
-            if offset or exposure:
-                raise click.UsageError("--offset/--exposure apply to count and binomial models")
-            return fit_lmm(frame, formula, group, method="reml", df_method=df_method)
+    if family_info(family).mixed_model == "lmm":
+        if offset or exposure:
+            raise click.UsageError("--offset/--exposure apply to count and binomial models")
+    elif df_method not in family_info(family).df_methods:
         allowed = family_info(family).df_methods
-        if df_method not in allowed:
-            users = [n for n, f in FAMILIES.items() if f.protocol and df_method in f.df_methods]
-            raise click.UsageError(
-                f"--df {df_method} applies to {' and '.join(users)} models; for {family} "
-                f"use {' or '.join(m for m in allowed if m in DF_CHOICES)}"
-            )
-        from analysis.glmm import fit_glmm
-
-        return fit_glmm(
+        users = [n for n, f in FAMILIES.items() if f.protocol and df_method in f.df_methods]
+        raise click.UsageError(
+            f"--df {df_method} applies to {' and '.join(users)} models; for {family} "
+            f"use {' or '.join(m for m in allowed if m in DF_CHOICES)}"
+        )
+    try:
+        return fit_mixed_model(
             frame,
             formula,
             group,
             family=family,
+            df_method=df_method,
             offset=offset,
             exposure=exposure,
             nagq=nagq,
-            df_method=df_method,
         )
     except AnalysisError as exc:
         if isinstance(exc, ValueError):  # data or model specification: bad input (exit 2)
@@ -262,12 +257,9 @@ def emit_r_cmd(state: State, path: str | None) -> None:
     Rscript sap.R export/analysis_dataset.csv results_r.csv
     """
     from analysis.sap.emit_r import r_script
-    from rct import protocols as store
+    from rct.services.protocol import current_protocol
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        sp = store.current(s)
+    sp = current_protocol(state.workspace())
     text = r_script(sp.protocol, fingerprint=sp.fingerprint)
     if path:
         Path(path).write_text(text, encoding="utf-8")

@@ -19,35 +19,23 @@ def audit() -> None:
 @pass_state
 def log(state: State, limit: int | None, action: str | None, as_json: bool) -> None:
     """List audit events, oldest first (data managers: their own borough's data events)."""
-    from rct.audit import event_record, iter_events
-    from rct.audit_scope import visible_to
+    from rct.services.audit import audit_log
 
-    ws = state.workspace()
-    with ws.session() as s:
-        actor = ws.read_as(s)
-        visible = visible_to(actor.role, actor.borough)
-        events = [
-            event_record(e)
-            for e in iter_events(s)
-            if (action is None or e.action.startswith(action))
-            and visible(e.action, e.entity, e.payload)
-        ]
-    if limit is not None:
-        events = events[-limit:]
+    events = audit_log(state.workspace(), action=action, limit=limit)
     if as_json:
-        echo_json(events)
+        echo_json([e.to_dict() for e in events])
         return
     click.echo(
         table(
             [
                 [
-                    str(e["seq"]),
-                    e["occurred_at"][:19],
-                    e["actor"],
-                    e["role"],
-                    e["action"],
-                    e["entity"],
-                    e["reason"][:40],
+                    str(e.seq),
+                    e.occurred_at[:19],
+                    e.actor,
+                    e.role,
+                    e.action,
+                    e.entity,
+                    e.reason[:40],
                 ]
                 for e in events
             ],
@@ -71,13 +59,10 @@ def verify(state: State, checkpoints: tuple[str, ...], as_json: bool) -> None:
     checkpoints; exit 0 when all hold, else name the first problem (exit 7)."""
     from pathlib import Path
 
-    from rct.audit_checks import verify_trail
     from rct.errors import AuditChainBroken
+    from rct.services.audit import verify_audit
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_public(s)  # anyone who can open the trial may verify it
-        verdict = verify_trail(s, [Path(c) for c in checkpoints])
+    verdict = verify_audit(state.workspace(), [Path(c) for c in checkpoints])
     report = verdict.chain
     if as_json:
         echo_json(verdict.to_dict())
@@ -173,12 +158,8 @@ def export(state: State, fmt: str, output: str) -> None:
     """Export every audit event (JSON Lines keep payloads exact; CSV for spreadsheets).
 
     Data managers get their own borough's data events only (and the trial-level ones)."""
-    from rct.audit_export import write_events
-    from rct.audit_scope import visible_to
+    from rct.services.audit import export_audit
 
-    ws = state.workspace()
-    with ws.session() as s:
-        actor = ws.read_as(s)
-        n = write_events(s, fmt, output, visible_to(actor.role, actor.borough))
+    n = export_audit(state.workspace(), fmt, output)
     if output != "-":
         click.echo(f"Wrote {n} events to {output}", err=True)

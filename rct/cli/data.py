@@ -87,39 +87,12 @@ def template_cmd(
     An existing file (perhaps a return already filled in) is never overwritten silently:
     the command refuses unless --force is given.
     """
-    from pathlib import Path
+    from rct.services.capture import write_return_template
 
-    from rct import protocols as store
-    from rct.capture.template import write_template
-    from rct.errors import InputError
-
-    ws = state.workspace()
-    with ws.session() as s:
-        actor = ws.read_as(s)
-        protocol = store.current(s).protocol
-    key = borough or actor.borough
-    if not key:
-        raise InputError("give the borough: --borough CODE")
-    try:
-        unit = protocol.unit(key)
-    except KeyError:
-        known = ", ".join(f"{u.id} ({u.gss_code})" for u in protocol.units)
-        raise InputError(f"borough {key!r} is not a unit of this trial; known: {known}") from None
-    if period not in {str(q) for q in protocol.schedule.quarters}:
-        sch = protocol.schedule
-        raise InputError(
-            f"{period} is outside the trial's schedule "
-            f"({sch.baseline_start} to {sch.follow_up_end})"
-        )
-    path = Path(output or f"return_{unit.id}_{period}.csv")
-    if path.exists() and not force:
-        raise InputError(
-            f"{path} already exists and may hold a filled-in return; choose another -o FILE "
-            "or overwrite it with --force"
-        )
-    write_template(protocol, unit, period, path)
+    written = write_return_template(state.workspace(), borough, period, output, force=force)
     click.echo(
-        f"Wrote {path}: {len(protocol.indicators)} indicators for {unit.name} {period}; "
+        f"Wrote {written.path}: {written.indicators} indicators for {written.unit_name} "
+        f"{written.period}; "
         "fill in the value column (leave a figure you do not have blank, never 0)."
     )
 
@@ -222,12 +195,9 @@ def history(
     state: State, borough: str | None, period: str | None, indicator: str | None, as_json: bool
 ) -> None:
     """Every stored version of the matching cells, with who, when, file and reason."""
-    from rct.capture.values import readable_unit, versions
+    from rct.services.capture import value_history
 
-    ws = state.workspace()
-    with ws.session() as s:
-        unit = readable_unit(ws, s, borough)
-        rows = versions(s, unit=unit, period=period, indicator=indicator)
+    rows = value_history(state.workspace(), borough=borough, period=period, indicator=indicator)
     if as_json:
         echo_json(rows)
         return
@@ -431,13 +401,12 @@ def load_example_cmd(state: State, as_json: bool) -> None:
 @pass_state
 def settings(state: State, child_records: str | None, reason: str) -> None:
     """Show or change the data-capture settings (statisticians and admins change them)."""
-    from rct.capture.settings import child_records_enabled, set_child_records
+    from rct.capture.settings import set_child_records
+    from rct.services.capture import child_records_on
 
     ws = state.workspace()
     if child_records is not None:
         changed = set_child_records(ws, child_records == "on", reason)
         click.echo("Changed." if changed else "Unchanged.")
-    with ws.session() as s:
-        ws.read_as(s)
-        on = child_records_enabled(s)
+    on = child_records_on(ws)
     click.echo(f"child-level records: {'on' if on else 'off'}")

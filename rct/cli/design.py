@@ -50,12 +50,9 @@ def load_design_protocol(state: State, protocol_path: str | None) -> Any:
 
     if protocol_path:
         return load_protocol(protocol_path)
-    from rct import protocols as store
+    from rct.services.protocol import current_protocol
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        return store.current(s).protocol
+    return current_protocol(state.workspace()).protocol
 
 
 @design.command("power")

@@ -52,12 +52,9 @@ def fingerprint_cmd(state: State, path: str | None) -> None:
 
         click.echo(load_protocol(path).fingerprint())
         return
-    from rct import protocols as store
+    from rct.services.protocol import current_protocol
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        click.echo(store.current(s).fingerprint)
+    click.echo(current_protocol(state.workspace()).fingerprint)
 
 
 @protocol.command("show")
@@ -65,12 +62,9 @@ def fingerprint_cmd(state: State, path: str | None) -> None:
 @pass_state
 def show(state: State, as_json: bool) -> None:
     """Show the current protocol: status, fingerprint, units, indicators, analyses."""
-    from rct import protocols as store
+    from rct.services.protocol import current_protocol
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_public(s)
-        sp = store.current(s)
+    sp = current_protocol(state.workspace(), public=True)
     p = sp.protocol
     if as_json:
         echo_json(
@@ -142,13 +136,12 @@ def lock_cmd(state: State, accept_illustrative: bool) -> None:
     """
     from rct import protocols as store
     from rct.errors import ProtocolStateError
-    from rct.roles import allowed
+    from rct.services.protocol import illustrative_before_lock
 
     ws = state.workspace()
-    with ws.session() as s:
-        may_lock = allowed(ws.read_public(s).role, "protocol.lock")
-        marked = store.illustrative_values(store.current(s).protocol) if may_lock else []
-    # Anyone else is refused (and the refusal recorded) by the service below.
+    # Only someone who may lock is warned; anyone else is refused (and the refusal
+    # recorded) by the service below.
+    marked = illustrative_before_lock(ws)
     if marked:
         shown = ", ".join(marked[:4]) + (f" and {len(marked) - 4} more" if len(marked) > 4 else "")
         click.echo(
@@ -183,40 +176,24 @@ def amend_cmd(state: State, path: str, reason: str) -> None:
 @pass_state
 def history_cmd(state: State, as_json: bool) -> None:
     """Every stored version of the protocol, oldest first."""
-    from rct import protocols as store
+    from rct.services.protocol import protocol_history
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        versions = store.history(s)
-    records = [
-        {
-            "version": v.version,
-            "status": v.status,
-            "fingerprint": v.fingerprint,
-            "created_at": v.created_at,
-            "created_by": v.created_by,
-            "locked_at": v.locked_at,
-            "reason": v.reason,
-            "source": v.source_name,
-        }
-        for v in versions
-    ]
+    versions = protocol_history(state.workspace())
     if as_json:
-        echo_json(records)
+        echo_json([v.to_dict() for v in versions])
         return
     click.echo(
         table(
             [
                 [
-                    str(r["version"]),
-                    r["status"],
-                    r["fingerprint"][:16],
-                    r["created_at"],
-                    r["created_by"],
-                    r["reason"],
+                    str(v.version),
+                    v.status,
+                    v.fingerprint[:16],
+                    v.created_at,
+                    v.created_by,
+                    v.reason,
                 ]
-                for r in records
+                for v in versions
             ],
             ["version", "status", "fingerprint", "created", "by", "reason"],
         )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from rct.cli.common import State, echo_json, json_option, pass_state, table
+from rct.roles import ROLES
 
 if TYPE_CHECKING:
     from rct.keys import PublicKey
@@ -76,7 +77,7 @@ def user() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["statistician", "data-manager", "evaluator", "admin"]),
+    type=click.Choice(ROLES),
     help="The user's role.",
 )
 @click.option(
@@ -129,7 +130,7 @@ def _fingerprint(b64: str | None) -> str:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["statistician", "data-manager", "evaluator", "admin"]),
+    type=click.Choice(ROLES),
     help="The user's new role.",
 )
 @click.option("--borough", metavar="CODE", default=None, help="Data managers only: the borough.")
@@ -167,34 +168,21 @@ def user_key(state: State, name: str, public_key: str) -> None:
 @pass_state
 def user_list(state: State, as_json: bool) -> None:
     """List registered users."""
-    from rct.users import list_users
+    from rct.services.users import user_records
 
-    ws = state.workspace()
-    with ws.session() as s:
-        ws.read_as(s)
-        users = [
-            {
-                "name": u.name,
-                "role": u.role,
-                "borough": u.borough,
-                "active": u.active,
-                "created_at": u.created_at,
-                "key_fingerprint": _fingerprint(u.public_key) if u.public_key else None,
-            }
-            for u in list_users(s)
-        ]
+    users = user_records(state.workspace())
     if as_json:
-        echo_json(users)
+        echo_json([u.to_dict() for u in users])
         return
     click.echo(
         table(
             [
                 [
-                    str(u["name"]),
-                    str(u["role"]),
-                    str(u["borough"] or ""),
-                    str(u["created_at"]),
-                    str(u["key_fingerprint"] or "(no key)")[:16],
+                    u.name,
+                    u.role,
+                    u.borough or "",
+                    u.created_at,
+                    (u.key_fingerprint or "(no key)")[:16],
                 ]
                 for u in users
             ],

@@ -200,10 +200,11 @@ def rates_figure(
     if arms is not None:
         from matplotlib.lines import Line2D
 
-        handles = [
-            Line2D([], [], **{k: v for k, v in ARM_STYLE[a].items()}, label=a)
-            for a in ("intervention", "control")
-        ]
+        handles = []
+        for a in ("intervention", "control"):
+            handle = Line2D([], [], label=a)
+            handle.set(**ARM_STYLE[a])  # colour, line style and marker as the panels draw them
+            handles.append(handle)
         legend_rows = 1
     else:
         handles, _labels = axes[0][0].get_legend_handles_labels()

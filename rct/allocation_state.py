@@ -1,0 +1,35 @@
+"""Which allocation record is current: the live one (sealed or revealed) and the latest.
+
+Kept apart from :mod:`rct.allocations` (sealing and revealing) so that
+:mod:`rct.protocols`, which refuses amendments that would change a live allocation, can
+ask without importing the allocation service that itself builds on protocols.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rct.db.allocation_models import AllocationRecord
+
+__all__ = ["AllocationStatus", "live", "latest"]
+
+
+class AllocationStatus(StrEnum):
+    """Where an allocation record stands (equal to the status string stored with it)."""
+
+    SEALED = "sealed"
+    REVEALED = "revealed"
+    VOID = "void"
+
+
+def live(session: Session) -> AllocationRecord | None:
+    """The live (sealed or revealed) allocation, if any."""
+    return session.scalars(select(AllocationRecord).where(AllocationRecord.live_slot == 1)).first()
+
+
+def latest(session: Session) -> AllocationRecord | None:
+    """The most recent allocation record, live or void."""
+    return session.scalars(select(AllocationRecord).order_by(AllocationRecord.id.desc())).first()

@@ -1,0 +1,98 @@
+"""Results read back from their JSON are the typed objects that wrote it (issue #14)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from analysis.errors import DataError
+from analysis.sap.results import AnalysisResult, IccSummary, MethodResult, SapResults
+from analysis.sap.runner import run_sap
+from tests.analysis.test_sap_runner import ARMS, QUICK, QUICK_VALUES, SPACE, UNITS
+
+
+def _edge_results() -> SapResults:
+    unbounded = MethodResult(
+        method="randomisation",
+        ok=True,
+        model="randomisation-poisson-ratio",
+        inference="randomisation-test-inversion",
+        term="intervention",
+        measure="rate ratio",
+        scale="log",
+        coefficient=-0.123456789012345,
+        std_error=None,
+        coefficient_ci=(-math.inf, 0.5),
+        effect=0.88,
+        effect_ci=(0.0, math.inf),
+        statistic=None,
+        pvalue=0.25,
+        df=None,
+        clusters=7,
+        observations=84,
+        warnings=("few schemes",),
+        details={"count": 9, "cluster_residuals": {"u1": 0.1}},
+    )
+    failed = MethodResult("kenward-roger", ok=False, error="Gaussian models only")
+    analysis = AnalysisResult(
+        name="re-referrals",
+        role="primary",
+        outcome="da_re_referrals",
+        outcome_label="Re-referrals",
+        family="poisson",
+        formula="y ~ treatment",
+        offset="log_children",
+        periods="follow_up",
+        description="",
+        clusters=7,
+        observations=84,
+        missing_values=2,
+        icc=IccSummary(error="no variance between clusters"),
+        methods=(unbounded, failed),
+        primary_inference="randomisation",
+    )
+    broken = AnalysisResult(
+        "care",
+        "secondary",
+        "cic",
+        "In care",
+        "poisson",
+        "",
+        "",
+        "all",
+        "",
+        0,
+        0,
+        0,
+        None,
+        (),
+        error="no data",
+    )
+    return SapResults({"id": "T"}, {"data_snapshot_hash": "ab"}, (broken, analysis), level=0.9)
+
+
+def test_results_read_back_write_the_same_bytes_edge_values() -> None:
+    text = _edge_results().to_json()
+    assert SapResults.from_json(text).to_json() == text
+
+
+def test_results_of_a_run_read_back_write_the_same_bytes() -> None:
+    text = run_sap(QUICK, QUICK_VALUES, ARMS, SPACE, UNITS, icc=True).to_json()
+    back = SapResults.from_json(text)
+    assert back.to_json() == text
+    assert all(isinstance(m, MethodResult) for a in back.analyses for m in a.methods)
+
+
+def test_results_read_back_keep_what_was_not_finite_as_nan() -> None:
+    m = SapResults.from_json(_edge_results().to_json()).analysis("re-referrals").methods[0]
+    assert math.isnan(m.coefficient_ci[0]) and m.std_error is None and m.df is None
+
+
+def test_failed_lists_failed_analyses_and_methods_in_the_json_order() -> None:
+    assert _edge_results().failed() == ["re-referrals/kenward-roger", "care"]
+
+
+def test_results_of_another_format_are_refused() -> None:
+    with pytest.raises(DataError, match="format"):
+        SapResults.from_dict({"format": "something-else/1"})
