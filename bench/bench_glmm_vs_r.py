@@ -12,8 +12,8 @@ Cases: Poisson GLMM (population offset, borough random intercept) Laplace and AG
 7 x 300 and 100 x 300; negative binomial (glmmTMB nbinom2) at 7 x 13; random intercept +
 borough x phase Poisson GLMM at 7 x 13 (glmer).
 
-Run: ``python bench/bench_glmm_vs_r.py [--quick]`` (``--quick`` skips 200 x 500 and
-100 x 300).
+Run: ``python bench/bench_glmm_vs_r.py [--quick] [--only=TEXT]`` (``--quick`` skips
+200 x 500 and 100 x 300; ``--only`` keeps the cases whose label contains TEXT).
 """
 
 from __future__ import annotations
@@ -146,6 +146,19 @@ def main() -> None:
             ("Poisson Laplace 200x500", counts(200, 500, rng), "poisson", 1, 1, "<= 1"),
             ("logistic AGQ12 100x300", binary(100, 300, rng), "binomial", 12, 1, "<= 1"),
         ]
+    only = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--only=")]
+    if only:
+        # keep the dataset of an AGQ case (None: the previous case's data)
+        keep = []
+        for i, case in enumerate(cases):
+            if only[0] in case[0]:
+                data = case[1]
+                j = i
+                while data is None:
+                    j -= 1
+                    data = cases[j][1]
+                keep.append((case[0], data, *case[2:]))
+        cases = keep
     if shutil.which("Rscript") is None:
         print("note: Rscript not found; R timings and ratios skipped")
     print(f"{'fit':<32}{'rct s':>9}{'R s':>9}{'rct/R':>8}  target")

@@ -153,42 +153,120 @@ def _minimise_exact(
     newton_steps: int,
     gtol: float,
 ) -> tuple[Array, bool, str]:
-    """:func:`minimise` with the exact gradient (same polish and convergence test)."""
+    """:func:`minimise` with the exact gradient: a projected quasi-Newton method.
+
+    The first iteration (and any iteration after the set of free coordinates changes, or
+    every ``_REFRESH`` iterations) builds the Hessian of the free coordinates (those not
+    held at a bound by a gradient pointing outwards) by forward differences of the exact
+    gradient; the iterations in between update it by BFGS from the gradient change, which
+    keeps the quadratic model good at the cost of one evaluation per step. The Hessian is
+    made positive definite if it is not (eigenvalues floored), and the step backtracks
+    along the projected direction until the deviance decreases (Armijo). The search stops
+    when the predicted decrease is below 1e-12 after a full step (the optimum is then
+    located to about 1e-6 of a standard error) or the free gradient is below ``gtol``.
+    On small problems this takes a handful of iterations and no BLAS-threaded library
+    code: L-BFGS-B's per-iteration overhead dominated a 7 x 13 fit. ``newton_steps`` is
+    ignored (kept for the callers of :func:`minimise`).
+    """
+    del newton_steps
     hi = np.full(len(x0), np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
-    res = optimize.minimize(
-        vg,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=_bounds(lower, hi),
-        options={"maxiter": 2000, "ftol": 1e-15, "gtol": gtol, "maxcor": 20},
-    )
-    x = np.asarray(res.x, dtype=np.float64)
-    message = str(res.message)
-    free = ~((x <= lower + 1e-7) | (x >= hi - 1e-7))
+    x = np.clip(np.asarray(x0, dtype=np.float64), lower, hi)
     fx, gx = vg(x)
-    for _ in range(newton_steps):
+    message = "maximum number of Newton iterations reached"
+    converged_flag = False
+    B: Array | None = None
+    last_free: NDArray[np.bool_] | None = None
+    age = 0
+    for _ in range(_NEWTON_MAXITER):
+        if not (np.isfinite(fx) and np.all(np.isfinite(gx))):
+            message = "non-finite deviance or gradient"
+            break
+        free = ~(((x <= lower) & (gx > 0)) | ((x >= hi) & (gx < 0)))
         g = gx[free]
-        if float(np.max(np.abs(g), initial=0.0)) < 1e-10:
+        if float(np.max(np.abs(g), initial=0.0)) < gtol:
+            message, converged_flag = "projected gradient below tolerance", True
             break
-        H = gradient_hessian(vg, x)[np.ix_(free, free)]
-        try:
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
+        if B is None or last_free is None or not np.array_equal(free, last_free) or age >= _REFRESH:
+            B, age = _fd_hessian_free(vg, x, gx, free), 0
+        last_free = free
+        step = -_solve_positive(B, g)
+        full = np.zeros_like(x)
+        full[free] = step
+        decrement = -float(g @ step)
+        t = 1.0
+        accepted = False
+        for _half in range(40):
+            cand = np.clip(x + t * full, lower, hi)
+            fc, gc = vg(cand)
+            if np.isfinite(fc) and fc <= fx - 1e-4 * t * decrement + 1e-13 * (1.0 + abs(fx)):
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            if age > 0:  # a stale quasi-Newton model: rebuild it and try again
+                B = None
+                continue
+            message, converged_flag = "no decrease along the Newton direction", decrement < 1e-8
             break
-        cand = x.copy()
-        cand[free] = x[free] - step
-        if not (np.all(cand >= lower) and np.all(cand <= hi)):
-            break
-        fc, gc = vg(cand)
-        if fc > fx + 1e-12:
-            break
+        moved = float(np.max(np.abs(cand - x), initial=0.0))
+        s_vec, y_vec = (cand - x)[free], (gc - gx)[free]
         x, fx, gx = cand, fc, gc
-        if abs(float(g @ step)) < 1e-14:
+        if (t == 1.0 and decrement < 1e-12) or moved < 1e-14:
+            message, converged_flag = "Newton decrement below tolerance", True
             break
+        B, age = _bfgs_update(B, s_vec, y_vec), age + 1
+    free = ~(((x <= lower + 1e-7) & (gx > 0)) | ((x >= hi - 1e-7) & (gx < 0)))
     g_final = gx[free]
-    converged = bool(np.all(np.isfinite(x))) and float(np.max(np.abs(g_final), initial=0.0)) < 1e-3
+    converged = (
+        converged_flag
+        and bool(np.all(np.isfinite(x)))
+        and float(np.max(np.abs(g_final), initial=0.0)) < 1e-3
+    )
     return x, converged, message
+
+
+#: Quasi-Newton iterations before the finite-difference Hessian is rebuilt.
+_REFRESH = 15
+
+
+def _bfgs_update(B: Array, s: Array, y: Array) -> Array:
+    """BFGS update of the Hessian model (skipped when the curvature condition fails)."""
+    sy = float(s @ y)
+    Bs = B @ s
+    sBs = float(s @ Bs)
+    if sy <= 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)) or sBs <= 0:
+        return B
+    return np.asarray(B + np.outer(y, y) / sy - np.outer(Bs, Bs) / sBs, dtype=np.float64)
+
+
+#: Newton iterations before :func:`_minimise_exact` gives up.
+_NEWTON_MAXITER = 200
+
+
+def _fd_hessian_free(vg: ValueAndGradient, x: Array, gx: Array, free: NDArray[np.bool_]) -> Array:
+    """Hessian of the free coordinates by forward differences of the exact gradient,
+    symmetrised."""
+    idx = np.flatnonzero(free)
+    H = np.empty((len(idx), len(idx)))
+    for col, i in enumerate(idx):
+        h = 1e-6 * max(1.0, abs(float(x[i])))
+        e = x.copy()
+        e[i] += h
+        H[:, col] = (vg(e)[1][idx] - gx[idx]) / h
+    return np.asarray(0.5 * (H + H.T), dtype=np.float64)
+
+
+def _solve_positive(H: Array, g: Array) -> Array:
+    """``H^-1 g`` with H made positive definite (eigenvalues floored at a small multiple
+    of the largest) when it is not, so that ``-H^-1 g`` is a descent direction."""
+    try:
+        chol = np.linalg.cholesky(H)
+        return np.asarray(np.linalg.solve(chol.T, np.linalg.solve(chol, g)), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        vals, vecs = np.linalg.eigh(H)
+        top = float(np.max(np.abs(vals), initial=1.0))
+        vals = np.maximum(np.abs(vals), 1e-8 * top)
+        return np.asarray(vecs @ ((vecs.T @ g) / vals), dtype=np.float64)
 
 
 def _embed(x: Array, free: NDArray[np.bool_], z: Array) -> Array:
