@@ -24,7 +24,7 @@ import pandas as pd
 from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.blocks import BlockLaplace
 from analysis.glmm.containment import containment_df
-from analysis.glmm.design import build_design
+from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.optimise import fd_hessian, gradient_hessian, minimise
 from analysis.glmm.results import GlmmResults
@@ -48,9 +48,12 @@ def fit_glmm_terms(
     df_method: str,
     start_beta: Array,
     size_max: float,
+    design: Design | None = None,
 ) -> GlmmResults:
-    """Fit the GLMM with random-effect ``structure`` (see the module docstring)."""
-    design = build_design(data, formula, structure.group, offset=offset, exposure=exposure)
+    """Fit the GLMM with random-effect ``structure`` (see the module docstring); ``design``
+    is the already built fixed-effects design, if the caller has it."""
+    if design is None:
+        design = build_design(data, formula, structure.group, offset=offset, exposure=exposure)
     m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
     base = family if family in ("binomial", "negative_binomial") else "poisson"
     fam = make_family(base, design.y, m)
@@ -234,4 +237,5 @@ def fit_random_terms(
         df_method=df_method or "containment",
         start_beta=_start_beta(prob_design, family, m),
         size_max=SIZE_MAX,
+        design=prob_design,
     )

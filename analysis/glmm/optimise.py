@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize
 
+from analysis.errors import ConvergenceError
 from analysis.glmm.families import Array
 
 __all__ = ["fd_gradient", "fd_hessian", "minimise"]
@@ -193,11 +194,13 @@ def _minimise_exact(
         full = np.zeros_like(x)
         full[free] = step
         decrement = -float(g @ step)
-        t = 1.0
+        # no coordinate (a log SD, a log size, a log-rate coefficient) moves by more than
+        # _MAX_STEP at once: far trial points only cost failed mode searches
+        t = min(1.0, _MAX_STEP / max(float(np.max(np.abs(step), initial=0.0)), 1e-300))
         accepted = False
         for _half in range(40):
             cand = np.clip(x + t * full, lower, hi)
-            fc, gc = vg(cand)
+            fc, gc = _trial(vg, cand)
             if np.isfinite(fc) and fc <= fx - 1e-4 * t * decrement + 1e-13 * (1.0 + abs(fx)):
                 accepted = True
                 break
@@ -227,6 +230,19 @@ def _minimise_exact(
 
 #: Quasi-Newton iterations before the finite-difference Hessian is rebuilt.
 _REFRESH = 15
+#: Largest change of any coordinate in one step of :func:`_minimise_exact`.
+_MAX_STEP = 5.0
+
+
+def _trial(vg: ValueAndGradient, x: Array) -> tuple[float, Array]:
+    """The deviance and gradient at a trial point; a point where they cannot be computed
+    (the conditional modes fail, or overflow) counts as infinitely bad, so the line search
+    shortens the step instead of aborting the fit."""
+    try:
+        with np.errstate(all="ignore"):
+            return vg(x)
+    except ConvergenceError:
+        return np.inf, np.full(len(x), np.nan)
 
 
 def _bfgs_update(B: Array, s: Array, y: Array) -> Array:
