@@ -210,11 +210,13 @@ def build_problem(
         upper = np.full(len(lower), np.inf)
         extras = [[0.1] if olre else []]
     grid = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
-    best = min((_grid_start(objective, grid, extra, beta0) for extra in extras), key=objective)
+    best = min(
+        (_grid_start(objective, grid, extra, beta0) for extra in extras), key=lambda r: r[1]
+    )[0]
     starts: tuple[Array, ...] = (best,)
     if family == "negative_binomial":
         starts = (best, _poisson_start(dev, grid, beta0))
-    x0 = min(starts, key=objective)
+    x0 = min(starts, key=objective) if len(starts) > 1 else best
     return Problem(
         design, family, fam, dev, objective, lower, x0, ntheta, upper, starts, value_and_grad
     )
@@ -222,7 +224,7 @@ def build_problem(
 
 def _grid_start(
     objective: Callable[[Array], float], grid: list[float], extra: list[float], beta0: Array
-) -> Array:
+) -> tuple[Array, float]:
     """The best start ``(theta, extra, beta0)`` over the theta grid, walking up the grid
     until the deviance rises (it has been unimodal in the cluster SD along the grid on data
     seen so far; a non-unimodal profile only changes where the optimiser starts)."""
@@ -236,7 +238,7 @@ def _grid_start(
         if value < best_value or best is None:
             best, best_value = x, value
     assert best is not None
-    return best
+    return best, best_value
 
 
 def _nb_value_and_grad(dev: MarginalDeviance, fam: Family) -> ValueAndGradient:
@@ -500,6 +502,8 @@ def best_fit(prob: Problem) -> tuple[Array, bool, str]:
                 upper=prob.upper,
                 value_and_grad=prob.value_and_grad,
             )
+            if len(prob.starts) == 1:
+                return run
             runs.append((prob.objective(run[0]), run))
         except ConvergenceError as exc:
             failure = failure or exc

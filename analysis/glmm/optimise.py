@@ -199,12 +199,16 @@ def _minimise_exact(
         t = min(1.0, _MAX_STEP / max(float(np.max(np.abs(step), initial=0.0)), 1e-300))
         accepted = False
         for _half in range(40):
-            cand = np.clip(x + t * full, lower, hi)
+            cand = _snap(np.clip(x + t * full, lower, hi), lower, hi)
             fc, gc = _trial(vg, cand)
             if np.isfinite(fc) and fc <= fx - 1e-4 * t * decrement + 1e-13 * (1.0 + abs(fx)):
                 accepted = True
                 break
-            t *= 0.5
+            # minimiser of the quadratic through f(x), its slope and f(x + t d), kept
+            # within [t / 10, t / 2]
+            rise = fc - fx + t * decrement
+            shrink = 0.5 * decrement * t / rise if np.isfinite(fc) and rise > 0 else 0.5
+            t *= min(0.5, max(0.1, shrink))
         if not accepted:
             if age > 0:  # a stale quasi-Newton model: rebuild it and try again
                 B = None
@@ -217,7 +221,8 @@ def _minimise_exact(
         if (t == 1.0 and decrement < 1e-12) or moved < 1e-14:
             message, converged_flag = "Newton decrement below tolerance", True
             break
-        B, age = _bfgs_update(B, s_vec, y_vec), age + 1
+        # a shortened step means the quadratic model was poor: rebuild it where we are
+        B, age = (_bfgs_update(B, s_vec, y_vec), age + 1) if t == 1.0 else (None, 0)
     free = ~(((x <= lower + 1e-7) & (gx > 0)) | ((x >= hi - 1e-7) & (gx < 0)))
     g_final = gx[free]
     converged = (
@@ -232,6 +237,13 @@ def _minimise_exact(
 _REFRESH = 15
 #: Largest change of any coordinate in one step of :func:`_minimise_exact`.
 _MAX_STEP = 5.0
+
+
+def _snap(x: Array, lower: Array, upper: Array) -> Array:
+    """Coordinates within 1e-10 of a bound put on it (a standard deviation that a
+    shortened step left at 1e-17 is a boundary estimate, reported as zero)."""
+    x = np.where(x - lower < 1e-10, lower, x)
+    return np.asarray(np.where(upper - x < 1e-10, upper, x), dtype=np.float64)
 
 
 def _trial(vg: ValueAndGradient, x: Array) -> tuple[float, Array]:
