@@ -301,20 +301,26 @@ class MarginalDeviance:
         X, g = self.X, self.group
         u, _, eta = self.modes(theta, beta, fam)
         _, nll, d1, d2 = self._at_modes
-        d3 = d2 if fam.name == "poisson" else fam.third_derivative(eta)
         sd1, sd2 = self._gsum(d1), self._gsum(d2)
+        d2x = self._gsum_cols(d2[:, None] * X)
+        if fam.name == "poisson":  # the third derivative of -log p is mu, as the second
+            sd3, d3x = sd2, d2x
+        else:
+            d3 = fam.third_derivative(eta)
+            sd3, d3x = self._gsum(d3), self._gsum_cols(d3[:, None] * X)
         h = 1.0 + t * t * sd2  # L_ii^2 per cluster
-        du_db = -t * self._gsum_cols(d2[:, None] * X) / h[:, None]
+        du_db = -t * d2x / h[:, None]
         du_dt = -(sd1 + t * u * sd2) / h
         self._tangent = (t, np.array(beta, dtype=np.float64), u, du_dt, du_db, fam.size)
-        dld_db = t * t * self._gsum_cols(d3[:, None] * (X + t * du_db[g])) / h[:, None]
-        dld_dt = (2.0 * t * sd2 + t * t * self._gsum(d3 * (u[g] + t * du_dt[g]))) / h
+        # d log L_ii^2 = t^2 sum_i d3_i d eta_i / h, d eta_i = x_i dbeta + t du (+ u dt)
+        dld_db = t * t * (d3x + t * sd3[:, None] * du_db) / h[:, None]
+        dld_dt = (2.0 * t * sd2 + t * t * sd3 * (u + t * du_dt)) / h
         ld = np.log(h)
         if self.nagq == 1:
             value = float(nll.sum() + u @ u + ld.sum())
             grad_b = 2.0 * (X.T @ d1) + dld_db.sum(axis=0)
-            grad_t = 2.0 * float(u[g] @ d1) + float(dld_dt.sum())
-            return value, np.r_[sign * grad_t, grad_b]
+            grad_t = 2.0 * float(u @ sd1) + float(dld_dt.sum())
+            return value, np.concatenate(([sign * grad_t], grad_b))
         eta0 = self._fixed_predictor(beta)
         devc0 = self._gsum(fam.deviance_residuals(eta)) + u**2
         s = np.exp(-0.5 * ld)
@@ -340,4 +346,4 @@ class MarginalDeviance:
         explicit = (pi[:, g] * d1k).sum(axis=0)
         grad_b = dld_db.sum(axis=0) + 2.0 * (X.T @ explicit) + a @ du_db + b @ ds_db
         grad_t = float(dld_dt.sum() + np.sum(pi * 2.0 * uk * sk) + a @ du_dt + b @ ds_dt)
-        return value, np.r_[sign * grad_t, grad_b]
+        return value, np.concatenate(([sign * grad_t], grad_b))
