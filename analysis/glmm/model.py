@@ -48,7 +48,7 @@ from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
 from analysis.glmm.optimise import ValueAndGradient, minimise
-from analysis.glmm.results import GlmmResults
+from analysis.glmm.results import GlmmResults, glmm_results
 from analysis.shared.dof import between_within_df
 
 __all__ = ["FAMILIES", "Problem", "best_fit", "build_problem", "fit_glmm"]
@@ -437,12 +437,9 @@ def fit_glmm(
         df_values = np.full(p, np.inf)
         inference = "wald-normal"
     vc: dict[str, float] = {"cluster": float(thetas[0] ** 2)}
+    if olre:
+        vc["observation"] = float(thetas[1] ** 2)
     extra: dict[str, Any] = {
-        "nagq": int(nagq),
-        "deviance": float(deviance),
-        "theta": [float(t) for t in thetas]
-        if family != "negative_binomial"
-        else [float(thetas[0])],
         "random_effects": {
             lab: float(thetas[0] * u[i]) for i, lab in enumerate(design.group_labels)
         },
@@ -450,41 +447,36 @@ def fit_glmm(
     }
     if cov_rx is not None:
         extra["cov_rx"] = pd.DataFrame(cov_rx, index=names, columns=names)
+    size: float | None = None
     if family == "negative_binomial":
-        extra["size"] = SIZE_MAX if pinned[1] else float(np.exp(x[1]))
+        size = SIZE_MAX if pinned[1] else float(np.exp(x[1]))
         extra["size_at_bound"] = bool(pinned[1])
-        extra["loglik"] = -0.5 * float(deviance)
-    elif nagq > 1:
-        extra["loglik"] = -0.5 * (float(deviance) + dev.saturated())
-    else:
-        extra["loglik"] = -0.5 * float(deviance)
-    if olre:
-        vc["observation"] = float(thetas[1] ** 2)
+    # AGQ deviances are relative to the saturated model (as lme4's); the log-likelihood
+    # puts the saturated constants back
+    loglik = -0.5 * (float(deviance) + (dev.saturated() if nagq > 1 else 0.0))
     method = "laplace" if nagq == 1 else f"agq{nagq}"
-    n_par = len(thetas) + p + (1 if family == "negative_binomial" else 0)
-    extra["aic"] = -2.0 * extra["loglik"] + 2.0 * n_par
-    return GlmmResults(
-        params=pd.Series(beta, index=names),
-        cov_params=pd.DataFrame(cov, index=names, columns=names),
-        df=pd.Series(df_values, index=names),
+    theta_out = [float(t) for t in thetas] if family != "negative_binomial" else [float(thetas[0])]
+    return glmm_results(
+        names=names,
+        beta=beta,
+        cov=cov,
+        df=df_values,
         model=f"glmm-{family}-{method}",
         inference=inference,
         nobs=design.nobs,
         ngroups=design.ngroups,
         variance_components=vc,
         converged=converged and hess_ok,
-        warnings=tuple(notes),
-        extra=extra,
-        loglik=float(extra["loglik"]),
+        warnings=notes,
         deviance=float(deviance),
-        aic=float(extra["aic"]),
-        theta=tuple(extra["theta"]),
+        loglik=loglik,
+        n_params=len(thetas) + p + (1 if family == "negative_binomial" else 0),
+        theta=theta_out,
         # in this model's theta order: the cluster's SD, then the observation-level one
-        theta_names=(f"{group}.(Intercept)", "observation.(Intercept)")[: len(thetas)]
-        if family != "negative_binomial"
-        else (f"{group}.(Intercept)",),
+        theta_names=(f"{group}.(Intercept)", "observation.(Intercept)")[: len(theta_out)],
         nagq=int(nagq),
-        size=extra.get("size"),
+        size=size,
+        extra=extra,
     )
 
 
