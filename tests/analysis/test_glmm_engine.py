@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from analysis.errors import ModelSpecificationError
-from analysis.glmm import fit_glmm
+from analysis.glmm import GeneralizedLinearMixedModel, fit_glmm
 from analysis.glmm.clusters import cluster_sums, row_cluster_sums
 from analysis.glmm.model import _glmer_devfun, best_fit, build_problem
 from analysis.glmm.optimise import fd_hessian, minimise
@@ -121,3 +121,26 @@ def test_minimiser_holds_a_coordinate_on_its_bound_and_finds_the_free_optimum() 
     assert converged
     assert x[0] == 0.0
     assert x[1] == pytest.approx(2.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("family", "nagq"), [("poisson", 1), ("poisson", 7), ("negative_binomial", 1)]
+)
+def test_model_object_fits_as_fit_glmm_and_its_deviance_is_the_fitted_one(
+    family: str, nagq: int
+) -> None:
+    model = GeneralizedLinearMixedModel.from_formula(
+        FORMULA, COUNTS, group="borough", family=family, exposure="population"
+    )
+    res = model.fit(nagq=nagq)
+    ref = fit_glmm(COUNTS, FORMULA, "borough", family=family, exposure="population", nagq=nagq)
+    np.testing.assert_allclose(res.params, ref.params, rtol=1e-10)
+    np.testing.assert_allclose(res.std_errors, ref.std_errors, rtol=1e-10)
+    log_size = None if res.size is None else float(np.log(res.size))
+    value = model.deviance(res.theta, res.params, nagq=nagq, log_size=log_size)
+    assert value == pytest.approx(res.deviance, rel=1e-10)
+    # away from the optimum the deviance is larger
+    assert (
+        model.deviance(np.asarray(res.theta) * 2, res.params, nagq=nagq, log_size=log_size)
+        > res.deviance
+    )
