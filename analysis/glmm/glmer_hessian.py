@@ -42,7 +42,6 @@ rx_covariance` gives that matrix (``sigma = 1`` for these families).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +50,7 @@ from numpy.typing import NDArray
 from analysis.errors import ConvergenceError
 from analysis.glmm.clusters import cluster_sums, row_cluster_sums
 from analysis.glmm.families import Array, Family
-from analysis.glmm.optimise import minimise
+from analysis.glmm.optimise import minimise, newton_1d
 
 __all__ = ["GlmerLaplaceDevfun", "PirlsState", "stage_one_predictor"]
 
@@ -421,40 +420,8 @@ def stage_one_predictor(
         return ldl2 + float(uc @ uc + v @ v) + float(np.sum(family.neg2_loglik(eta)))
 
     t0 = np.maximum(np.abs(np.asarray(theta, dtype=np.float64)), 1e-3)
-    t1 = _newton_1d(deviance, t0) if len(t0) == 1 else None
+    t1 = newton_1d(deviance, t0) if len(t0) == 1 else None
     if t1 is None:
         t1, _, _ = minimise(deviance, t0, np.zeros(len(t0)))
     b, uc, v, _, _ = modes(t1)
     return np.asarray(X @ b + re.predictor(np.abs(t1), uc, v), dtype=np.float64)
-
-
-def _newton_1d(f: Callable[[Array], float], t0: Array) -> Array | None:
-    """Minimise ``f`` over a scalar ``theta >= 0`` by Newton's method on central
-    differences (two new evaluations per step besides the accepted point, each
-    warm-started from the last), or None when the curvature is not positive (the caller
-    falls back to the general optimiser). Stops once a step below 1e-7 (relative) has been
-    taken: Newton's quadratic convergence leaves the minimiser accurate to far less."""
-    t = float(t0[0])
-    f0 = f(np.array([t]))
-    for _ in range(50):
-        h = 1e-5 * max(1.0, t)
-        lo = max(t - h, 0.0)
-        f_lo, f_hi = f(np.array([lo])), f(np.array([lo + 2 * h]))
-        f_mid = f0 if lo + h == t else f(np.array([lo + h]))
-        slope = (f_hi - f_lo) / (2 * h)
-        curv = (f_hi - 2.0 * f_mid + f_lo) / h**2
-        if not (np.isfinite(curv) and curv > 0):
-            return None
-        step = -slope / curv
-        new = t + step
-        f_new = f(np.array([new])) if new >= 0 else np.inf
-        while f_new > f0 + 1e-12 * (1.0 + abs(f0)):
-            step *= 0.5
-            new = t + step
-            if abs(step) < 1e-12:
-                return np.array([t])
-            f_new = f(np.array([new])) if new >= 0 else np.inf
-        t, f0 = new, f_new
-        if abs(step) < 1e-7 * max(1.0, t):
-            return np.array([t])
-    return None

@@ -191,7 +191,8 @@ def fit_random_terms(
     """:func:`analysis.glmm.fit_glmm` with ``random``: the Laplace fit of several random
     effects per cluster, after the checks every GLMM gets; None for ``(1|group)`` alone
     (the random-intercept engine fits it, with AGQ if asked)."""
-    from analysis.glmm.model import SIZE_MAX, _check_outcome, _start_beta
+    from analysis.glmm.model import SIZE_MAX, _check_outcome
+    from analysis.glmm.starts import start_beta
 
     structure = build_random_structure(random, data)
     if structure.group != group:
@@ -232,7 +233,7 @@ def fit_random_terms(
         exposure=exposure,
         trials=trials,
         df_method=df_method or "containment",
-        start_beta=_start_beta(prob_design, family, m),
+        start_beta=start_beta(prob_design, family, m),
         size_max=SIZE_MAX,
         design=prob_design,
     )
