@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
 
 from analysis.errors import ConvergenceError
+from analysis.glmm.clusters import cluster_sums
 from analysis.glmm.families import Array, Family
 from analysis.shared.random_effects import RandomStructure
 
@@ -61,15 +61,13 @@ class BlockLaplace:
         n = len(s.codes)
         self._codes = s.codes
         self._Z = np.asarray(s.Z, dtype=np.float64)
-        self._indicator = sparse.csr_matrix(
-            (np.ones(n), (s.codes, np.arange(n))), shape=(self.ngroups, n)
-        )
+        self._group = np.asarray(s.codes, dtype=np.intp)
         # z_i z_i' flattened, summed with weights per cluster at every Newton step
         self._zz = np.einsum("ni,nj->nij", self._Z, self._Z).reshape(n, self.q * self.q)
         self._u = np.zeros((self.ngroups, self.q))
 
     def _gsum(self, m: Array) -> Array:
-        return np.asarray(self._indicator @ m, dtype=np.float64)
+        return cluster_sums(self._group, self.ngroups, m)
 
     def _predictor(self, eta0: Array, lam: Array, u: Array) -> Array:
         b = u @ lam.T  # b_g = Lambda u_g

@@ -26,7 +26,6 @@ With a random intercept only, step 2 gives ``G - rank(cluster-level columns)`` a
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from analysis.shared.dof import DegreesOfFreedomError
@@ -56,8 +55,13 @@ def _indicators(codes: NDArray[np.intp]) -> NDArray[np.float64]:
 
 
 def _constant_within(col: NDArray[np.float64], codes: NDArray[np.intp]) -> bool:
-    s = pd.Series(col).groupby(codes)
-    return bool(np.all((s.max() - s.min()).to_numpy() <= 1e-12 * (1.0 + np.abs(col).max())))
+    _, inv = np.unique(codes, return_inverse=True)
+    k = int(inv.max()) + 1
+    top = np.full(k, -np.inf)
+    bottom = np.full(k, np.inf)
+    np.maximum.at(top, inv, col)
+    np.minimum.at(bottom, inv, col)
+    return bool(np.all(top - bottom <= 1e-12 * (1.0 + np.abs(col).max())))
 
 
 def containment_df(X: NDArray[np.float64], structure: RandomStructure) -> NDArray[np.float64]:

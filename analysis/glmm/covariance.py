@@ -16,6 +16,7 @@ from analysis.errors import ConvergenceError
 from analysis.glmm.families import Array, Family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun
 from analysis.glmm.optimise import ValueAndGradient, fd_hessian, gradient_hessian
+from analysis.shared.numderiv import central_hessian_batched
 
 __all__ = ["fixed_effect_cov", "rx_covariance", "separation_warnings"]
 
@@ -48,7 +49,13 @@ def fixed_effect_cov(
     order in that standard deviation, so its row and column are dropped before inverting
     (the covariance of the remaining parameters given the boundary value).
     """
-    H = fd_hessian(objective, x) if exact is None else gradient_hessian(exact, x)
+    if exact is not None:
+        H = gradient_hessian(exact, x)
+    elif isinstance(objective, GlmerLaplaceDevfun):
+        # glmer's devfun evaluates all of deriv12's points in one vectorised PIRLS
+        H = central_hessian_batched(objective.batch, x, np.full(len(x), 1e-4))
+    else:
+        H = fd_hessian(objective, x)
     keep = ~pinned
     H = H[np.ix_(keep, keep)]
     nfree_theta = int(np.sum(keep[:ntheta]))

@@ -66,9 +66,7 @@ def build_design(
     if "~" not in formula:
         raise ModelSpecificationError(f"formula {formula!r} has no '~'")
     mm = model_matrices(formula, data, missing="raise", extra_columns=[group])
-    labels = _column(data, group).astype(str)
-    uniq = sorted(labels.unique())
-    codes = pd.Categorical(labels, categories=uniq).codes.astype(np.intp)
+    codes, uniq = _cluster_codes(_column(data, group))
     off = np.zeros(len(data))
     if offset is not None:
         off = off + _column(data, offset).to_numpy(dtype=np.float64)
@@ -83,5 +81,24 @@ def build_design(
         names=mm.names,
         offset=off,
         group=codes,
-        group_labels=tuple(uniq),
+        group_labels=uniq,
     )
+
+
+def _cluster_codes(col: pd.Series) -> tuple[NDArray[np.intp], tuple[str, ...]]:
+    """Codes ``0 .. G-1`` following the sorted (as text) cluster labels, and the labels.
+
+    ``pd.factorize`` codes the distinct values in one pass; only the few distinct labels
+    are then converted to text and sorted (converting every row of a column of strings
+    cost more than the rest of a small fit's design).
+    """
+    raw, uniques = pd.factorize(col)
+    labels = [str(u) for u in uniques]
+    if len(set(labels)) != len(labels):  # distinct values with the same text: merge them
+        text = col.astype(str)
+        merged = sorted(text.unique())
+        return pd.Categorical(text, categories=merged).codes.astype(np.intp), tuple(merged)
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order), dtype=np.intp)
+    return rank[raw], tuple(labels[i] for i in order)

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.polynomial import hermite_e
 from numpy.typing import NDArray
-from scipy import sparse
 
 from analysis.errors import ConvergenceError
+from analysis.glmm.clusters import cluster_sums, row_cluster_sums
 from analysis.glmm.families import Array, Family
 
 __all__ = ["MarginalDeviance", "gauss_hermite_normal"]
@@ -33,6 +33,8 @@ __all__ = ["MarginalDeviance", "gauss_hermite_normal"]
 IntArray = NDArray[np.intp]
 #: Step halvings per Newton iteration of the conditional modes (a factor of about 1e-15).
 _HALVINGS = 50
+#: A full Newton step of the modes below this ends the iteration (see ``_modes_ri``).
+_FULL_STEP_TOL = 1e-9
 
 
 def gauss_hermite_normal(n: int) -> tuple[Array, Array]:
@@ -78,15 +80,13 @@ class MarginalDeviance:
         self._z, self._w = (
             gauss_hermite_normal(self.nagq) if self.nagq > 1 else (np.zeros(1), np.ones(1))
         )
-        n = len(self.group)
-        self._indicator = sparse.csr_matrix(
-            (np.ones(n), (self.group, np.arange(n))), shape=(self.ngroups, n)
-        )
         self._eta_fixed: tuple[Array, Array] | None = None
+        #: (theta, beta, u*, du*/dtheta, du*/dbeta, size) at the last gradient evaluation
+        self._tangent: tuple[float, Array, Array, Array, Array, float] | None = None
 
     def _gsum_cols(self, m: Array) -> Array:
         """Sum the rows of ``m`` (n x p) within each cluster: a G x p matrix."""
-        return np.asarray(self._indicator @ m, dtype=np.float64)
+        return cluster_sums(self.group, self.ngroups, m)
 
     def _fixed_predictor(self, beta: Array) -> Array:
         """``X beta + offset``, remembered for the last ``beta`` (a gradient and the value
@@ -96,6 +96,10 @@ class MarginalDeviance:
         eta0 = np.asarray(self.X @ beta + self.offset, dtype=np.float64)
         self._eta_fixed = (np.array(beta, dtype=np.float64), eta0)
         return eta0
+
+    def _gsum_rows(self, m: Array) -> Array:
+        """Cluster sums of every row of ``m`` (k x n): a k x G matrix."""
+        return row_cluster_sums(self.group, self.ngroups, m)
 
     def _gsum(self, x: Array) -> Array:
         return np.asarray(
@@ -107,6 +111,11 @@ class MarginalDeviance:
     ) -> tuple[Array, Array, Array]:
         """Conditional modes (u per cluster, v per observation) and eta at the modes."""
         fam = self.family if family is None else family
+        if not self.olre:
+            t = abs(float(theta[0]))
+            start = self._predicted_modes(t, beta, fam)
+            u, eta = self._modes_ri(t, self._fixed_predictor(beta), fam, start)
+            return u, self._v, eta
         t1 = abs(float(theta[0]))
         t2 = abs(float(theta[1])) if self.olre else 0.0
         eta0 = self._fixed_predictor(beta)
@@ -163,6 +172,69 @@ class MarginalDeviance:
         self._u, self._v = u, v
         return u, v, eta
 
+    def _predicted_modes(self, t: float, beta: Array, fam: Family) -> Array | None:
+        """The modes at ``(t, beta)`` predicted to first order from the last gradient
+        evaluation (``u* + du*/dtheta dt + du*/dbeta dbeta``): a Newton iteration or two
+        fewer for every evaluation of an optimiser that moves in small steps."""
+        tan = self._tangent
+        if tan is None or tan[5] != fam.size or tan[0] == 0.0:
+            return None
+        t0, b0, u0, du_dt, du_db, _ = tan
+        guess = u0 + du_dt * (t - t0) + du_db @ (beta - b0)
+        return guess if bool(np.all(np.isfinite(guess))) else None
+
+    def _modes_ri(
+        self, t: float, eta0: Array, fam: Family, start: Array | None = None
+    ) -> tuple[Array, Array]:
+        """Conditional modes of a scalar random intercept: one Newton step per iteration for
+        every cluster at once (the penalised deviance separates by cluster), halving the
+        step only in clusters where it did not decrease. Starts from ``start`` or the last
+        modes. Leaves the derivatives at the returned ``eta`` in ``self._at_modes`` for
+        the gradient."""
+        u = self._u if start is None else start
+        if not np.all(np.isfinite(u)):
+            u = np.zeros(self.ngroups)
+        g, gsum = self.group, self._gsum
+        eta = eta0 + t * u[g]
+        nll, d1, d2 = fam.terms(eta)
+        obj = gsum(nll) + u * u
+        for _ in range(self.max_iter):
+            grad = t * gsum(d1) + u
+            du = -grad / (1.0 + t * t * gsum(d2))
+            decrement = -grad * du
+            slack = 1e-10 * (1.0 + np.abs(obj))
+            for _half in range(_HALVINGS):
+                nu = u + du
+                neta = eta0 + t * nu[g]
+                nnll, nd1, nd2 = fam.terms(neta)
+                nobj = gsum(nnll) + nu * nu
+                worse = nobj > obj + slack
+                if not worse.any():
+                    break
+                du = np.where(worse, 0.5 * du, du)
+            else:
+                if np.any(worse & (decrement > slack)):
+                    raise ConvergenceError(
+                        "conditional modes did not converge (PIRLS): no step decreases "
+                        "the penalised deviance"
+                    )
+                du = np.where(worse, 0.0, du)
+                nu = u + du
+                neta = eta0 + t * nu[g]
+                nnll, nd1, nd2 = fam.terms(neta)
+                nobj = gsum(nnll) + nu * nu
+            u, eta, obj, nll, d1, d2 = nu, neta, nobj, nnll, nd1, nd2
+            size = float(np.max(np.abs(du), initial=0.0))
+            # a full Newton step of 1e-9 leaves an error of order 1e-18 (quadratic
+            # convergence); after a halved step only the tolerance itself will do
+            if size < self.tol or (size < _FULL_STEP_TOL and _half == 0):
+                break
+        else:
+            raise ConvergenceError("conditional modes did not converge (PIRLS)")
+        self._u = u
+        self._at_modes = (eta, nll, d1, d2)
+        return u, eta
+
     def logdet(self, theta: Array, eta: Array, family: Family | None = None) -> Array:
         """log L_ii^2 per cluster at the modes (Schur complement for the OLRE block)."""
         fam = self.family if family is None else family
@@ -176,6 +248,12 @@ class MarginalDeviance:
         """The deviance lme4 (or glmmTMB, for the negative binomial) minimises."""
         fam = self.family if family is None else family
         u, v, eta = self.modes(theta, beta, fam)
+        if not self.olre:
+            _, nll, _, d2 = self._at_modes
+            ld = np.log1p(float(theta[0]) ** 2 * self._gsum(d2))
+            if self.nagq == 1:
+                return float(nll.sum() + u @ u + ld.sum())
+            return float(self._agq(theta, beta, u, eta, ld, fam))
         ld = self.logdet(theta, eta, fam)
         if self.nagq == 1:
             return float(np.sum(fam.neg2_loglik(eta)) + u @ u + v @ v + ld.sum())
@@ -189,11 +267,10 @@ class MarginalDeviance:
         eta0 = self._fixed_predictor(beta)
         devc0 = self._gsum(fam.deviance_residuals(eta)) + u**2
         sd = np.exp(-0.5 * ld)
-        mult = np.zeros(self.ngroups)
-        for zk, wk in zip(self._z, self._w):
-            uk = u + zk * sd
-            devc = self._gsum(fam.deviance_residuals(eta0 + t1 * uk[g])) + uk**2
-            mult += wk * np.exp(-0.5 * (devc - devc0) + 0.5 * zk * zk)
+        z = self._z[:, None]
+        uk = u + z * sd  # every quadrature node at once: nodes x clusters
+        devc = self._gsum_rows(fam.deviance_residuals(eta0 + t1 * uk[:, g])) + uk**2
+        mult = (self._w[:, None] * np.exp(-0.5 * (devc - devc0) + 0.5 * z * z)).sum(axis=0)
         return float(np.sum(devc0) + ld.sum() - 2.0 * np.sum(np.log(mult)))
 
     def saturated(self, family: Family | None = None) -> float:
@@ -223,44 +300,50 @@ class MarginalDeviance:
         t = abs(float(theta[0]))
         X, g = self.X, self.group
         u, _, eta = self.modes(theta, beta, fam)
-        d1, d2 = fam.derivatives(eta)
-        d3 = fam.third_derivative(eta)
+        _, nll, d1, d2 = self._at_modes
         sd1, sd2 = self._gsum(d1), self._gsum(d2)
+        d2x = self._gsum_cols(d2[:, None] * X)
+        if fam.name == "poisson":  # the third derivative of -log p is mu, as the second
+            sd3, d3x = sd2, d2x
+        else:
+            d3 = fam.third_derivative(eta)
+            sd3, d3x = self._gsum(d3), self._gsum_cols(d3[:, None] * X)
         h = 1.0 + t * t * sd2  # L_ii^2 per cluster
-        du_db = -t * self._gsum_cols(d2[:, None] * X) / h[:, None]
+        du_db = -t * d2x / h[:, None]
         du_dt = -(sd1 + t * u * sd2) / h
-        dld_db = t * t * self._gsum_cols(d3[:, None] * (X + t * du_db[g])) / h[:, None]
-        dld_dt = (2.0 * t * sd2 + t * t * self._gsum(d3 * (u[g] + t * du_dt[g]))) / h
+        self._tangent = (t, np.array(beta, dtype=np.float64), u, du_dt, du_db, fam.size)
+        # d log L_ii^2 = t^2 sum_i d3_i d eta_i / h, d eta_i = x_i dbeta + t du (+ u dt)
+        dld_db = t * t * (d3x + t * sd3[:, None] * du_db) / h[:, None]
+        dld_dt = (2.0 * t * sd2 + t * t * sd3 * (u + t * du_dt)) / h
         ld = np.log(h)
         if self.nagq == 1:
-            value = float(np.sum(fam.neg2_loglik(eta)) + u @ u + ld.sum())
+            value = float(nll.sum() + u @ u + ld.sum())
             grad_b = 2.0 * (X.T @ d1) + dld_db.sum(axis=0)
-            grad_t = 2.0 * float(u[g] @ d1) + float(dld_dt.sum())
-            return value, np.r_[sign * grad_t, grad_b]
+            grad_t = 2.0 * float(u @ sd1) + float(dld_dt.sum())
+            return value, np.concatenate(([sign * grad_t], grad_b))
         eta0 = self._fixed_predictor(beta)
         devc0 = self._gsum(fam.deviance_residuals(eta)) + u**2
         s = np.exp(-0.5 * ld)
         ds_db, ds_dt = -0.5 * s[:, None] * dld_db, -0.5 * s * dld_dt
-        logterms = np.empty((len(self._z), self.ngroups))
-        ddev_db = np.empty((len(self._z), self.ngroups, X.shape[1]))
-        ddev_dt = np.empty((len(self._z), self.ngroups))
-        for k, (zk, wk) in enumerate(zip(self._z, self._w)):
-            uk = u + zk * s
-            etak = eta0 + t * uk[g]
-            d1k, _ = fam.derivatives(etak)
-            devc = self._gsum(fam.deviance_residuals(etak)) + uk**2
-            logterms[k] = np.log(wk) - 0.5 * (devc - devc0) + 0.5 * zk * zk
-            sk = self._gsum(d1k)
-            slope_u = 2.0 * t * sk + 2.0 * uk  # d devc_k / d u_k
-            ddev_db[k] = 2.0 * self._gsum_cols(d1k[:, None] * X) + slope_u[:, None] * (
-                du_db + zk * ds_db
-            )
-            ddev_dt[k] = 2.0 * uk * sk + slope_u * (du_dt + zk * ds_dt)
+        # all quadrature nodes at once: (nodes x clusters) and (nodes x observations)
+        z = self._z[:, None]
+        uk = u + z * s
+        nllk, d1k, _ = fam.terms(eta0 + t * uk[:, g])
+        rsum = self._gsum_rows
+        devc = rsum(nllk - fam.saturated_neg2_loglik()) + uk**2
+        logterms = np.log(self._w)[:, None] - 0.5 * (devc - devc0) + 0.5 * z * z
+        sk = rsum(d1k)
+        slope_u = 2.0 * t * sk + 2.0 * uk  # d devc_k / d u_k
         top = logterms.max(axis=0)
         terms = np.exp(logterms - top)
         mult = terms.sum(axis=0)
         pi = terms / mult
         value = float(np.sum(devc0) + ld.sum() - 2.0 * np.sum(np.log(mult) + top))
-        grad_b = dld_db.sum(axis=0) + np.einsum("kg,kgp->p", pi, ddev_db)
-        grad_t = float(dld_dt.sum() + np.sum(pi * ddev_dt))
-        return value, np.r_[sign * grad_t, grad_b]
+        # sum_k pi_k d devc_k: the explicit part through eta, and the part through the
+        # nodes u* + z_k s, which move with (theta, beta)
+        a = (pi * slope_u).sum(axis=0)
+        b = (pi * slope_u * z).sum(axis=0)
+        explicit = (pi[:, g] * d1k).sum(axis=0)
+        grad_b = dld_db.sum(axis=0) + 2.0 * (X.T @ explicit) + a @ du_db + b @ ds_db
+        grad_t = float(dld_dt.sum() + np.sum(pi * 2.0 * uk * sk) + a @ du_dt + b @ ds_dt)
+        return value, np.concatenate(([sign * grad_t], grad_b))

@@ -15,9 +15,8 @@ Families (``family=``):
   overdispersion beyond Poisson push ``k`` towards infinity, where the NB2 model is the
   Poisson model; the fit then stops at the bound and says so (a boundary warning, like a
   cluster SD estimated at zero), and it is the Poisson GLMM to within ``mu / SIZE_MAX``
-  (log-likelihoods within about 1e-6 on the simulated trials). Starting values for the NB fit come from the Poisson GLMM
-  (``k = SIZE_MAX``) as well as from moderate sizes, so the NB deviance is never worse
-  than the Poisson fit's.
+  (log-likelihoods within about 1e-6 on the simulated trials). The NB fit also starts from
+  the Poisson GLMM (``k = SIZE_MAX``), so its deviance is never worse than the Poisson's.
 
 Standard errors follow lme4's default (``vcov.merMod(use.hessian = TRUE)``): twice the
 inverse of the ``deriv12`` finite-difference Hessian of the deviance in (theta, beta),
@@ -32,14 +31,12 @@ with ``df_method="normal"``, to the normal.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
 from analysis.families import FAMILIES as REGISTRY
@@ -49,19 +46,30 @@ from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
 from analysis.glmm.optimise import ValueAndGradient, minimise
-from analysis.glmm.results import GlmmResults
+from analysis.glmm.results import GlmmResults, glmm_results
+from analysis.glmm.starts import (
+    LOG_SIZE_MAX,
+    SIZE_MAX,
+    grid_start,
+    nb_value_and_grad,
+    poisson_start,
+    start_beta,
+)
 from analysis.shared.dof import between_within_df
 
-__all__ = ["FAMILIES", "Problem", "best_fit", "build_problem", "fit_glmm"]
+__all__ = [
+    "FAMILIES",
+    "LOG_SIZE_MAX",
+    "SIZE_MAX",
+    "Problem",
+    "best_fit",
+    "build_problem",
+    "fit_glmm",
+]
 
 #: The families a GLMM can be fitted for (see :mod:`analysis.families`).
 FAMILIES = tuple(name for name, f in REGISTRY.items() if f.mixed_model == "glmm")
 BOUNDARY_TOL = 1e-4
-#: Upper bound of the NB2 size k. At k = 1e8 the variance mu + mu^2 / k exceeds the Poisson
-#: variance by mu / 1e8 relative (1e-5 for a mean of 1,000), far below what any trial's data
-#: can detect; the deviance there differs from the Poisson GLMM's by about n mu / k.
-SIZE_MAX = 1e8
-LOG_SIZE_MAX = float(np.log(SIZE_MAX))
 #: Starting sizes tried for the NB2 fit (besides SIZE_MAX, the Poisson GLMM).
 _NB_START_SIZES = (5.0, 20.0, 200.0)
 SIZE_AT_BOUND = (
@@ -77,19 +85,6 @@ def _check_outcome(family: str, y: Array, trials: Array | None) -> None:
         m = np.ones_like(y) if trials is None else trials
         if np.any(y > m):
             raise DataError("binomial outcome exceeds its number of trials")
-
-
-def _start_beta(design: Design, family: str, trials: Array | None) -> Array:
-    if family == "binomial":
-        m = np.ones_like(design.y) if trials is None else trials
-        endog = np.column_stack([design.y, m - design.y])
-        glm = sm.GLM(endog, design.X, family=sm.families.Binomial(), offset=design.offset)
-    else:
-        glm = sm.GLM(design.y, design.X, family=sm.families.Poisson(), offset=design.offset)
-    with warnings.catch_warnings():
-        # separation shows up again, and is reported, in the GLMM fit itself
-        warnings.simplefilter("ignore")
-        return np.asarray(glm.fit().params, dtype=np.float64)
 
 
 @dataclass
@@ -121,8 +116,13 @@ def build_problem(
     exposure: str | None,
     trials: str | None,
     nagq: int,
+    start: Array | None = None,
 ) -> Problem:
-    """Validate the inputs and set up the deviance of ``(theta[, log size], beta)``."""
+    """Validate the inputs and set up the deviance of ``(theta[, log size], beta)``.
+
+    ``start`` (a full parameter vector, e.g. a previous fit's optimum) replaces the GLM
+    start and the theta grid; for the negative binomial the Poisson-GLMM start is kept
+    too, so the NB fit is still never worse than the Poisson one."""
     if family not in FAMILIES:
         raise ModelSpecificationError(f"unknown family {family!r}; choose from {FAMILIES}")
     if not isinstance(nagq, int | np.integer) or nagq < 1:
@@ -147,9 +147,13 @@ def build_problem(
     fam = make_family(base, design.y, m)
     olre = family == "poisson_olre"
     dev = MarginalDeviance(fam, design.X, design.offset, design.group, nagq=nagq, olre=olre)
-    beta0 = _start_beta(design, family, m)
-    ntheta = 2 if family in ("poisson_olre", "negative_binomial") else 1
     p = design.X.shape[1]
+    ntheta = 2 if family in ("poisson_olre", "negative_binomial") else 1
+    if start is not None and len(start) != ntheta + p:
+        raise ModelSpecificationError(
+            f"start has {len(start)} parameters; this model has {ntheta + p}"
+        )
+    beta0 = start_beta(design, family, m) if start is None else np.asarray(start[-p:])
 
     objective: Callable[[Array], float]
     value_and_grad: ValueAndGradient | None = None
@@ -158,7 +162,7 @@ def build_problem(
         def objective(x: Array) -> float:
             return dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1]))))
 
-        value_and_grad = _nb_value_and_grad(dev, fam)
+        value_and_grad = nb_value_and_grad(dev, fam)
 
         lower = np.r_[0.0, -np.inf, np.full(p, -np.inf)]
         upper = np.r_[np.inf, LOG_SIZE_MAX, np.full(p, np.inf)]
@@ -177,54 +181,19 @@ def build_problem(
         upper = np.full(len(lower), np.inf)
         extras = [[0.1] if olre else []]
     grid = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
-    best = min((np.r_[t, extra, beta0] for t in grid for extra in extras), key=objective)
+    if start is not None:
+        best = np.clip(np.asarray(start, dtype=np.float64), lower, upper)
+    else:
+        best = min(
+            (grid_start(objective, grid, extra, beta0) for extra in extras), key=lambda r: r[1]
+        )[0]
     starts: tuple[Array, ...] = (best,)
     if family == "negative_binomial":
-        starts = (best, _poisson_start(dev, grid, beta0))
-    x0 = min(starts, key=objective)
+        starts = (best, poisson_start(dev, grid, beta0))
+    x0 = min(starts, key=objective) if len(starts) > 1 else best
     return Problem(
         design, family, fam, dev, objective, lower, x0, ntheta, upper, starts, value_and_grad
     )
-
-
-def _nb_value_and_grad(dev: MarginalDeviance, fam: Family) -> ValueAndGradient:
-    """NB2 deviance of ``(theta, log size, beta)`` with its gradient: exact in ``theta`` and
-    ``beta``, a central difference in ``log size`` (two deviance evaluations)."""
-
-    def vg(x: Array) -> tuple[float, Array]:
-        value, grad = dev.value_and_gradient(x[:1], x[2:], fam.with_size(float(np.exp(x[1]))))
-        h = 1e-6 * max(1.0, abs(float(x[1])))
-        up = dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1] + h))))
-        down = dev(x[:1], x[2:], fam.with_size(float(np.exp(x[1] - h))))
-        return value, np.r_[grad[:1], (up - down) / (2.0 * h), grad[1:]]
-
-    return vg
-
-
-def _poisson_start(dev: MarginalDeviance, grid: list[float], beta0: Array) -> Array:
-    """The Poisson GLMM's optimum as an NB2 start at ``k = SIZE_MAX``.
-
-    Near-Poisson data have their NB2 optimum at (or next to) the Poisson fit, far from the
-    moderate-size starts, along a ridge on which the deviance changes by about ``1 / k``;
-    a fit from a moderate size can stall on that ridge or leap off it. Fitting from this
-    start as well, and keeping the lower deviance, guarantees that the NB fit is never
-    worse than the Poisson one.
-    """
-    pois = dev.family.with_size(SIZE_MAX)
-
-    def objective(x: Array) -> float:
-        return dev(x[:1], x[1:], pois)
-
-    def value_and_grad(x: Array) -> tuple[float, Array]:
-        return dev.value_and_gradient(x[:1], x[1:], pois)
-
-    z0 = min((np.r_[t, beta0] for t in grid), key=objective)
-    lower = np.r_[0.0, np.full(len(beta0), -np.inf)]
-    try:
-        z, _, _ = minimise(objective, z0, lower, newton_steps=0, value_and_grad=value_and_grad)
-    except ConvergenceError:
-        z = z0
-    return np.asarray(np.r_[z[:1], LOG_SIZE_MAX, z[1:]], dtype=np.float64)
 
 
 def fit_glmm(
@@ -239,6 +208,7 @@ def fit_glmm(
     nagq: int = 1,
     df_method: str | None = None,
     random: str | None = None,
+    start: GlmmResults | None = None,
 ) -> GlmmResults:
     """Fit a GLMM with a random intercept per cluster (or, with ``random``, several random
     effects nested in the cluster) by maximum likelihood.
@@ -270,6 +240,11 @@ def fit_glmm(
         ``"(1|borough) + (0 + t|borough)"`` (:mod:`analysis.shared.random_effects`).
         Anything beyond ``"(1|group)"`` is fitted by Laplace (:mod:`analysis.glmm.multi`);
         ``nagq > 1`` needs a single scalar random effect, as in lme4.
+    start : GlmmResults, optional
+        A previous fit of the same model (family, formula, random intercept) to start
+        from instead of the GLM and the theta grid: the warm start of simulations,
+        randomisation refits and profiles; same estimates, less work. A fit with several
+        random-effect terms ignores it.
 
     Returns
     -------
@@ -303,6 +278,7 @@ def fit_glmm(
         exposure=exposure,
         trials=trials,
         nagq=nagq,
+        start=_start_vector(start, family),
     )
     design, fam, dev, objective, ntheta = (
         prob.design,
@@ -383,12 +359,9 @@ def fit_glmm(
         df_values = np.full(p, np.inf)
         inference = "wald-normal"
     vc: dict[str, float] = {"cluster": float(thetas[0] ** 2)}
+    if olre:
+        vc["observation"] = float(thetas[1] ** 2)
     extra: dict[str, Any] = {
-        "nagq": int(nagq),
-        "deviance": float(deviance),
-        "theta": [float(t) for t in thetas]
-        if family != "negative_binomial"
-        else [float(thetas[0])],
         "random_effects": {
             lab: float(thetas[0] * u[i]) for i, lab in enumerate(design.group_labels)
         },
@@ -396,41 +369,52 @@ def fit_glmm(
     }
     if cov_rx is not None:
         extra["cov_rx"] = pd.DataFrame(cov_rx, index=names, columns=names)
+    size: float | None = None
     if family == "negative_binomial":
-        extra["size"] = SIZE_MAX if pinned[1] else float(np.exp(x[1]))
+        size = SIZE_MAX if pinned[1] else float(np.exp(x[1]))
         extra["size_at_bound"] = bool(pinned[1])
-        extra["loglik"] = -0.5 * float(deviance)
-    elif nagq > 1:
-        extra["loglik"] = -0.5 * (float(deviance) + dev.saturated())
-    else:
-        extra["loglik"] = -0.5 * float(deviance)
-    if olre:
-        vc["observation"] = float(thetas[1] ** 2)
+    # AGQ deviances are relative to the saturated model (as lme4's); the log-likelihood
+    # puts the saturated constants back
+    loglik = -0.5 * (float(deviance) + (dev.saturated() if nagq > 1 else 0.0))
     method = "laplace" if nagq == 1 else f"agq{nagq}"
-    n_par = len(thetas) + p + (1 if family == "negative_binomial" else 0)
-    extra["aic"] = -2.0 * extra["loglik"] + 2.0 * n_par
-    return GlmmResults(
-        params=pd.Series(beta, index=names),
-        cov_params=pd.DataFrame(cov, index=names, columns=names),
-        df=pd.Series(df_values, index=names),
+    theta_out = [float(t) for t in thetas] if family != "negative_binomial" else [float(thetas[0])]
+    return glmm_results(
+        names=names,
+        beta=beta,
+        cov=cov,
+        df=df_values,
         model=f"glmm-{family}-{method}",
         inference=inference,
         nobs=design.nobs,
         ngroups=design.ngroups,
         variance_components=vc,
         converged=converged and hess_ok,
-        warnings=tuple(notes),
-        extra=extra,
-        loglik=float(extra["loglik"]),
+        warnings=notes,
         deviance=float(deviance),
-        aic=float(extra["aic"]),
-        theta=tuple(extra["theta"]),
+        loglik=loglik,
+        n_params=len(thetas) + p + (1 if family == "negative_binomial" else 0),
+        theta=theta_out,
         # in this model's theta order: the cluster's SD, then the observation-level one
-        theta_names=(f"{group}.(Intercept)", "observation.(Intercept)")[: len(thetas)]
-        if family != "negative_binomial"
-        else (f"{group}.(Intercept)",),
+        theta_names=(f"{group}.(Intercept)", "observation.(Intercept)")[: len(theta_out)],
         nagq=int(nagq),
-        size=extra.get("size"),
+        size=size,
+        extra=extra,
+    )
+
+
+def _start_vector(start: GlmmResults | None, family: str) -> Array | None:
+    """``(theta[, log size], beta)`` of a previous fit, or None (no usable start)."""
+    if start is None:
+        return None
+    if not start.model.startswith(f"glmm-{family}-") or "random" in start.extra:
+        raise ModelSpecificationError(
+            f"start must be a previous random-intercept fit of the {family} GLMM, "
+            f"not {start.model!r}"
+        )
+    extra = [] if start.size is None else [float(np.log(min(start.size, SIZE_MAX)))]
+    return np.asarray(
+        np.r_[list(start.theta), extra, start.params.to_numpy(dtype=np.float64)],
+        dtype=np.float64,
     )
 
 
@@ -448,6 +432,8 @@ def best_fit(prob: Problem) -> tuple[Array, bool, str]:
                 upper=prob.upper,
                 value_and_grad=prob.value_and_grad,
             )
+            if len(prob.starts) == 1:
+                return run
             runs.append((prob.objective(run[0]), run))
         except ConvergenceError as exc:
             failure = failure or exc

@@ -24,10 +24,10 @@ import pandas as pd
 from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.blocks import BlockLaplace
 from analysis.glmm.containment import containment_df
-from analysis.glmm.design import build_design
+from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.optimise import fd_hessian, gradient_hessian, minimise
-from analysis.glmm.results import GlmmResults
+from analysis.glmm.results import GlmmResults, glmm_results
 from analysis.shared.random_effects import RandomStructure, build_random_structure
 
 __all__ = ["fit_glmm_terms", "fit_random_terms"]
@@ -48,9 +48,12 @@ def fit_glmm_terms(
     df_method: str,
     start_beta: Array,
     size_max: float,
+    design: Design | None = None,
 ) -> GlmmResults:
-    """Fit the GLMM with random-effect ``structure`` (see the module docstring)."""
-    design = build_design(data, formula, structure.group, offset=offset, exposure=exposure)
+    """Fit the GLMM with random-effect ``structure`` (see the module docstring); ``design``
+    is the already built fixed-effects design, if the caller has it."""
+    if design is None:
+        design = build_design(data, formula, structure.group, offset=offset, exposure=exposure)
     m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
     base = family if family in ("binomial", "negative_binomial") else "poisson"
     fam = make_family(base, design.y, m)
@@ -139,11 +142,6 @@ def fit_glmm_terms(
     vc = {c.name: c.vcov for c in structure.variance_components(th)}
     b = dev.random_effects(th, beta, f)
     extra: dict[str, Any] = {
-        "nagq": 1,
-        "deviance": float(deviance),
-        "loglik": -0.5 * float(deviance),
-        "aic": float(deviance) + 2.0 * (len(x)),
-        "theta": [float(t) for t in th],
         "theta_names": list(structure.theta_names),
         "random_effects": pd.DataFrame(
             b, index=[str(g) for g in structure.group_labels], columns=structure.columns
@@ -151,28 +149,30 @@ def fit_glmm_terms(
         "random": " + ".join(t.text for t in structure.terms),
         "optimiser_message": message,
     }
+    size: float | None = None
     if nb:
-        extra["size"] = size_max if pinned[nt] else float(np.exp(x[nt]))
+        size = size_max if pinned[nt] else float(np.exp(x[nt]))
         extra["size_at_bound"] = bool(pinned[nt])
-    return GlmmResults(
-        params=pd.Series(beta, index=names),
-        cov_params=pd.DataFrame(cov, index=names, columns=names),
-        df=pd.Series(df_values, index=names),
+    return glmm_results(
+        names=names,
+        beta=beta,
+        cov=cov,
+        df=df_values,
         model=f"glmm-{family}-laplace",
         inference=inference,
         nobs=design.nobs,
         ngroups=design.ngroups,
         variance_components=vc,
         converged=converged and hess_ok,
-        warnings=tuple(notes),
-        extra=extra,
-        loglik=-0.5 * float(deviance),
+        warnings=notes,
         deviance=float(deviance),
-        aic=float(deviance) + 2.0 * len(x),
-        theta=tuple(float(t) for t in th),
-        theta_names=tuple(structure.theta_names),
+        loglik=-0.5 * float(deviance),
+        n_params=len(x),
+        theta=[float(t) for t in th],
+        theta_names=structure.theta_names,
         nagq=1,
-        size=extra.get("size"),
+        size=size,
+        extra=extra,
     )
 
 
@@ -191,7 +191,8 @@ def fit_random_terms(
     """:func:`analysis.glmm.fit_glmm` with ``random``: the Laplace fit of several random
     effects per cluster, after the checks every GLMM gets; None for ``(1|group)`` alone
     (the random-intercept engine fits it, with AGQ if asked)."""
-    from analysis.glmm.model import SIZE_MAX, _check_outcome, _start_beta
+    from analysis.glmm.model import SIZE_MAX, _check_outcome
+    from analysis.glmm.starts import start_beta
 
     structure = build_random_structure(random, data)
     if structure.group != group:
@@ -232,6 +233,7 @@ def fit_random_terms(
         exposure=exposure,
         trials=trials,
         df_method=df_method or "containment",
-        start_beta=_start_beta(prob_design, family, m),
+        start_beta=start_beta(prob_design, family, m),
         size_max=SIZE_MAX,
+        design=prob_design,
     )

@@ -10,11 +10,17 @@ code that renders results generically.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
 
 from analysis.shared.results import FitResults
 
-__all__ = ["GeeResults", "GlmmResults"]
+__all__ = ["GeeResults", "GlmmResults", "glmm_results"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,3 +69,63 @@ class GeeResults(FitResults):
 
     alpha: float = float("nan")
     scale: float = float("nan")
+
+
+def glmm_results(
+    *,
+    names: Sequence[str],
+    beta: NDArray[np.float64],
+    cov: NDArray[np.float64],
+    df: NDArray[np.float64],
+    model: str,
+    inference: str,
+    nobs: int,
+    ngroups: int,
+    variance_components: dict[str, float],
+    converged: bool,
+    warnings: Sequence[str],
+    deviance: float,
+    loglik: float,
+    n_params: int,
+    theta: Sequence[float],
+    theta_names: Sequence[str],
+    nagq: int,
+    size: float | None,
+    extra: Mapping[str, Any],
+) -> GlmmResults:
+    """The one place a :class:`GlmmResults` is built (random intercept and several random
+    effects alike): AIC ``-2 loglik + 2 n_params``, and the typed fields mirrored in
+    ``extra`` (``deviance``, ``loglik``, ``aic``, ``theta``, ``nagq``, ``size``) for the
+    code that renders results generically."""
+    aic = -2.0 * float(loglik) + 2.0 * n_params
+    labels = list(names)
+    more: dict[str, Any] = dict(extra)
+    more.update(
+        nagq=int(nagq),
+        deviance=float(deviance),
+        loglik=float(loglik),
+        aic=aic,
+        theta=[float(t) for t in theta],
+    )
+    if size is not None:
+        more["size"] = float(size)
+    return GlmmResults(
+        params=pd.Series(beta, index=labels),
+        cov_params=pd.DataFrame(cov, index=labels, columns=labels),
+        df=pd.Series(df, index=labels),
+        model=model,
+        inference=inference,
+        nobs=int(nobs),
+        ngroups=int(ngroups),
+        variance_components=variance_components,
+        converged=bool(converged),
+        warnings=tuple(warnings),
+        extra=more,
+        loglik=float(loglik),
+        deviance=float(deviance),
+        aic=aic,
+        theta=tuple(float(t) for t in theta),
+        theta_names=tuple(theta_names),
+        nagq=int(nagq),
+        size=None if size is None else float(size),
+    )

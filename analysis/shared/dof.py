@@ -39,10 +39,15 @@ def between_cluster_columns(
     x = np.asarray(X, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
-    frame = pd.DataFrame(x)
-    spread = frame.groupby(np.asarray(groups), sort=False).agg(lambda c: c.max() - c.min())
+    codes, _ = pd.factorize(np.asarray(groups))
+    # rows sorted by cluster, then the range of every column within each run of rows
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    xs = x[order]
+    spread = np.maximum.reduceat(xs, starts, axis=0) - np.minimum.reduceat(xs, starts, axis=0)
     scale = np.maximum(np.abs(x).max(axis=0), 1.0)
-    return np.asarray((spread.to_numpy() <= tol * scale).all(axis=0), dtype=bool)
+    return np.asarray((spread <= tol * scale).all(axis=0), dtype=bool)
 
 
 def between_within_df(X: ArrayLike, groups: ArrayLike) -> NDArray[np.float64]:
@@ -69,7 +74,7 @@ def between_within_df(X: ArrayLike, groups: ArrayLike) -> NDArray[np.float64]:
         x = x[:, None]
     g = np.asarray(groups)
     n_obs = x.shape[0]
-    n_groups = int(pd.Series(g).nunique())
+    n_groups = len(pd.unique(g))
     between = between_cluster_columns(x, g)
     rank_all = int(np.linalg.matrix_rank(x))
     rank_between = int(np.linalg.matrix_rank(x[:, between])) if between.any() else 0

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 __all__ = [
     "central_gradient",
     "central_hessian",
+    "central_hessian_batched",
     "central_jacobian",
     "relative_steps",
     "richardson_hessian",
@@ -72,6 +73,33 @@ def central_hessian(
             hess[i, j] = hess[j, i] = (
                 func(x + ei + ej) - func(x + ei - ej) - func(x - ei + ej) + func(x - ei - ej)
             ) / (4.0 * steps[i] * steps[j])
+    return hess
+
+
+def central_hessian_batched(
+    func: Callable[[FloatArray], FloatArray], x: FloatArray, steps: FloatArray
+) -> FloatArray:
+    """:func:`central_hessian` with every point evaluated in one call: ``func`` maps a
+    ``(k, n)`` array of points to their ``k`` values. The same ``1 + 2 n^2`` points and
+    the same formulas; for models whose evaluation vectorises over points (the GLMM's
+    PIRLS) this replaces ``2 n^2`` calls by one."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    shifts = np.diag(np.asarray(steps, dtype=float))
+    pairs = [(i, j) for i in range(n) for j in range(i)]
+    points = [x]
+    points += [x + shifts[i] for i in range(n)] + [x - shifts[i] for i in range(n)]
+    for i, j in pairs:
+        ei, ej = shifts[i], shifts[j]
+        points += [x + ei + ej, x + ei - ej, x - ei + ej, x - ei - ej]
+    values = np.asarray(func(np.asarray(points)), dtype=np.float64)
+    f0, fp, fm = values[0], values[1 : n + 1], values[n + 1 : 2 * n + 1]
+    hess = np.empty((n, n))
+    for i in range(n):
+        hess[i, i] = (fp[i] - 2.0 * f0 + fm[i]) / steps[i] ** 2
+    for k, (i, j) in enumerate(pairs):
+        a, b, c, d = values[2 * n + 1 + 4 * k : 2 * n + 5 + 4 * k]
+        hess[i, j] = hess[j, i] = (a - b - c + d) / (4.0 * steps[i] * steps[j])
     return hess
 
 
