@@ -58,11 +58,16 @@ class AllocationStateError(RctError):
 
 @dataclass(frozen=True)
 class SealResult:
+    """A new seal: the commitment to publish and the audit trail's head at seal time (the
+    seal event's sequence number and hash), which the publication carries with it."""
+
     id: int
     commitment: str
     envelope_path: Path
     admissible: int
     replaces_id: int | None
+    head_seq: int
+    head: str
 
 
 def live(session: Session) -> AllocationRecord | None:
@@ -152,7 +157,7 @@ def seal(
                     "another allocation was sealed at the same moment; one live allocation per "
                     "trial: see 'rct allocate show'"
                 ) from None
-            record(
+            event = record(
                 "allocation.seal",
                 f"allocation/{row.id}",
                 {
@@ -168,7 +173,9 @@ def seal(
                 },
             )
             write_private(tmp, envelope.to_json())  # key material: owner only
-            result = SealResult(row.id, com, envelope_path, space.admissible, replaces)
+            result = SealResult(
+                row.id, com, envelope_path, space.admissible, replaces, event.seq, event.hash
+            )
         tmp.replace(envelope_path)
         return result
     finally:
@@ -357,7 +364,11 @@ def certificate(ws: Workspace) -> dict[str, Any]:
     """The current (live, else latest) allocation record, read by any registered role.
 
     Before reveal only the statistician's copy holds the sealed envelope: an offline guess
-    at its passphrase needs the envelope, so no other role's certificate carries it."""
+    at its passphrase needs the envelope, so no other role's certificate carries it. The
+    certificate carries the audit trail's latest signed checkpoint (``checkpoint``, None if
+    none was written yet), to compare with the one the trial published."""
+    from rct.checkpoints import latest_checkpoint
+
     with ws.session() as s:
         actor = ws.read_as(s)
         row = live(s) or latest(s)
@@ -368,6 +379,7 @@ def certificate(ws: Workspace) -> dict[str, Any]:
         record = record_dict(row)
         if not record.get("arms") and actor.role != "statistician":
             record.pop("envelope", None)
+        record["checkpoint"] = latest_checkpoint(s)
         return record
 
 
