@@ -1,10 +1,55 @@
-"""The allocation certificate as Markdown, for the trial master file."""
+"""The allocation certificate as Markdown, and the text to publish at seal time.
+
+Both carry an anchor of the audit trail (docs/checkpoints.md): the publication the seal's
+head (sequence number and hash of the seal event), the certificate the latest signed
+checkpoint, so that a reader holding either can later prove with ``rct audit verify
+--checkpoint`` or ``rct reproduce --checkpoint`` that nothing recorded up to it was removed
+or rewritten.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["render_certificate"]
+if TYPE_CHECKING:
+    from rct.allocations import SealResult
+    from rct.checkpoints import Checkpoint
+
+__all__ = ["publication_text", "render_certificate"]
+
+
+def publication_text(result: SealResult, checkpoint: Checkpoint | None) -> str:
+    """What the statistician publishes at seal time (trial registration entry, e-mail to the
+    evaluators, trial master file): the commitment, the audit head at seal and the signed
+    checkpoint file written with it."""
+    lines = [
+        "Publish (trial registration, e-mail to the evaluators, trial master file):",
+        f"  commitment:          {result.commitment}",
+        f"  audit head at seal:  event {result.head_seq}, hash {result.head}",
+    ]
+    if checkpoint is not None and checkpoint.path is not None:
+        lines.append(f"  signed checkpoint:   {checkpoint.path}")
+    return "\n".join(lines)
+
+
+def _checkpoint_section(doc: dict[str, Any] | None) -> list[str]:
+    if doc is None:
+        return ["", "## Audit checkpoint", "", "No signed checkpoint of the audit trail yet."]
+    from rct.checkpoints import describe
+
+    return [
+        "",
+        "## Audit checkpoint",
+        "",
+        f"Latest signed checkpoint of the audit trail: {describe(doc)}. Compare it with the "
+        "checkpoints the trial published; saved as a file, the JSON below is checked by "
+        "`rct audit verify --checkpoint FILE` and `rct reproduce BUNDLE --checkpoint FILE`.",
+        "",
+        "```json",
+        json.dumps(doc, indent=2, sort_keys=True),
+        "```",
+    ]
 
 
 def render_certificate(cert: dict[str, Any], checks: list[Any]) -> str:
@@ -46,8 +91,6 @@ def render_certificate(cert: dict[str, Any], checks: list[Any]) -> str:
     lines += ["", "## Algorithms", ""]
     lines += [f"- {k}: `{v}`" for k, v in sorted(cert["algorithm"].items())]
     lines += ["", "## Design", "", "```json"]
-    import json
-
     lines += [json.dumps(cert["design"], indent=2, sort_keys=True), "```"]
     if cert.get("units") is not None:
         lines += [
@@ -67,4 +110,6 @@ def render_certificate(cert: dict[str, Any], checks: list[Any]) -> str:
     if checks:
         lines += ["", "## Verification", ""]
         lines += [f"- {'PASS' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in checks]
+    if "checkpoint" in cert:
+        lines += _checkpoint_section(cert["checkpoint"])
     return "\n".join(lines)

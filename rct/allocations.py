@@ -62,11 +62,16 @@ class AllocationStateError(RctError):
 
 @dataclass(frozen=True)
 class SealResult:
+    """A new seal: the commitment to publish and the audit trail's head at seal time (the
+    seal event's sequence number and hash), which the publication carries with it."""
+
     id: int
     commitment: str
     envelope_path: Path
     admissible: int
     replaces_id: int | None
+    head_seq: int
+    head: str
 
 
 def _check_passphrase(passphrase: str) -> None:
@@ -144,7 +149,7 @@ def seal(
                     "another allocation was sealed at the same moment; one live allocation per "
                     "trial: see 'rct allocate show'"
                 ) from None
-            record(
+            event = record(
                 "allocation.seal",
                 f"allocation/{row.id}",
                 {
@@ -160,7 +165,9 @@ def seal(
                 },
             )
             write_private(tmp, envelope.to_json())  # key material: owner only
-            result = SealResult(row.id, com, envelope_path, space.admissible, replaces)
+            result = SealResult(
+                row.id, com, envelope_path, space.admissible, replaces, event.seq, event.hash
+            )
         tmp.replace(envelope_path)
         return result
     finally:
@@ -347,7 +354,11 @@ def certificate(ws: Workspace) -> dict[str, Any]:
     """The current (live, else latest) allocation record, read by any registered role.
 
     Before reveal only the statistician's copy holds the sealed envelope: an offline guess
-    at its passphrase needs the envelope, so no other role's certificate carries it."""
+    at its passphrase needs the envelope, so no other role's certificate carries it. The
+    certificate carries the audit trail's latest signed checkpoint (``checkpoint``, None if
+    none was written yet), to compare with the one the trial published."""
+    from rct.checkpoints import latest_checkpoint
+
     with ws.session() as s:
         actor = ws.read_as(s)
         row = live(s) or latest(s)
@@ -358,6 +369,7 @@ def certificate(ws: Workspace) -> dict[str, Any]:
         record = record_dict(row)
         if not record.get("arms") and actor.role != Role.STATISTICIAN:
             record.pop("envelope", None)
+        record["checkpoint"] = latest_checkpoint(s)
         return record
 
 

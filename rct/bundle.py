@@ -11,6 +11,8 @@ the dataset's ``arm`` column is empty. Layout (format ``rct-bundle-v1``)::
     protocol/history.json        every stored version, with status, times, actors, reasons
     allocation/certificate.json  the allocation record (commitment, fingerprints, seed once revealed)
     audit/audit.jsonl            the whole audit trail, exactly as hashed
+    audit/checkpoints.json       every signed checkpoint of the trail, the latest last
+    audit/keys.json              every user's registered public key
     data/analysis_dataset.json   the analysis dataset rows (exact; the snapshot hash is over these)
     data/analysis_dataset.csv    the same rows for spreadsheets and R
     results/results.json         the stored results of the prespecified analyses (if run)
@@ -35,7 +37,8 @@ from typing import Any
 from rct import allocations
 from rct import protocols as protocol_store
 from rct.audit import event_record, iter_events
-from rct.bundle_trust import trust_files
+from rct.bundle_trust import CHECKPOINTS_FILE, trust_files
+from rct.checkpoints import describe
 from rct.errors import InputError, PermissionDenied
 from rct.leftovers import sweep
 from rct.workspace import Workspace
@@ -112,6 +115,14 @@ allocation recomputed from seed, protocol and units, and every prespecified anal
 recomputed from `data/analysis_dataset.json`, printing PASS or FAIL per item. A bundle
 made before reveal passes as "PASS (arms concealed)": the checks that need the seed or
 the arms are skipped, and it says so.
+
+A bundle's files only show that they agree with each other. Check it against what the
+trial published outside it (the commitment, the signed checkpoints, the genesis key):
+
+    rct reproduce {dirname} --checkpoint PUBLISHED.json --commitment HEX --genesis FINGERPRINT
+
+It carries the trial's signed checkpoints (`audit/checkpoints.json`) and public keys
+(`audit/keys.json`). Latest checkpoint: {latest}.
 """
 
 
@@ -213,6 +224,9 @@ def export_bundle(
                 created_at=created,
                 created_by=actor,
                 dirname=directory.name,
+                latest=describe(trust[CHECKPOINTS_FILE][-1])
+                if trust[CHECKPOINTS_FILE]
+                else "none written yet",
             ),
             encoding="utf-8",
         )

@@ -36,6 +36,8 @@ __all__ = [
     "Checkpoint",
     "checkpoint_dir",
     "check_checkpoint",
+    "describe",
+    "latest_checkpoint",
     "load_checkpoint",
     "make_checkpoint",
     "record_checkpoint",
@@ -56,12 +58,7 @@ class Checkpoint:
     path: Path | None
 
     def line(self) -> str:
-        d = self.document
-        return (
-            f"Checkpoint: event {d['seq']}, head {d['head']}, {d['time']}, signed by "
-            f"{d['signer']} (key {fingerprint(d['public_key'])[:16]}...)"
-            + (f" -> {self.path}" if self.path else "")
-        )
+        return f"Checkpoint: {describe(self.document)}" + (f" -> {self.path}" if self.path else "")
 
 
 def _message(doc: dict[str, Any]) -> bytes:
@@ -129,6 +126,24 @@ def stored_checkpoints(session: Session) -> list[dict[str, Any]]:
     """Every checkpoint kept in the database, oldest first."""
     rows = session.scalars(select(AuditCheckpoint.document).order_by(AuditCheckpoint.id))
     return [json.loads(r) for r in rows]
+
+
+def latest_checkpoint(session: Session) -> dict[str, Any] | None:
+    """The newest checkpoint kept in the database (None if none was ever written): what
+    certificates, bundles and the report carry so a reader can compare it with the one the
+    trial published."""
+    row = session.scalars(
+        select(AuditCheckpoint.document).order_by(AuditCheckpoint.id.desc()).limit(1)
+    ).first()
+    return None if row is None else dict(json.loads(row))
+
+
+def describe(doc: dict[str, Any]) -> str:
+    """One line naming a checkpoint document: event, head, time, signer and key."""
+    return (
+        f"event {doc['seq']}, head {doc['head']}, {doc['time']}, signed by {doc['signer']} "
+        f"(key {fingerprint(doc['public_key'])[:16]}...)"
+    )
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -91,6 +91,7 @@ def recompute_results(
             else f"results SHA-256 {digest[:16]}... differs from the audit trail's {str(audited)[:16]}...",
         )
     )
+    checks.extend(_summary_check(path, stored))
     if not cert or not cert.get("arms"):
         checks.append(
             Check("analyses: recomputed", False, "the bundle has no revealed allocation to analyse")
@@ -160,6 +161,28 @@ def recompute_results(
             )
         )
     return checks
+
+
+def _summary_check(path: Path, stored: dict[str, Any]) -> list[Check]:
+    """``results.md`` must say exactly what ``results.json`` says: it is rendered from it
+    (``analysis.sap.summary``), so an edited summary is caught even with a recomputed
+    manifest. No check when the bundle has no summary."""
+    from analysis.sap.summary import summary_markdown
+
+    md = path.with_name("results.md")
+    if not md.is_file():
+        return []
+    ok = md.read_text(encoding="utf-8") == summary_markdown(stored)
+    return [
+        Check(
+            "analyses: results.md",
+            ok,
+            "the Markdown summary is the one rendered from results.json"
+            if ok
+            else "results/results.md is not the summary rendered from results/results.json "
+            "(edited after export)",
+        )
+    ]
 
 
 def _finished(progress: Callable[[int], None], started: list[str]) -> Callable[[str], None]:

@@ -178,18 +178,24 @@ def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
     """Seal the allocation (statisticians; protocol locked).
 
     Draws the seed from the operating system, stores its commitment and the envelope (the
-    seed encrypted under your passphrase: prompted, or RCT_PASSPHRASE), and prints the
-    commitment for publication. Nothing readable tells the arms apart until reveal.
+    seed encrypted under your passphrase: prompted, or RCT_PASSPHRASE), writes a signed
+    checkpoint, and prints for publication the commitment with the audit trail's head at
+    seal. Nothing readable tells the arms apart until reveal.
     """
+    from rct.allocation_certificate import publication_text
     from rct.allocations import seal
 
     ws = state.workspace()
     result = seal(ws, _passphrase(confirm=True), Path(envelope_path))
+    checkpoint = ws.last_checkpoint
     if as_json:
         echo_json(
             {
                 "allocation": result.id,
                 "commitment": result.commitment,
+                "head_seq": result.head_seq,
+                "head": result.head,
+                "checkpoint": str(checkpoint.path) if checkpoint and checkpoint.path else None,
                 "envelope": str(result.envelope_path),
                 "admissible": result.admissible,
                 "replaces": result.replaces_id,
@@ -200,7 +206,7 @@ def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
         click.echo(f"RE-SEAL after void of allocation #{result.replaces_id}.")
     click.echo(f"Sealed allocation #{result.id} over {result.admissible} admissible schemes.")
     click.echo(f"Envelope written to {result.envelope_path}")
-    click.echo(f"Commitment (publish this): {result.commitment}")
+    click.echo(publication_text(result, checkpoint))
 
 
 @allocate.command("reveal")

@@ -12,7 +12,9 @@ from typing import Any
 
 from rct import allocations
 from rct import protocols as protocol_store
-from rct.audit import event_record, iter_events, utc_now, verify_events
+from rct.audit import event_record, iter_events, utc_now
+from rct.audit_checks import verify_records
+from rct.checkpoints import describe, latest_checkpoint
 from rct.report.html import ReportData
 from rct.workspace import Workspace
 
@@ -41,11 +43,15 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
         # Someone without an account gets the arms-free parts only, as before reveal.
         arms = allocations.revealed_arms(s) if reader.role != "unregistered" else None
         rows = dataset_rows(stored.protocol, current_cells(s), open_query_counts(s), arms)
-        chain = verify_events(event_record(e) for e in iter_events(s))
+        checkpoint = latest_checkpoint(s)
+        chain, held = verify_records(
+            (event_record(e) for e in iter_events(s)), [checkpoint] if checkpoint else []
+        )
         results = _results(s)
     protocol = stored.protocol
-    if cert is not None and not arms:
-        cert = {k: v for k, v in cert.items() if k not in ("seed", "arms", "scheme_index")}
+    if cert is not None:  # the report never needs the sealed envelope
+        hidden = {"envelope"} if arms else {"envelope", "seed", "arms", "scheme_index"}
+        cert = {k: v for k, v in cert.items() if k not in hidden}
     units_df, design = units_frame(protocol), design_from_protocol(protocol)
     space = build_scheme_space(units_df, design)
     chosen = (
@@ -98,6 +104,7 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
         "data snapshot hash": snapshot_hash(rows),
         "audit trail": f"{chain.events} events, head {chain.head}"
         + ("" if chain.ok else f" — BROKEN at {chain.broken_at}"),
+        "latest signed checkpoint": _checkpoint_line(checkpoint, chain.ok, held),
     }
     if results:
         provenance["results SHA-256"] = results["sha256"]
@@ -133,6 +140,16 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
         provenance=provenance,
         notes=notes,
     )
+
+
+def _checkpoint_line(doc: dict[str, Any] | None, chain_ok: bool, problems: list[str]) -> str:
+    """The latest checkpoint kept by the trial, and whether the trail still holds it; a
+    reader compares it with the checkpoints the trial published."""
+    if doc is None:
+        return "none written yet"
+    if not chain_ok:
+        return f"{describe(doc)} — not checked: the audit trail is broken"
+    return describe(doc) + (f" — FAILS: {problems[0]}" if problems else " — the trail holds it")
 
 
 def _results(session: Any) -> dict[str, Any] | None:

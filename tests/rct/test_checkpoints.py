@@ -13,7 +13,7 @@ from rct.capture.settings import set_child_records
 from rct.capture.submit import submit_return
 from rct.checkpoints import record_checkpoint
 from rct.workspace import Workspace
-from tests.rct.helpers import run_cli, triggers_bypassed
+from tests.rct.helpers import raw_connection, run_cli, triggers_bypassed
 from tests.rct.trial_helpers import returns_csv
 
 
@@ -144,3 +144,43 @@ def test_cli_checkpoint_and_verify(
         capsys, "--db", trial_url, "--as", "sam", "audit", "verify", "--checkpoint", str(out)
     )
     assert r.code == 7 and r.err.count("\n") == 1 and "removed from its end" in r.err
+
+
+def test_an_import_erased_whole_is_caught_by_a_checkpoint(trial_url: str, tmp_path: Path) -> None:
+    """The attack of the issue, done fully: with every trigger off (PostgreSQL's
+    ``session_replication_role = replica``, SQLite's triggers dropped) the import's audit
+    events, its submission, its values and its queries are all deleted. What is left is a
+    consistent database and a valid chain; only the published checkpoint tells."""
+    ws = Workspace(trial_url, "sam")
+    first = last_seq(trial_url)
+    result = submit_return(ws, "returns.csv", data=returns_csv(last_period="2026-Q1"))
+    ws.close()
+    assert result.stored
+    cp = tmp_path / "after-import.json"
+    checkpoint(trial_url, "ann", cp)
+    with raw_connection(trial_url) as conn:
+        if conn.dialect.name == "sqlite":
+            for (name,) in conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ).all():
+                conn.execute(text(f'DROP TRIGGER "{name}"'))
+        else:
+            conn.execute(text("SET session_replication_role = replica"))
+        sub = result.submission_id
+        conn.execute(
+            text(
+                "DELETE FROM dq_query_events WHERE query_id IN "
+                "(SELECT id FROM dq_queries WHERE submission_id = :s)"
+            ),
+            {"s": sub},
+        )
+        for table in ("dq_queries", "indicator_values"):
+            conn.execute(text(f"DELETE FROM {table} WHERE submission_id = :s"), {"s": sub})
+        conn.execute(text("DELETE FROM submissions WHERE id = :s"), {"s": sub})
+        conn.execute(text("DELETE FROM audit_events WHERE seq > :s"), {"s": first})
+    with raw_connection(trial_url) as conn:
+        for table in ("submissions", "indicator_values", "dq_queries"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+    assert verify(trial_url).ok  # nothing left to contradict the shorter trail
+    v = verify(trial_url, cp)
+    assert not v.ok and "removed from its end" in v.problems[0]

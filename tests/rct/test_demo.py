@@ -19,6 +19,9 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, capsys: pytest.CaptureFixture[
         "reveal allocation",
         "prespecified analyses",
         "independent reproduction: PASS",
+        "each with a signing key (genesis key ",
+        "signed checkpoint at event ",
+        "against the checkpoint and commitment published at seal",
     ):
         assert step in r.out
     demo = tmp_path / "demo"
@@ -30,6 +33,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, capsys: pytest.CaptureFixture[
         "bundle/manifest.json",
         "allocation-certificate.md",
         "partnership-completeness.html",
+        "keys",
     ):
         assert (demo / name).exists(), name
         assert str(demo / name.split("/")[0]) in r.out or name in ("rct.db",)
