@@ -2,7 +2,9 @@
 
 The hash chain and signatures are checked by :func:`rct.audit.verify_events`; this adds what
 only the live database has (the ``users`` table, which must match what signed events
-registered) and what only the verifier holds from outside (published checkpoints).
+registered, and the stored indicator values, which must match what each signed import or
+amendment sealed: :mod:`rct.capture.cells_seal`) and what only the verifier holds from
+outside (published checkpoints).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from rct.audit import ChainReport, iter_raw_records, verify_events
 from rct.audit_signatures import users_table_problems
+from rct.capture.cells_seal import stored_cells_problems
 from rct.checkpoints import check_checkpoint, load_checkpoint, tracking
 from rct.db.models import User
 
@@ -73,4 +76,5 @@ def verify_trail(session: Session, checkpoint_files: Sequence[Path] = ()) -> Tra
     report, problems = verify_records(iter_raw_records(session), docs)
     if report.ok and report.registry is not None:
         problems = users_table_problems(report.registry, _user_rows(session)) + problems
+        problems += stored_cells_problems(session).problems
     return TrailVerdict(report, problems, len(docs))

@@ -38,8 +38,9 @@ from rct import allocations
 from rct import protocols as protocol_store
 from rct.audit import event_record, iter_events
 from rct.bundle_trust import CHECKPOINTS_FILE, trust_files
+from rct.capture.cells_seal import stored_cells_problems
 from rct.checkpoints import describe
-from rct.errors import InputError, PermissionDenied
+from rct.errors import AuditChainBroken, InputError, PermissionDenied
 from rct.leftovers import sweep
 from rct.workspace import Workspace
 
@@ -155,6 +156,12 @@ def export_bundle(
                 raise PermissionDenied(
                     "a bundle holds every borough's data; data managers "
                     "export their own borough with 'rct data export'"
+                )
+            tampered = stored_cells_problems(s).problems
+            if tampered:  # a bundle must not carry values no signed import stored
+                raise AuditChainBroken(
+                    f"{tampered[0]}; run 'rct audit verify' and restore the database "
+                    "before exporting a bundle"
                 )
             history = protocol_store.history(s)
             current = protocol_store.current_locked(s)

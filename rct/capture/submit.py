@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from protocols import Protocol
 from rct import protocols as protocol_store
 from rct.audit import utc_now
+from rct.capture.cells_seal import cells_digest
 from rct.capture.errors import AmendmentRequired, SubmissionRejected
 from rct.capture.queries import raise_findings
 from rct.capture.reading import RawTable, read_table
@@ -215,6 +216,8 @@ def _store(
     actor = record.actor
     units = sorted({c.unit_id for c in new} | {c.unit_id for c, _ in changed})
     periods = sorted({c.period for c in new} | {c.period for c, _ in changed})
+    versions = {c.key: 1 for c in new} | {c.key: h.version + 1 for c, h in changed}
+    cells_in = new + [c for c, _ in changed]
     event = record(
         "data.amend" if amend else "data.import",
         f"submission/{report.sha256[:16]}",
@@ -226,6 +229,10 @@ def _store(
             "changed_cells": len(changed),
             "units": units,
             "periods": periods,
+            # the stored rows themselves, so an in-place edit is seen (rct.capture.cells_seal)
+            "cells_sha256": cells_digest(
+                (c.unit_id, c.period, c.indicator, versions[c.key], c.value) for c in cells_in
+            ),
             "changes": [
                 {
                     "cell": "/".join(c.key),
@@ -253,10 +260,8 @@ def _store(
     )
     s.add(sub)
     s.flush()
-    versions = {c.key: 1 for c in new} | {c.key: h.version + 1 for c, h in changed}
     stamp = (sub.id,)
     tail = (now, actor.name, reason)
-    cells_in = new + [c for c, _ in changed]
     insert_values(
         s,
         [
