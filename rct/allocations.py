@@ -356,7 +356,8 @@ def certificate(ws: Workspace) -> dict[str, Any]:
     Before reveal only the statistician's copy holds the sealed envelope: an offline guess
     at its passphrase needs the envelope, so no other role's certificate carries it. The
     certificate carries the audit trail's latest signed checkpoint (``checkpoint``, None if
-    none was written yet), to compare with the one the trial published."""
+    none was written yet), to compare with the one the trial published. Revealed arms are
+    shown only once they follow from the sealed commitment (rct.arms_guard)."""
     from rct.checkpoints import latest_checkpoint
 
     with ws.session() as s:
@@ -367,6 +368,9 @@ def certificate(ws: Workspace) -> dict[str, Any]:
                 "there is no allocation yet; see 'rct allocate plan' and 'rct allocate seal'"
             )
         record = record_dict(row)
+        if record.get("arms"):
+            # shown arms are arms that follow from the sealed commitment, as for analyses
+            verified_arms(s, row)
         if not record.get("arms") and actor.role != Role.STATISTICIAN:
             record.pop("envelope", None)
         record["checkpoint"] = latest_checkpoint(s)

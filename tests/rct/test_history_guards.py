@@ -98,6 +98,9 @@ def test_revealed_arms_cannot_be_swapped_and_forged_arms_are_refused(
         "csv",
     )
     assert r.code == 8 and r.err.count("\n") == 1 and "do not verify" in r.err
+    # nor are they shown as the allocation: 'allocate show' refuses them too
+    r = run_cli(capsys, "--db", trial_url, "--as", "sam", "allocate", "show")
+    assert r.code == 8 and r.err.count("\n") == 1 and "do not verify" in r.err
 
 
 def test_a_data_manager_reads_their_own_boroughs_events_only(
