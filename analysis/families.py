@@ -49,6 +49,9 @@ class FamilyInfo:
     level_effect : str
         What the cluster-level and randomisation analyses' effect is called (their ratio
         residuals make a binomial outcome's effect a risk ratio); empty = ``effect``.
+    r_engine : str
+        The R function that fits its mixed model in the reference scripts and in
+        ``rct analyse emit-r``: ``"lmer"``, ``"glmer"`` or ``"glmmTMB"``.
     icc_family : str
         Family of the random-intercept model the outcome's ICC is computed from (the NB2's
         own ICC needs a much slower profile, so its Poisson counterpart's); empty = this one.
@@ -66,6 +69,7 @@ class FamilyInfo:
     protocol: bool = True
     trials: bool = False
     level_effect: str = ""
+    r_engine: str = "glmer"
     icc_family: str = ""
 
     @property
@@ -93,6 +97,7 @@ FAMILIES: dict[str, FamilyInfo] = {
             True,
             "gaussian",
             "mean",
+            r_engine="lmer",
         ),
         FamilyInfo(
             "poisson", "log", "rate ratio", "glmm", _GLMM_DF, True, True, "poisson", "ratio"
@@ -120,6 +125,7 @@ FAMILIES: dict[str, FamilyInfo] = {
             False,
             "poisson",
             "ratio",
+            r_engine="glmmTMB",
             icc_family="poisson",
         ),
         FamilyInfo(
