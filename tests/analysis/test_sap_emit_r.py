@@ -21,8 +21,13 @@ from tools.r_reference import make_sap_random_terms as reference
 
 def test_the_script_fits_each_family_with_the_prespecified_package_and_options() -> None:
     text = r_script(SHIPPED)
-    assert text.count("glmer(") == 7  # the seven Poisson analyses (one per between-within fit)
-    assert "nAGQ = 7" in text
+    # the eight Poisson analyses with a between-within fit: four secondaries and one
+    # sensitivity analysis with a borough x phase effect (Laplace), two with AGQ 7 and the
+    # GEE analysis' GLMM (nagq 1)
+    assert text.count("glmer(") == 8
+    assert text.count("nAGQ = 7") == 2 and text.count("nAGQ = 1,") == 6
+    # glmer, glmmTMB (its SE) and glFormula (containment df) for each borough x phase model
+    assert text.count("(1 | unit) + (1 | unit:post)") == 3 * 5
     assert "family = nbinom2" in text
     assert "lmerTest::lmer(rate ~ treatment + period + (1 | unit)" in text
     assert 'summary(m, ddf = "Kenward-Roger")' in text
