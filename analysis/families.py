@@ -43,6 +43,18 @@ class FamilyInfo:
     protocol : bool
         Whether protocols and ``rct analyse fit`` may name it (the Poisson-lognormal model
         is a library-level fit only).
+    trials : bool
+        Whether the outcome counts events out of a number of trials (the indicator's
+        denominator column gives the trials).
+    level_effect : str
+        What the cluster-level and randomisation analyses' effect is called (their ratio
+        residuals make a binomial outcome's effect a risk ratio); empty = ``effect``.
+    r_engine : str
+        The R function that fits its mixed model in the reference scripts and in
+        ``rct analyse emit-r``: ``"lmer"``, ``"glmer"`` or ``"glmmTMB"``.
+    icc_family : str
+        Family of the random-intercept model the outcome's ICC is computed from (the NB2's
+        own ICC needs a much slower profile, so its Poisson counterpart's); empty = this one.
     """
 
     name: str
@@ -55,6 +67,20 @@ class FamilyInfo:
     level_family: str
     residual: str
     protocol: bool = True
+    trials: bool = False
+    level_effect: str = ""
+    r_engine: str = "glmer"
+    icc_family: str = ""
+
+    @property
+    def cluster_level_effect(self) -> str:
+        """The effect measure of the cluster-level and randomisation analyses."""
+        return self.level_effect or self.effect
+
+    @property
+    def icc_model_family(self) -> str:
+        """The family whose random-intercept model gives this outcome's ICC."""
+        return self.icc_family or self.name
 
 
 _GLMM_DF = ("between-within", "containment", "normal")
@@ -71,12 +97,23 @@ FAMILIES: dict[str, FamilyInfo] = {
             True,
             "gaussian",
             "mean",
+            r_engine="lmer",
         ),
         FamilyInfo(
             "poisson", "log", "rate ratio", "glmm", _GLMM_DF, True, True, "poisson", "ratio"
         ),
         FamilyInfo(
-            "binomial", "logit", "odds ratio", "glmm", _GLMM_DF, True, True, "binomial", "ratio"
+            "binomial",
+            "logit",
+            "odds ratio",
+            "glmm",
+            _GLMM_DF,
+            True,
+            True,
+            "binomial",
+            "ratio",
+            trials=True,
+            level_effect="risk ratio",
         ),
         FamilyInfo(
             "negative_binomial",
@@ -88,6 +125,8 @@ FAMILIES: dict[str, FamilyInfo] = {
             False,
             "poisson",
             "ratio",
+            r_engine="glmmTMB",
+            icc_family="poisson",
         ),
         FamilyInfo(
             "poisson_olre",

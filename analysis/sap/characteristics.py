@@ -29,11 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.families import family_info
 from analysis.sap.operating import OperatingPlan, SimulationRecord
 
 __all__ = ["Characteristic", "OperatingResult", "characteristics", "flag_threshold"]
-
-LOG_LINK = ("poisson", "negative_binomial")
 
 
 def flag_threshold(alpha: float, fitted: int) -> float:
@@ -160,7 +159,7 @@ def characteristics(
                 outs = [o for r in recs for o in r.outcomes if o[0] == name and o[1] == m]
                 null = scen.is_null(a.outcome)
                 truth: float | None = 0.0 if null else None
-                if not null and a.family in LOG_LINK:
+                if not null and family_info(a.family).link == "log":
                     truth = scen.true_log_effect(a.outcome)
                 rows.append(
                     _row(a.name, a.role, m, _primary(a, m), scen.name, null, truth, outs, alpha)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
+from analysis.families import family_info
 from protocols import Analysis, Protocol, Quarter
 
 __all__ = ["AnalysisFrame", "build_frame", "RATE_PER"]
@@ -126,7 +127,8 @@ def build_frame(
     if "baseline" in analysis.fixed:
         columns["baseline"] = _baseline_log_rate(baseline_rows, units, denominator, unit_ids)
     frame = pd.DataFrame(columns)
-    outcome = "rate" if analysis.family == "gaussian" and "rate" in frame else "y"
+    gaussian_rate = family_info(analysis.family).link == "identity" and "rate" in frame
+    outcome = "rate" if gaussian_rate else "y"
     return AnalysisFrame(
         analysis,
         frame,

@@ -41,7 +41,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from analysis.errors import AnalysisError, DataError, ModelSpecificationError
-from analysis.families import family_info
+from analysis.families import FamilyInfo, family_info
 from analysis.sap.dataset import AnalysisFrame
 from analysis.sap.results import MethodResult
 from analysis.shared.results import FitResults
@@ -119,9 +119,18 @@ def _null_terms(frame: AnalysisFrame) -> list[str]:
     return [t for t in frame.formula_terms if t not in INTERVENTION_TERMS]
 
 
+def _to_natural(scale: str) -> Callable[[float], float]:
+    return float if scale == "identity" else math.exp
+
+
 def _measure(family: str) -> tuple[str, str, Callable[[float], float]]:
     info = family_info(family)
-    return info.effect, info.link, (float if info.link == "identity" else math.exp)
+    return info.effect, info.link, _to_natural(info.link)
+
+
+def _level_scale(info: FamilyInfo) -> str:
+    """Scale of a cluster-level or randomisation effect: difference or log ratio."""
+    return "identity" if info.residual == "mean" else "log"
 
 
 def _from_fit(
@@ -275,7 +284,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
         GROUP,
         family=a.family,
         offset=frame.offset,
-        trials=ctx.trials if a.family == "binomial" else None,
+        trials=ctx.trials if family_info(a.family).trials else None,
         nagq=a.nagq if single and family_info(a.family).agq else 1,
         df_method=df_method,
         **how,
@@ -293,7 +302,7 @@ def _gee(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
     if not family_info(a.family).gee:
         raise ModelSpecificationError(f"GEE is not available for the {a.family} family")
     fit = fit_gee(frame.data, model_formula(frame), GROUP, family=a.family, offset=frame.offset)
-    details = {"working_correlation": float(fit.extra.get("alpha", math.nan))}
+    details = {"working_correlation": fit.alpha}
     return _from_fit(method, fit, _effect_term(frame), a.family, ctx.level, details)
 
 
@@ -313,8 +322,8 @@ def _cluster_level(frame: AnalysisFrame, method: str, ctx: MethodContext) -> Met
     from analysis.cluster_level import cluster_level_analysis
 
     a = frame.analysis
+    info = family_info(a.family)
     data, exposure = _with_exposure(frame)
-    gaussian = a.family == "gaussian"
     fit = cluster_level_analysis(
         data,
         frame.outcome,
@@ -325,14 +334,13 @@ def _cluster_level(frame: AnalysisFrame, method: str, ctx: MethodContext) -> Met
         exposure=exposure,
         post_indicator="post" if a.periods == "all" else None,
         adjust_baseline=True,
-        residual="difference" if gaussian else "ratio",
+        residual="difference" if info.residual == "mean" else "ratio",
     )
-    family = a.family if gaussian else "poisson"  # ratio residual: log(O/E) -> exp
     res = _from_fit(
         method,
         fit,
         "intervention",
-        family,
+        a.family,
         ctx.level,
         {
             "cluster_residuals": dict(fit.extra["cluster_residuals"]),
@@ -340,9 +348,8 @@ def _cluster_level(frame: AnalysisFrame, method: str, ctx: MethodContext) -> Met
             "residual": str(fit.extra["residual"]),
         },
     )
-    if a.family == "binomial":
-        return replace(res, measure="risk ratio")
-    return res
+    # a ratio residual log(O/E) is back-transformed by exp whatever the model's link
+    return replace(res, measure=info.cluster_level_effect, scale=_level_scale(info))
 
 
 def _baseline_summary(frame: AnalysisFrame, data: pd.DataFrame, exposure: str | None) -> pd.Series:
@@ -353,7 +360,7 @@ def _baseline_summary(frame: AnalysisFrame, data: pd.DataFrame, exposure: str | 
     y = frame.outcome
     out = {}
     for unit, rows in base.groupby(GROUP):
-        if frame.analysis.family == "gaussian":
+        if family_info(frame.analysis.family).residual == "mean":
             out[unit] = float(rows[y].mean())
         else:
             total = float(rows[y].sum())
@@ -370,6 +377,7 @@ def _randomisation(frame: AnalysisFrame, method: str, ctx: MethodContext) -> Met
             "no admissible scheme space was given for the randomisation test"
         )
     a = frame.analysis
+    info = family_info(a.family)
     data, exposure = _with_exposure(frame)
     units = list(ctx.scheme_units or sorted(ctx.arms))
     actual = np.array([1 if ctx.arms[u] == ctx.intervention_arm else 0 for u in units])
@@ -380,10 +388,10 @@ def _randomisation(frame: AnalysisFrame, method: str, ctx: MethodContext) -> Met
         # (log baseline rate in the offset; baseline mean subtracted for Gaussian outcomes)
         post = "post"
         baseline = _baseline_summary(frame, data, exposure)
-        if a.family == "gaussian":
+        if info.residual == "mean":
             outcome = "_change"
             data[outcome] = data[frame.outcome] - baseline
-        elif a.family == "binomial":
+        elif info.link != "log":  # logit: the baseline log rate is a covariate
             data["_baseline"] = baseline
             terms.append("_baseline")
         else:
@@ -405,9 +413,8 @@ def _randomisation(frame: AnalysisFrame, method: str, ctx: MethodContext) -> Met
         level=ctx.level,
         ci=ctx.randomisation_ci,
     )
-    measure, scale, to_natural = _measure(a.family)
-    if a.family == "binomial":
-        measure = "risk ratio"
+    measure, scale = info.cluster_level_effect, _level_scale(info)
+    to_natural = _to_natural(scale)
     used = data if post is None else data[data[post] == 1]
     lo, hi = res.ci if ctx.randomisation_ci else (math.nan, math.nan)
     return MethodResult(

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from analysis.families import family_info
 from analysis.sap.dataset import AnalysisFrame, build_frame
 from analysis.sap.methods import (
     GROUP,
@@ -81,7 +82,8 @@ def _icc(
 ) -> IccSummary:
     a = frame.analysis
     formula = model_formula(frame)
-    family = {"negative_binomial": "poisson"}.get(a.family, a.family)
+    info = family_info(family_info(a.family).icc_model_family)
+    family = info.name
     key = (a.outcome, family, formula, a.periods, frame.offset or "", str(ctx.level))
     if key in cache:
         return cache[key]
@@ -90,7 +92,7 @@ def _icc(
     with pywarnings.catch_warnings():
         pywarnings.simplefilter("ignore")  # the fits' own warnings are reported per method
         try:
-            if family == "gaussian":
+            if info.mixed_model == "lmm":
                 r = icc_anova(frame.data, frame.outcome, GROUP, level=ctx.level)
             else:
                 r = icc_latent(
@@ -99,11 +101,11 @@ def _icc(
                     GROUP,
                     family=family,
                     offset=frame.offset,
-                    trials=ctx.trials if family == "binomial" else None,
+                    trials=ctx.trials if info.trials else None,
                     nagq=1,
                     level=ctx.level,
                 )
-            method = r.method if family == "gaussian" else f"{r.method}-{family}-laplace"
+            method = r.method if info.mixed_model == "lmm" else f"{r.method}-{family}-laplace"
             out = IccSummary(r.icc, r.ci, r.level, method, r.scale)
         except fit_errors() as exc:
             out = IccSummary(error=error_message(exc))
@@ -146,7 +148,7 @@ def run_analysis(
         frame = build_frame(protocol, values, ctx.arms, analysis)
     except fit_errors() as exc:
         return replace(head, error=error_message(exc))
-    if analysis.family == "binomial" and indicator.denominator:
+    if family_info(analysis.family).trials and indicator.denominator:
         ctx = replace(ctx, trials=indicator.denominator)
     methods = tuple(fit_method(frame, m, ctx) for m in analysis.inference)
     icc_result = _icc(frame, ctx, icc_cache if icc_cache is not None else {}) if icc else None

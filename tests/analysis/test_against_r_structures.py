@@ -12,46 +12,24 @@ components and the (RE)ML criterion to 1e-4 relative; df and p-values to 1e-3.
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from analysis.lmm import LinearMixedModel
-from analysis.shared.results import FitResults
-
-REF_DIR = Path(__file__).resolve().parents[2] / "tools" / "r_reference"
-REFERENCE: dict[str, Any] = json.loads((REF_DIR / "lmm_structures_values.json").read_text())[
-    "cases"
-]
-EST_TOL = 1e-4
-DF_TOL = 1e-3
-CASES = sorted(REFERENCE)
-REML_CASES = [c for c in CASES if REFERENCE[c]["reml"]]
+from tests.analysis.lme4_checks import EST_TOL, REF_DIR, Lme4Reference, assert_close
 
 
-@cache
-def _model(case: str) -> LinearMixedModel:
-    ref = REFERENCE[case]
+def _model(ref: dict[str, Any]) -> LinearMixedModel:
     data = pd.read_csv(REF_DIR / "data" / f"{ref['dataset']}.csv")
     return LinearMixedModel.from_formula(ref["formula"], data)
 
 
-@cache
-def _fit(case: str, df_method: str) -> FitResults:
-    method = "reml" if REFERENCE[case]["reml"] else "ml"
-    return _model(case).fit(method=method, df_method=df_method)
-
-
-def _assert_close(
-    ours: pd.Series | dict[str, float], ref: dict[str, float], rel: float, abs_: float = 1e-300
-) -> None:
-    for name, value in ref.items():
-        assert float(ours[name]) == pytest.approx(value, rel=rel, abs=abs_), name
+R = Lme4Reference("lmm_structures_values.json", _model)
+REFERENCE = R.cases
+CASES = R.names
+REML_CASES = R.reml_names
 
 
 def test_every_structure_and_a_boundary_fit_are_covered() -> None:
@@ -69,23 +47,21 @@ def test_every_structure_and_a_boundary_fit_are_covered() -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_fixed_effects_and_standard_errors_match_lme4(case: str) -> None:
-    res = _fit(case, "satterthwaite")
-    _assert_close(res.params, REFERENCE[case]["fixef"], EST_TOL)
-    _assert_close(res.std_errors, REFERENCE[case]["se"], EST_TOL)
+    R.check_estimates(case)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_variance_components_and_theta_match_lme4(case: str) -> None:
-    res = _fit(case, "satterthwaite")
+    res = R.fit(case, "satterthwaite")
     ref = REFERENCE[case]
     assert set(res.variance_components) == set(ref["varcomp"])
     # A variance on the boundary is 0 in both; compare those absolutely.
-    _assert_close(dict(res.variance_components), ref["varcomp"], EST_TOL, abs_=1e-8)
+    assert_close(dict(res.variance_components), ref["varcomp"], EST_TOL, abs_=1e-8)
     assert list(res.extra["theta"]) == list(ref["theta"])
     # theta of a variance near zero is ill-determined (flat deviance): compare it absolutely.
-    _assert_close(res.extra["theta"], ref["theta"], EST_TOL, abs_=1e-5)
+    assert_close(res.extra["theta"], ref["theta"], EST_TOL, abs_=1e-5)
     sdcor = {row["var1"] and _key(row) or "residual": row["sdcor"] for row in res.extra["varcorr"]}
-    _assert_close(sdcor, ref["sdcor"], EST_TOL, abs_=1e-4)
+    assert_close(sdcor, ref["sdcor"], EST_TOL, abs_=1e-4)
 
 
 def _key(row: dict[str, Any]) -> str:
@@ -97,35 +73,20 @@ def _key(row: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("case", CASES)
 def test_reml_or_ml_criterion_matches_lme4(case: str) -> None:
-    res = _fit(case, "satterthwaite")
-    key = "reml_criterion" if REFERENCE[case]["reml"] else "deviance"
-    assert res.extra[key] == pytest.approx(REFERENCE[case]["criterion"], rel=EST_TOL)
-    assert res.extra["loglik"] == pytest.approx(REFERENCE[case]["loglik"], rel=EST_TOL)
+    R.check_criterion(case)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_satterthwaite_df_and_p_match_lmertest(case: str) -> None:
-    res = _fit(case, "satterthwaite")
-    _assert_close(res.df, REFERENCE[case]["satterthwaite"]["df"], DF_TOL)
-    _assert_close(res.pvalues, REFERENCE[case]["satterthwaite"]["p"], DF_TOL)
+    R.check_satterthwaite(case)
 
 
 @pytest.mark.parametrize("case", REML_CASES)
 def test_kenward_roger_df_p_and_adjusted_covariance_match_pbkrtest(case: str) -> None:
-    res = _fit(case, "kenward-roger")
-    ref = REFERENCE[case]["kenward_roger"]
-    _assert_close(res.df, ref["df"], DF_TOL)
-    _assert_close(res.pvalues, ref["p"], DF_TOL)
-    _assert_close(res.std_errors, ref["se"], EST_TOL)
-    vadj = np.asarray(ref["vcov_adjusted"], dtype=float)
-    names = list(REFERENCE[case]["fixef"])  # R's column order
-    ours = res.cov_params.loc[names, names].to_numpy()
-    scale = np.sqrt(np.outer(np.diag(vadj), np.diag(vadj)))
-    np.testing.assert_allclose(ours / scale, vadj / scale, atol=EST_TOL)
+    R.check_kenward_roger(case)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_singular_flag_agrees_with_lme4(case: str) -> None:
-    res = _fit(case, "residual")
-    assert res.extra["singular"] == REFERENCE[case]["singular"]
-    assert any("singular" in w for w in res.warnings) == REFERENCE[case]["singular"]
+    assert R.fit(case, "residual").extra["singular"] == REFERENCE[case]["singular"]
+    R.check_singular_warning(case)

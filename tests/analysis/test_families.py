@@ -28,3 +28,23 @@ def test_glmm_refuses_quadrature_where_the_registry_says_so() -> None:
     data = pd.DataFrame({"g": list("aabbcc"), "y": [1, 2, 3, 4, 5, 6]})
     with pytest.raises(ModelSpecificationError, match="adaptive quadrature"):
         fit_glmm(data, "y ~ 1", "g", family="negative_binomial", nagq=5)
+
+
+def test_registry_states_trials_level_effects_and_icc_models() -> None:
+    assert {n for n, f in FAMILIES.items() if f.trials} == {"binomial"}
+    assert family_info("binomial").cluster_level_effect == "risk ratio"
+    assert family_info("poisson").cluster_level_effect == "rate ratio"
+    assert family_info("gaussian").cluster_level_effect == "mean difference"
+    assert family_info("negative_binomial").icc_model_family == "poisson"
+    assert family_info("binomial").icc_model_family == "binomial"
+
+
+def test_sap_modules_ask_the_registry_instead_of_comparing_family_names() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    compare = re.compile(r"family\s*(==|!=|in)\s*\(?\s*\"|\"\s*(==|!=)\s*\w*family")
+    for path in [*sorted((root / "analysis" / "sap").glob("*.py")), root / "rct/cli/analyse.py"]:
+        text = path.read_text(encoding="utf-8")
+        assert not compare.search(text), path.name

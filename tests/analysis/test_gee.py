@@ -1,4 +1,4 @@
-"""Behaviour of fit_gee: degrees of freedom, covariance choice, refusals."""
+"""Behaviour of the GEE model: degrees of freedom, covariance choice, typed results, refusals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.errors import DataError, ModelSpecificationError
-from analysis.gee import fit_gee
+from analysis.gee import GeeResults, GeneralizedEstimatingEquations, fit_gee
 
 DATA = Path(__file__).resolve().parents[2] / "tools" / "r_reference" / "data"
 COUNTS = pd.read_csv(DATA / "sim_trial_counts.csv")
@@ -32,12 +32,14 @@ def test_t_reference_has_clusters_minus_parameters_df() -> None:
 
 def test_mancl_derouen_is_the_default_covariance() -> None:
     fit = _fit()
-    np.testing.assert_allclose(fit.cov_params.to_numpy(), fit.extra["cov_mancl_derouen"])
+    assert fit.cov_type == "mancl-derouen"
+    np.testing.assert_allclose(fit.cov_params.to_numpy(), fit.cov_mancl_derouen.to_numpy())
 
 
 def test_robust_covariance_can_be_chosen() -> None:
     fit = _fit(cov_type="robust")
-    np.testing.assert_allclose(fit.cov_params.to_numpy(), fit.extra["cov_robust"])
+    np.testing.assert_allclose(fit.cov_params.to_numpy(), fit.cov_robust.to_numpy())
+    np.testing.assert_allclose(fit.std_errors, _fit().std_errors_under("robust"))
 
 
 def test_gaussian_gee_on_log_rates_runs_with_identity_link() -> None:
@@ -57,3 +59,49 @@ def test_too_few_clusters_for_the_parameters_is_refused() -> None:
 def test_unknown_covariance_is_refused() -> None:
     with pytest.raises(ModelSpecificationError):
         _fit(cov_type="hc3")
+
+
+def test_results_are_typed_fields_not_an_extra_mapping() -> None:
+    fit = _fit()
+    assert isinstance(fit, GeeResults)
+    assert not fit.extra
+    assert 0 < fit.alpha < 1 and fit.scale > 0
+    assert fit.family == "poisson" and fit.working_correlation == "exchangeable"
+    assert list(fit.cov_robust.index) == list(fit.params.index)
+
+
+def test_model_from_arrays_equals_the_formula_fit() -> None:
+    x = np.column_stack(
+        [np.ones(len(COUNTS)), COUNTS["arm"], COUNTS["post"], COUNTS["treat"]]
+    ).astype(float)
+    model = GeneralizedEstimatingEquations(
+        COUNTS["count"],
+        x,
+        COUNTS["borough"],
+        family="poisson",
+        offset=np.log(COUNTS["population"]),
+        fixed_names=["Intercept", "arm", "post", "treat"],
+    )
+    fit = model.fit()
+    np.testing.assert_allclose(fit.params.to_numpy(), _fit().params.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(fit.std_errors.to_numpy(), _fit().std_errors.to_numpy(), rtol=1e-10)
+
+
+def test_normal_reference_has_infinite_df() -> None:
+    fit = _fit(df_method="normal")
+    assert np.isinf(fit.df).all()
+    assert fit.inference == "wald-normal-mancl-derouen"
+
+
+def test_a_family_without_gee_is_refused_naming_the_choices() -> None:
+    with pytest.raises(ModelSpecificationError, match="negative_binomial.*poisson"):
+        _fit_family("negative_binomial")
+
+
+def test_binomial_gee_refuses_an_outcome_that_is_not_zero_or_one() -> None:
+    with pytest.raises(DataError, match="0/1"):
+        _fit_family("binomial")
+
+
+def _fit_family(family: str) -> GeeResults:
+    return fit_gee(COUNTS, "count ~ arm + post + treat", "borough", family=family)

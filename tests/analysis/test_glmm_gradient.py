@@ -65,10 +65,9 @@ def test_poisson_lognormal_keeps_numerical_gradient() -> None:
     assert _problem("poisson_olre", 1).value_and_grad is None
 
 
-def test_glmm_and_gee_results_are_typed() -> None:
-    from analysis.gee import fit_gee
+def test_glmm_results_are_typed() -> None:
     from analysis.glmm import fit_glmm
-    from analysis.glmm.results import GeeResults, GlmmResults
+    from analysis.glmm.results import GlmmResults
 
     fit = fit_glmm(
         COUNTS,
@@ -81,8 +80,6 @@ def test_glmm_and_gee_results_are_typed() -> None:
     assert fit.loglik == fit.extra["loglik"] and fit.size == fit.extra["size"]
     assert fit.aic == pytest.approx(-2 * fit.loglik + 2 * (2 + 4))
     assert fit.theta == tuple(fit.extra["theta"]) and fit.theta_names == ("borough.(Intercept)",)
-    gee = fit_gee(COUNTS, "count ~ arm + post + treat", "borough", exposure="population")
-    assert isinstance(gee, GeeResults) and gee.alpha == gee.extra["alpha"]
 
 
 @pytest.mark.parametrize(

@@ -12,21 +12,98 @@ import pandas as pd
 import pytest
 
 from analysis.sap.emit_r import r_script
+from analysis.sap.results import SapResults
 from analysis.sap.runner import run_sap
 from analysis.sap.simulate import SimulationSettings, simulate_values
 from tests.analysis.test_sap_runner import ARMS, SHIPPED, small_protocol
+from tools.r_reference import make_sap_random_terms as reference
 
 
 def test_the_script_fits_each_family_with_the_prespecified_package_and_options() -> None:
     text = r_script(SHIPPED)
-    assert text.count("glmer(") == 7  # the seven Poisson analyses (one per between-within fit)
-    assert "nAGQ = 7" in text
+    # the eight Poisson analyses with a between-within fit: four secondaries and one
+    # sensitivity analysis with a borough x phase effect (Laplace), two with AGQ 7 and the
+    # GEE analysis' GLMM (nagq 1)
+    assert text.count("glmer(") == 8
+    assert text.count("nAGQ = 7") == 2 and text.count("nAGQ = 1,") == 6
+    # glmer, glmmTMB (its SE) and glFormula (containment df) for each borough x phase model
+    assert text.count("(1 | unit) + (1 | unit:post)") == 3 * 5
     assert "family = nbinom2" in text
     assert "lmerTest::lmer(rate ~ treatment + period + (1 | unit)" in text
     assert 'summary(m, ddf = "Kenward-Roger")' in text
     assert "offset(log(child_population))" in text
     assert "# gee-mancl-derouen: not refitted here" in text
     assert SHIPPED.fingerprint() in text
+
+
+def _script_for(family: str, random: tuple[str, ...], inference: tuple[str, ...]) -> str:
+    base = SHIPPED.analysis("sensitivity_re_referrals_glmm")
+    offset = None if family == "gaussian" else base.offset
+    a = replace(base, family=family, random=random, inference=inference, offset=offset)
+    return r_script(small_protocol((a,)))
+
+
+@pytest.mark.parametrize(
+    ("random", "lme4"),
+    [
+        (("unit", "unit:post"), "(1 | unit) + (1 | unit:post)"),
+        (("unit", "unit:period"), "(1 | unit) + (1 | unit:period)"),
+        (("unit_trend",), "(1 + time | unit)"),
+        (("unit", "unit_trend_uncorrelated"), "(1 | unit) + (0 + time | unit)"),
+    ],
+)
+def test_a_glmm_with_several_random_effects_is_emitted_as_python_fits_it(
+    random: tuple[str, ...], lme4: str
+) -> None:
+    text = _script_for("poisson", random, ("between-within",))
+    assert f"glmer(y ~ treatment + period + {lme4} + offset(log(child_population))" in text
+    assert "nAGQ = 1," in text and "nAGQ = 7" not in text  # Laplace, as in Python
+    assert f"glmmTMB(y ~ treatment + period + {lme4}" in text  # exact Laplace SEs
+    assert 'contain_df(X, rt)[["treatment"]]' in text and "bw_df(X" not in text
+
+
+def test_a_random_intercept_alone_keeps_its_quadrature_and_between_within_df() -> None:
+    text = _script_for("poisson", ("unit",), ("between-within",))
+    assert "(1 | unit) + offset" in text and "nAGQ = 7" in text
+    assert 'bw_df(X, d$unit)[["treatment"]]' in text and "contain_df(X, rt)[" not in text
+
+
+def test_an_lmm_and_a_negative_binomial_glmm_carry_the_random_terms() -> None:
+    lmm = _script_for("gaussian", ("unit", "unit:post"), ("kenward-roger",))
+    assert "lmerTest::lmer(rate ~ treatment + period + (1 | unit) + (1 | unit:post)," in lmm
+    nb = _script_for("negative_binomial", ("unit", "unit:period"), ("between-within",))
+    assert "glmmTMB(y ~ treatment + period + (1 | unit) + (1 | unit:period)" in nb
+    assert "family = nbinom2" in nb and 'contain_df(X, rt)[["treatment"]]' in nb
+
+
+def test_the_committed_r_reference_script_is_what_the_emitter_writes() -> None:
+    # sap_random_terms_r.csv is R's output of this very script: regenerate both
+    # (python -m tools.r_reference.make_sap_random_terms) when the emitter changes
+    assert reference.SCRIPT.read_text(encoding="utf-8") == r_script(reference.reference_protocol())
+
+
+@pytest.fixture(scope="module")
+def random_terms_fits() -> SapResults:
+    protocol = reference.reference_protocol()
+    return run_sap(protocol, reference.read_values(), reference.reference_arms(protocol), icc=False)
+
+
+def test_every_random_structure_agrees_with_the_committed_r_refits(
+    random_terms_fits: SapResults,
+) -> None:
+    """lme4 / lmerTest / pbkrtest / glmmTMB on the demo-shaped trial, run by the emitted
+    script: estimates and SEs 1e-4 (relative), df and p-values 1e-3."""
+    theirs = pd.read_csv(reference.R_RESULTS)
+    assert set(theirs["analysis"]) == set(reference.ANALYSES)
+    assert len(theirs) == sum(len(inf) for _, _, inf in reference.ANALYSES.values())
+    for row in theirs.itertuples():
+        ours = random_terms_fits.analysis(row.analysis)
+        m = next(m for m in ours.methods if m.method == row.method)
+        assert m.ok, (row.analysis, m.error)
+        assert m.coefficient == pytest.approx(row.estimate, rel=1e-4), row
+        assert m.std_error == pytest.approx(row.std_error, rel=1e-4), row
+        assert (m.df if m.df is not None else np.inf) == pytest.approx(row.df, rel=1e-3), row
+        assert m.pvalue == pytest.approx(row.pvalue, rel=1e-3), row
 
 
 def test_the_script_is_balanced_and_names_every_unit_covariate() -> None:

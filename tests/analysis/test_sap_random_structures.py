@@ -82,3 +82,15 @@ def test_the_borough_by_phase_effect_leaves_the_treatment_about_clusters_minus_t
     for analysis, method in (("glmm_post", "between-within"), ("lmm_post", "kenward-roger")):
         df = _method(results, analysis, method)["df"]
         assert df is not None and df < 10, (analysis, df)
+
+
+def test_an_unidentifiable_gaussian_cluster_period_term_fails_naming_the_term() -> None:
+    # One row per borough x quarter cell: the term is the residual. The SAP reports the
+    # method as failed with the library's message (the CLI's 'analyse fit' exits 2 on it).
+    a = _analysis("lmm_period", "gaussian", ("unit", "unit:period"), ("kenward-roger",))
+    p = small_protocol((a,))
+    values = simulate_values(p, ARMS, seed=11, settings=DRIFT)
+    res = run_sap(p, values, ARMS, icc=False)
+    (m,) = res.analysis("lmm_period").methods
+    assert not m.ok
+    assert m.error is not None and "(1 | unit:period) cannot be identified" in m.error

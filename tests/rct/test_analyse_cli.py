@@ -112,6 +112,21 @@ def test_fit_mistakes_get_one_clear_message(
     assert message in run.err and "Traceback" not in run.err
 
 
+def test_fit_of_an_unidentifiable_random_term_names_it_with_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # borough x quarter in a Gaussian model with one row per cell: confounded with the
+    # residual (#10); the library raises DesignError (tests/analysis/test_lmm_structures.py)
+    formula = "rate ~ arm * post + (1 | borough) + (1 | borough:period)"
+    data = str(REF / "data" / "sim_trial_gaussian.csv")
+    run = run_cli(capsys, "analyse", "fit", data, "--formula", formula, "--group", "borough")
+    assert run.code == 2
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ")
+    assert "(1 | borough:period) cannot be identified" in lines[0]
+    assert "Traceback" not in run.err
+
+
 def test_emit_r_writes_the_script_for_the_stored_protocol(
     trial_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,16 +18,13 @@
 #
 # Run from this directory: Rscript glmm_terms_reference.R
 
-suppressMessages({
-  library(lme4)
-  library(glmmTMB)
-  library(jsonlite)
-})
+source(if (file.exists("common.R")) "common.R" else "tools/r_reference/common.R")
+suppressMessages(library(glmmTMB))
 
 # nloptwrap with xtol/ftol 1e-12 stops ~1e-3 (relative) short of the optimum on these flat
-# deviances (log-likelihood 2e-7 below it); BOBYQA with rhoend 1e-12 reaches it.
-ctrl <- glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e6))
-tctrl <- glmmTMBControl(optCtrl = list(iter.max = 1e4, eval.max = 1e4, rel.tol = 1e-14))
+# deviances (log-likelihood 2e-7 below it); BOBYQA with rhoend 1e-12 (common.R) reaches it.
+ctrl <- glmer_control
+tctrl <- tmb_control()
 
 counts <- read.csv("data/sim_cp_counts.csv")
 boundary <- read.csv("data/sim_cp_counts_boundary.csv")
@@ -82,4 +79,4 @@ tm <- out$poisson_cp$tmb
 z <- unlist(tm$fixef) / unlist(tm$se)
 out$containment <- list(df = as.list(df), p_tmb = as.list(2 * pt(-abs(z), df)))
 
-writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "glmm_terms_values.json")
+write_values(out, "glmm_terms_values.json")

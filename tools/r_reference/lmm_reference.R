@@ -9,12 +9,7 @@
 # The optimiser is run to a tight tolerance so that the stored values are the optimum itself,
 # not wherever lme4's default stopping rule happened to stop.
 
-suppressPackageStartupMessages({
-  library(lme4)
-  library(lmerTest)
-  library(pbkrtest)
-  library(jsonlite)
-})
+source(if (file.exists("common.R")) "common.R" else "tools/r_reference/common.R")
 
 here <- "tools/r_reference"
 data_dir <- file.path(here, "data")
@@ -33,9 +28,6 @@ datasets <- list(
   sim_singular_slope = read_data("sim_singular_slope.csv", "g")
 )
 
-ctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e6),
-                    check.conv.singular = "ignore")
-
 # Between-within df (SAS DDFM=BETWITHIN): a column constant within every cluster gets
 # G - rank(X_between); any other column gets N - G - (rank(X) - rank(X_between)).
 between_within <- function(X, g) {
@@ -46,44 +38,25 @@ between_within <- function(X, g) {
   ifelse(const, G - rb, N - G - (ra - rb))
 }
 
-named <- function(x, nm) { x <- as.numeric(x); names(x) <- nm; as.list(x) }
-
-fit_case <- function(dataset, formula, group, reml) {
+fit_case <- function(case, reml) {
+  dataset <- case[[1]]; formula <- case[[2]]; group <- case[[3]]
   d <- datasets[[dataset]]
-  f <- as.formula(formula)
-  m <- lmerTest::lmer(f, data = d, REML = reml, control = ctrl)
-  beta <- fixef(m)
-  nm <- names(beta)
-  p <- length(beta)
+  m <- lmerTest::lmer(as.formula(formula), data = d, REML = reml, control = lmm_control)
   V <- as.matrix(vcov(m))
   vc <- VarCorr(m)[[1]]
   th <- getME(m, "theta")
-  varcomp <- named(c(vc[lower.tri(vc, diag = TRUE)], sigma(m)^2), c(names(th), "residual"))
-  sat <- contest(m, diag(p), joint = FALSE, ddf = "Satterthwaite")
-  out <- list(
-    dataset = dataset, formula = formula, group = group, reml = reml,
-    nobs = nrow(d), ngroups = length(unique(d[[group]])),
-    fixef = named(beta, nm), se = named(sqrt(diag(V)), nm),
-    vcov = unname(V),
-    varcomp = varcomp,
-    theta = named(th, names(th)),
-    sigma = sigma(m),
-    criterion = if (reml) unname(getME(m, "devcomp")$cmp["REML"]) else unname(deviance(m)),
-    loglik = as.numeric(logLik(m)),
-    singular = isSingular(m),
-    satterthwaite = list(df = named(sat$df, nm), p = named(sat[["Pr(>|t|)"]], nm)),
-    kenward_roger = NULL
+  out <- c(
+    list(dataset = dataset, formula = formula, group = group, reml = reml,
+         nobs = nrow(d), ngroups = length(unique(d[[group]]))),
+    lmm_fit_values(m, reml),
+    list(vcov = unname(V),
+         varcomp = named(c(vc[lower.tri(vc, diag = TRUE)], sigma(m)^2), c(names(th), "residual")))
   )
-  if (reml) {
-    kr <- contest(m, diag(p), joint = FALSE, ddf = "Kenward-Roger")
-    Vadj <- as.matrix(vcovAdj(m))
-    out$kenward_roger <- list(df = named(kr$df, nm), se = named(kr[["Std. Error"]], nm),
-                              p = named(kr[["Pr(>|t|)"]], nm), vcov_adjusted = unname(Vadj))
-  }
-  X <- getME(m, "X")
-  bw <- between_within(X, d[[group]])
+  beta <- fixef(m)
+  bw <- between_within(getME(m, "X"), d[[group]])
   tstat <- beta / sqrt(diag(V))
-  out$between_within <- list(df = named(bw, nm), p = named(2 * pt(abs(tstat), bw, lower.tail = FALSE), nm))
+  out$between_within <- list(df = named(bw, names(beta)),
+                             p = named(2 * pt(abs(tstat), bw, lower.tail = FALSE), names(beta)))
   out
 }
 
@@ -96,23 +69,5 @@ cases <- list(
   singular_slope = list("sim_singular_slope", "y ~ t + (t | g)", "g")
 )
 
-values <- list()
-for (nm in names(cases)) {
-  cs <- cases[[nm]]
-  for (reml in c(TRUE, FALSE)) {
-    key <- paste0(nm, if (reml) "_reml" else "_ml")
-    message("fitting ", key)
-    values[[key]] <- fit_case(cs[[1]], cs[[2]], cs[[3]], reml)
-  }
-}
-
-meta <- list(
-  R = R.version.string,
-  lme4 = as.character(packageVersion("lme4")),
-  lmerTest = as.character(packageVersion("lmerTest")),
-  pbkrtest = as.character(packageVersion("pbkrtest")),
-  note = "written by tools/r_reference/lmm_reference.R; do not edit by hand"
-)
-writeLines(toJSON(list(meta = meta, cases = values), auto_unbox = TRUE, digits = NA, pretty = TRUE,
-                  null = "null"),
-           file.path(here, "lmm_values.json"))
+values <- fit_reml_and_ml(cases, fit_case)
+write_lmm_values(values, "tools/r_reference/lmm_reference.R", file.path(here, "lmm_values.json"))

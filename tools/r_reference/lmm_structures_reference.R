@@ -10,12 +10,7 @@
 # Run from the repository root:  Rscript tools/r_reference/lmm_structures_reference.R
 # The optimiser is run to a tight tolerance so that the stored values are the optimum itself.
 
-suppressPackageStartupMessages({
-  library(lme4)
-  library(lmerTest)
-  library(pbkrtest)
-  library(jsonlite)
-})
+source(if (file.exists("common.R")) "common.R" else "tools/r_reference/common.R")
 
 here <- "tools/r_reference"
 read_data <- function(name) {
@@ -29,11 +24,6 @@ datasets <- list(
   sim_boundary = read_data("sim_boundary.csv")
 )
 
-ctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e6),
-                    check.conv.singular = "ignore")
-
-named <- function(x, nm) { x <- as.numeric(x); names(x) <- nm; as.list(x) }
-
 # Keys as analysis.shared.random_effects names them: "g.(Intercept)", "g.t.(Intercept)"
 # (a covariance: grouping, second term, first term), "g:f.(Intercept)", "residual".
 varcomp_keys <- function(vc) {
@@ -43,37 +33,17 @@ varcomp_keys <- function(vc) {
                 paste(grp, vc$var2, vc$var1, sep = ".")))
 }
 
-fit_case <- function(dataset, formula, reml) {
+fit_case <- function(case, reml) {
+  dataset <- case[[1]]; formula <- case[[2]]
   d <- datasets[[dataset]]
-  m <- lmerTest::lmer(as.formula(formula), data = d, REML = reml, control = ctrl)
-  beta <- fixef(m)
-  nm <- names(beta)
-  p <- length(beta)
-  V <- as.matrix(vcov(m))
+  m <- lmerTest::lmer(as.formula(formula), data = d, REML = reml, control = lmm_control)
   vc <- as.data.frame(VarCorr(m))
-  th <- getME(m, "theta")
-  sat <- contest(m, diag(p), joint = FALSE, ddf = "Satterthwaite")
-  out <- list(
-    dataset = dataset, formula = formula, reml = reml,
-    nobs = nrow(d), ngroups = nlevels(d$borough),
-    fixef = named(beta, nm), se = named(sqrt(diag(V)), nm),
-    varcomp = named(vc$vcov, varcomp_keys(vc)),
-    sdcor = named(vc$sdcor, varcomp_keys(vc)),
-    theta = named(th, names(th)),
-    sigma = sigma(m),
-    criterion = if (reml) unname(getME(m, "devcomp")$cmp["REML"]) else unname(deviance(m)),
-    loglik = as.numeric(logLik(m)),
-    singular = isSingular(m),
-    satterthwaite = list(df = named(sat$df, nm), p = named(sat[["Pr(>|t|)"]], nm)),
-    kenward_roger = NULL
+  c(
+    list(dataset = dataset, formula = formula, reml = reml,
+         nobs = nrow(d), ngroups = nlevels(d$borough)),
+    lmm_fit_values(m, reml),
+    list(varcomp = named(vc$vcov, varcomp_keys(vc)), sdcor = named(vc$sdcor, varcomp_keys(vc)))
   )
-  if (reml) {
-    kr <- contest(m, diag(p), joint = FALSE, ddf = "Kenward-Roger")
-    Vadj <- as.matrix(vcovAdj(m))
-    out$kenward_roger <- list(df = named(kr$df, nm), se = named(kr[["Std. Error"]], nm),
-                              p = named(kr[["Pr(>|t|)"]], nm), vcov_adjusted = unname(Vadj))
-  }
-  out
 }
 
 fixed <- "rate ~ arm * post + t"
@@ -86,23 +56,6 @@ cases <- list(
   boundary_post = list("sim_boundary", paste(fixed, "+ (1 | borough) + (1 | borough:post)"))
 )
 
-values <- list()
-for (nm in names(cases)) {
-  cs <- cases[[nm]]
-  for (reml in c(TRUE, FALSE)) {
-    key <- paste0(nm, if (reml) "_reml" else "_ml")
-    message("fitting ", key)
-    values[[key]] <- fit_case(cs[[1]], cs[[2]], reml)
-  }
-}
-
-meta <- list(
-  R = R.version.string,
-  lme4 = as.character(packageVersion("lme4")),
-  lmerTest = as.character(packageVersion("lmerTest")),
-  pbkrtest = as.character(packageVersion("pbkrtest")),
-  note = "written by tools/r_reference/lmm_structures_reference.R; do not edit by hand"
-)
-writeLines(toJSON(list(meta = meta, cases = values), auto_unbox = TRUE, digits = NA, pretty = TRUE,
-                  null = "null"),
-           file.path(here, "lmm_structures_values.json"))
+values <- fit_reml_and_ml(cases, fit_case)
+write_lmm_values(values, "tools/r_reference/lmm_structures_reference.R",
+                 file.path(here, "lmm_structures_values.json"))
