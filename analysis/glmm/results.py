@@ -1,6 +1,6 @@
-"""Typed results of the GLMM and GEE fits.
+"""Typed results of the GLMM fits (the GEE's are in :mod:`analysis.gee`).
 
-:class:`GlmmResults` and :class:`GeeResults` are :class:`~analysis.shared.results.FitResults`
+:class:`GlmmResults` is a :class:`~analysis.shared.results.FitResults`
 (estimates, covariance, df, p-values, intervals) with the family-specific quantities as
 typed fields: the log-likelihood, AIC, theta and the NB2 size are attributes a caller can
 rely on, rather than keys of the ``extra`` mapping. ``extra`` still carries the same values
@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from analysis.shared.results import FitResults
 
-__all__ = ["GeeResults", "GlmmResults", "glmm_results"]
+__all__ = ["GlmmResults", "glmm_results"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,22 +53,6 @@ class GlmmResults(FitResults):
     theta_names: tuple[str, ...] = ()
     nagq: int = 1
     size: float | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class GeeResults(FitResults):
-    """A GEE fit (:func:`analysis.gee.fit_gee`): exchangeable working correlation.
-
-    Attributes
-    ----------
-    alpha : float
-        Estimated working correlation.
-    scale : float
-        Estimated scale (dispersion) parameter.
-    """
-
-    alpha: float = float("nan")
-    scale: float = float("nan")
 
 
 def glmm_results(
