@@ -54,7 +54,7 @@ def sweep(directory: str | Path, pattern: str) -> list[Path]:
     """Remove the leftovers in ``directory`` whose names match ``pattern`` (a regular
     expression with a group ``pid``) and whose process is gone; returns what was removed."""
     rx = re.compile(pattern)
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(Path(directory).iterdir())
     except OSError:

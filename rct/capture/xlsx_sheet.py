@@ -153,6 +153,7 @@ class SheetStream:
         self.seen_root = False
         self.stack: list[str] = []  # the open elements inside <sheetData>
         self.opaque = 0  # depth inside an element whose insides are not read
+        self.names: dict[str, str | None] = {}  # tag as parsed -> spreadsheetml(tag)
         self.parser = parser(self._start, self._end, self._chars)
 
     def _where(self) -> str:
@@ -168,7 +169,9 @@ class SheetStream:
         if self.opaque:
             self.opaque += 1
             return
-        local = spreadsheetml(tag)
+        local = self.names.get(tag, "")
+        if local == "":
+            local = self.names[tag] = spreadsheetml(tag)
         if not self.stack:
             if local == "sheetData":
                 self.stack.append(local)
@@ -180,7 +183,7 @@ class SheetStream:
             )
         self.stack.append(local)
         allowed = _ATTRIBUTES.get(local)
-        if allowed is not None:
+        if allowed is not None and not allowed.issuperset(a):
             unknown = [k for k in a if "}" not in k and k not in allowed]
             if unknown:
                 where = f"the row after row {self.row} of {self.name}"
