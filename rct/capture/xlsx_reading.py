@@ -100,7 +100,15 @@ class _Book:
         # a damaged part anywhere means a damaged file: refused whole, never read in part
         try:
             broken = self.zip.testzip()
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            OSError,
+            EOFError,
+            ValueError,
+            NotImplementedError,  # a compression method zipfile cannot inflate
+            RuntimeError,  # an encrypted part
+        ) as exc:
             raise _Bad(f"the workbook is damaged ({exc})") from None
         if broken is not None:
             raise _Bad(f"the workbook is damaged (part {broken} fails its checksum)")

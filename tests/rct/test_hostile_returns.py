@@ -358,3 +358,20 @@ def test_xlsx_phonetic_runs_are_not_part_of_an_inline_string() -> None:
     )
     table = read_table("r.xlsx", _xlsx(ROW1 + row))
     assert table.rows[0][1][0] == "camden"
+
+
+@pytest.mark.parametrize(
+    ("offset", "mask", "why"),
+    [
+        (10, 99, "compression method is not supported"),  # found by the long fuzz profile
+        (8, 1, "encrypted"),
+    ],
+)
+def test_xlsx_part_with_an_unreadable_zip_entry_is_refused(
+    offset: int, mask: int, why: str
+) -> None:
+    data = bytearray(_xlsx(ROW1 + _row(2, "12")))
+    entry = data.index(b"PK\x01\x02")  # the first part's central-directory entry
+    data[entry + offset] |= mask
+    msg = refused(bytes(data), "r.xlsx")
+    assert "the workbook is damaged" in msg and why in msg
