@@ -161,25 +161,29 @@ def main() -> int:
     ap.add_argument("--xlsx-mb", type=float, default=1.0)
     ap.add_argument("--csv-mb", type=float, default=100.0)
     ap.add_argument("--repeat", type=int, default=3, help="fresh processes per file")
+    ap.add_argument("--only", choices=["xlsx", "csv"], help="measure one kind of file only")
     args = ap.parse_args()
     good_header = ",".join(HEADER)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
+        kinds = [args.only] if args.only else ["xlsx", "csv"]
         xt = int(args.xlsx_mb * 1e6)
-        files = {
-            "valid.xlsx": xlsx_of_size(xt, HEADER),
-            "wrong-header.xlsx": xlsx_of_size(xt, ["borough", "period", "indicator", "valu"]),
-            "zip-bomb.xlsx": zip_bomb(xt),
-            "far-cell.xlsx": far_cell(xt),
-        }
-        for name, data in files.items():
-            (d / name).write_bytes(data)
+        if "xlsx" in kinds:
+            files = {
+                "valid.xlsx": xlsx_of_size(xt, HEADER),
+                "wrong-header.xlsx": xlsx_of_size(xt, ["borough", "period", "indicator", "valu"]),
+                "zip-bomb.xlsx": zip_bomb(xt),
+                "far-cell.xlsx": far_cell(xt),
+            }
+            for name, data in files.items():
+                (d / name).write_bytes(data)
         ct = int(args.csv_mb * 1e6)
-        csv_of_size(d / "valid.csv", ct, header=good_header)
-        csv_of_size(d / "wrong-header.csv", ct, header="borough,period,indicator,valu,comment")
-        csv_of_size(d / "control-byte.csv", ct, header=good_header, damage="control")
-        csv_of_size(d / "extra-cell-at-end.csv", ct, header=good_header, damage="extra")
-        for kind in ("xlsx", "csv"):
+        if "csv" in kinds:
+            csv_of_size(d / "valid.csv", ct, header=good_header)
+            csv_of_size(d / "wrong-header.csv", ct, header="borough,period,indicator,valu,comment")
+            csv_of_size(d / "control-byte.csv", ct, header=good_header, damage="control")
+            csv_of_size(d / "extra-cell-at-end.csv", ct, header=good_header, damage="extra")
+        for kind in kinds:
             names = sorted((p for p in d.iterdir() if p.suffix == f".{kind}"), key=lambda p: p.name)
             valid = measure(d / f"valid.{kind}", args.repeat)
             print(
