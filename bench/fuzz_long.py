@@ -78,6 +78,11 @@ def main() -> int:
                 "cases": sum(rig.tally.values()),
                 **summary(rig.tally),
                 "seconds": round(time.perf_counter() - start, 1),
+                **(
+                    {"accepted_judged_by": dict(rig.judged_by)}
+                    if isinstance(rig, ReturnsRig)
+                    else {}
+                ),
                 "examples": {k: v[:3] for k, v in rig.examples.items()},
             }
             print(name, json.dumps(report[name], indent=1), flush=True)

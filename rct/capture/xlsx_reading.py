@@ -8,9 +8,11 @@ refuses such files in proportion to their size, not their expansion:
   than :attr:`XlsxLimits.ratio` times the file (plus a small floor), and the bytes
   actually inflated are counted too; then every part's checksum is verified, so a
   damaged workbook is refused whole;
-* the sheet is parsed as a stream (expat, no DTD or entities); row 1 is read and its
-  required columns checked before anything else, and shared strings are read only as far
-  as the rows read so far need;
+* the sheet is parsed as a stream (expat, no DTD or entities) under the strict grammar
+  of :mod:`rct.capture.xlsx_sheet` (a damaged element or attribute name in the cell data
+  refuses the file, naming row, column and part); row 1 is read and its required columns
+  checked before anything else, and shared strings are read only as far as the rows read
+  so far need;
 * rows, columns, cells and shared strings are counted against limits as they arrive, and
   a time budget is checked while parsing.
 
@@ -28,7 +30,7 @@ import re
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from io import BytesIO
 from typing import IO, Any
@@ -36,14 +38,17 @@ from xml.parsers import expat
 
 from rct.capture.errors import UnreadableFile
 from rct.capture.report import column_letter
+from rct.capture.xlsx_sheet import CHUNK as _CHUNK
+from rct.capture.xlsx_sheet import Malformed as _Bad
+from rct.capture.xlsx_sheet import RawCell as _Raw
+from rct.capture.xlsx_sheet import SheetStream as _SheetStream
+from rct.capture.xlsx_sheet import int_of as _int
+from rct.capture.xlsx_sheet import parser as _parser
+from rct.capture.xlsx_sheet import spreadsheetml
 
 __all__ = ["XlsxLimits", "read_xlsx"]
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
-_CHUNK = 1 << 16
-_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
 @dataclass(frozen=True)
@@ -69,23 +74,14 @@ class XlsxLimits:
         return self.seconds + self.seconds_per_mb * size / 1e6
 
 
-class _Bad(Exception):
-    """A malformation found while parsing; turned into UnreadableFile with the source."""
-
-
-def _col_index(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
-
-
 class _Book:
     """The zip, its checked parts and the counters shared by all parts."""
 
     def __init__(self, data: bytes, limits: XlsxLimits) -> None:
         self.limits = limits
-        self.started = time.monotonic()
+        # the budget counts this thread's CPU time: the work the file costs, not the
+        # waiting on a busy server (where a valid workbook must still be read)
+        self.started = time.thread_time()
         self.deadline = self.started + limits.budget(len(data))
         try:
             self.zip = zipfile.ZipFile(BytesIO(data))
@@ -106,7 +102,15 @@ class _Book:
         # a damaged part anywhere means a damaged file: refused whole, never read in part
         try:
             broken = self.zip.testzip()
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            OSError,
+            EOFError,
+            ValueError,
+            NotImplementedError,  # a compression method zipfile cannot inflate
+            RuntimeError,  # an encrypted part
+        ) as exc:
             raise _Bad(f"the workbook is damaged ({exc})") from None
         if broken is not None:
             raise _Bad(f"the workbook is damaged (part {broken} fails its checksum)")
@@ -137,29 +141,11 @@ class _Book:
         self.budget_bytes -= n
         if self.budget_bytes < 0:
             raise _Bad("the workbook expands to more than its declared size allows")
-        if time.monotonic() > self.deadline:
+        if time.thread_time() > self.deadline:
             raise _Bad(
-                f"reading took longer than {self.deadline - self.started:.0f} s allowed for "
+                f"reading took more than {self.deadline - self.started:.0f} s of CPU time allowed for "
                 "a file of this size"
             )
-
-
-def _parser(
-    start: Callable[..., None], end: Callable[[str], None], text: Callable[[str], None]
-) -> expat.XMLParserType:
-    p = expat.ParserCreate(namespace_separator="}")
-    p.buffer_text = True
-
-    def no_dtd(*_: Any) -> None:
-        raise _Bad("the workbook contains a DTD (entity declarations are never read)")
-
-    p.StartDoctypeDeclHandler = no_dtd
-    p.EntityDeclHandler = no_dtd
-    p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    p.StartElementHandler = start
-    p.EndElementHandler = end
-    p.CharacterDataHandler = text
-    return p
 
 
 def _local(tag: str) -> str:
@@ -246,10 +232,15 @@ class _SharedStrings:
         self._text: list[str] = []
         self._in_t = 0
         self._skip = 0  # inside <rPh> (phonetic runs are not part of the text)
+        self._seen_root = False
         self._stream: IO[bytes] | None = None
         self._parser = _parser(self._start, self._end, self._chars)
 
     def _start(self, tag: str, _a: dict[str, str]) -> None:
+        if not self._seen_root:
+            self._seen_root = True
+            if spreadsheetml(tag) != "sst":
+                raise _Bad("xl/sharedStrings.xml is not a SpreadsheetML shared-string table")
         tag = _local(tag)
         if tag == "si":
             self._text = []
@@ -290,102 +281,6 @@ class _SharedStrings:
                 self.done = True
                 self._stream.close()
         return self.items[index] if index < len(self.items) else None
-
-
-# a raw cell as the sheet stores it: (column index, type, style index, text or None)
-_Raw = tuple[int, str, int, "str | None"]
-
-
-class _SheetStream:
-    """Rows of raw cells of one sheet part, parsed chunk by chunk."""
-
-    def __init__(self, book: _Book, name: str) -> None:
-        self.book, self.name = book, name
-        self.ready: list[tuple[int, list[_Raw]]] = []
-        self.row = 0
-        self.cells: list[_Raw] = []
-        self.cell: list[Any] | None = None
-        self.text: list[str] = []
-        self.in_value = 0
-        self.count = 0
-        self.in_data = False
-        self.parser = _parser(self._start, self._end, self._chars)
-
-    def _start(self, tag: str, a: dict[str, str]) -> None:
-        tag = _local(tag)
-        lim = self.book.limits
-        if tag == "sheetData":
-            self.in_data = True
-        elif tag == "row" and self.in_data:
-            r = a.get("r")
-            n = self.row + 1 if r is None else _int(r, "row number")
-            if n <= self.row or n > lim.rows:
-                raise _Bad(f"row number {r} out of order or beyond {lim.rows:,} rows")
-            self.row, self.cells = n, []
-        elif tag == "c" and self.in_data:
-            ref = a.get("r")
-            if ref is None:
-                col = self.cells[-1][0] + 1 if self.cells else 0
-            else:
-                m = _REF.fullmatch(ref)
-                if m is None or int(m.group(2)) != self.row:
-                    raise _Bad(f"cell reference {ref!r} in row {self.row} is malformed")
-                col = _col_index(m.group(1))
-            if col >= lim.columns:
-                raise _Bad(
-                    f"row {self.row}: a cell in column {column_letter(col)}, beyond the "
-                    f"{lim.columns} columns a return may have"
-                )
-            if self.cells and col <= self.cells[-1][0]:
-                raise _Bad(f"row {self.row}: cells out of order at column {column_letter(col)}")
-            self.count += 1
-            if self.count > lim.cells:
-                raise _Bad(f"more than {lim.cells:,} cells")
-            self.cell = [col, a.get("t", "n"), _int(a.get("s", "0"), "style"), None]
-            self.text = []
-        elif tag in ("v", "t") and self.cell is not None:
-            self.in_value += 1
-
-    def _end(self, tag: str) -> None:
-        tag = _local(tag)
-        if tag in ("v", "t") and self.cell is not None:
-            self.in_value -= 1
-        elif tag == "c" and self.cell is not None:
-            self.cell[3] = "".join(self.text) if self.text else None
-            self.cells.append((self.cell[0], self.cell[1], self.cell[2], self.cell[3]))
-            self.cell = None
-        elif tag == "row" and self.in_data:
-            self.ready.append((self.row, self.cells))
-            self.cells = []
-        elif tag == "sheetData":
-            self.in_data = False
-
-    def _chars(self, text: str) -> None:
-        if self.in_value:
-            self.text.append(text)
-
-    def __iter__(self) -> Iterator[tuple[int, list[_Raw]]]:
-        with self.book.open(self.name) as stream:
-            while True:
-                try:
-                    chunk = stream.read(_CHUNK)
-                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-                    raise _Bad(f"the sheet is corrupted ({exc})") from None
-                self.book.spend(len(chunk))
-                try:
-                    self.parser.Parse(chunk, not chunk)
-                except expat.ExpatError as exc:
-                    raise _Bad(f"malformed sheet XML ({exc})") from None
-                ready, self.ready = self.ready, []
-                yield from ready
-                if not chunk:
-                    return
-
-
-def _int(text: str, what: str) -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
-        raise _Bad(f"malformed {what} {text!r} in the sheet")
-    return int(text)
 
 
 class _Cells:
