@@ -78,9 +78,13 @@ def test_an_erased_import_is_caught_by_a_checkpoint(trial_url: str, tmp_path: Pa
     with triggers_bypassed(trial_url) as conn:
         # the import's events (its rows have their own append-only guards)
         conn.execute(text("DELETE FROM audit_events WHERE seq > :s"), {"s": first})
-    assert verify(trial_url).ok
+    # the chain alone is valid; the submission left behind names an event that is gone
+    # (rct.capture.cells_seal), and the checkpoint sees the shorter trail
+    alone = verify(trial_url)
+    assert alone.chain.ok and not alone.ok
+    assert any("not a data import or amendment" in p for p in alone.problems)
     v = verify(trial_url, cp)
-    assert not v.ok and "removed from its end" in v.problems[0]
+    assert not v.ok and any("removed from its end" in p for p in v.problems)
 
 
 def test_rewritten_history_is_caught_by_a_checkpoint(trial_url: str, tmp_path: Path) -> None:
