@@ -15,7 +15,13 @@ from numpy.typing import NDArray
 from analysis.errors import ConvergenceError
 from analysis.glmm.families import Array, Family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun
-from analysis.glmm.optimise import ValueAndGradient, fd_hessian, gradient_hessian
+from analysis.glmm.optimise import (
+    BatchGradient,
+    ValueAndGradient,
+    fd_hessian,
+    gradient_hessian,
+    gradient_hessian_batched,
+)
 from analysis.shared.numderiv import central_hessian_batched
 
 __all__ = ["fixed_effect_cov", "rx_covariance", "separation_warnings"]
@@ -39,9 +45,11 @@ def fixed_effect_cov(
     p: int,
     pinned: NDArray[np.bool_],
     exact: ValueAndGradient | None = None,
+    batch: BatchGradient | None = None,
 ) -> tuple[Array, bool, bool]:
     """lme4's ``2 * solve(H)`` (fixed-effects block), H the deriv12 Hessian of ``objective``
-    (or, given ``exact``, central differences of the exact gradient of the same deviance).
+    (or, given ``exact``, central differences of the exact gradient of the same deviance;
+    given ``batch`` as well, the same gradients evaluated in one vectorised call).
 
     Returns the covariance, whether H is positive definite, and whether the covariance is
     (lme4's ``bad.V.hess`` test, which decides the fallback to the RX-based matrix). At a
@@ -49,13 +57,20 @@ def fixed_effect_cov(
     order in that standard deviation, so its row and column are dropped before inverting
     (the covariance of the remaining parameters given the boundary value).
     """
-    if exact is not None:
-        H = gradient_hessian(exact, x)
-    elif isinstance(objective, GlmerLaplaceDevfun):
-        # glmer's devfun evaluates all of deriv12's points in one vectorised PIRLS
-        H = central_hessian_batched(objective.batch, x, np.full(len(x), 1e-4))
-    else:
-        H = fd_hessian(objective, x)
+    H: Array | None = None
+    if exact is not None and batch is not None:
+        try:
+            H = gradient_hessian_batched(batch, x)
+        except ConvergenceError:
+            H = None  # the modes searched together failed: one gradient at a time below
+    if H is None:
+        if exact is not None:
+            H = gradient_hessian(exact, x)
+        elif isinstance(objective, GlmerLaplaceDevfun):
+            # glmer's devfun evaluates all of deriv12's points in one vectorised PIRLS
+            H = central_hessian_batched(objective.batch, x, np.full(len(x), 1e-4))
+        else:
+            H = fd_hessian(objective, x)
     keep = ~pinned
     H = H[np.ix_(keep, keep)]
     nfree_theta = int(np.sum(keep[:ntheta]))

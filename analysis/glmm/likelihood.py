@@ -347,3 +347,133 @@ class MarginalDeviance:
         grad_b = dld_db.sum(axis=0) + 2.0 * (X.T @ explicit) + a @ du_db + b @ ds_db
         grad_t = float(dld_dt.sum() + np.sum(pi * 2.0 * uk * sk) + a @ du_dt + b @ ds_dt)
         return value, np.concatenate(([sign * grad_t], grad_b))
+
+    def _modes_ri_batch(self, t: Array, eta0: Array, fam: Family, u: Array) -> Array:
+        """:meth:`_modes_ri` for ``k`` parameter points at once: ``t`` (k,), ``eta0`` (k, n),
+        starting modes ``u`` (k, G); the same Newton steps, halved per point and cluster.
+        Returns the modes (k, G); the state of the single-point search is left alone."""
+        rsum = self._gsum_rows
+        g = self.group
+        tc = t[:, None]
+        eta = eta0 + tc * u[:, g]
+        nll, d1, d2 = fam.terms(eta)
+        obj = rsum(nll) + u * u
+        for _ in range(self.max_iter):
+            grad = tc * rsum(d1) + u
+            du = -grad / (1.0 + tc * tc * rsum(d2))
+            decrement = -grad * du
+            slack = 1e-10 * (1.0 + np.abs(obj))
+            for _half in range(_HALVINGS):
+                nu = u + du
+                neta = eta0 + tc * nu[:, g]
+                nnll, nd1, nd2 = fam.terms(neta)
+                nobj = rsum(nnll) + nu * nu
+                worse = nobj > obj + slack
+                if not worse.any():
+                    break
+                du = np.where(worse, 0.5 * du, du)
+            else:
+                if np.any(worse & (decrement > slack)):
+                    raise ConvergenceError(
+                        "conditional modes did not converge (PIRLS): no step decreases "
+                        "the penalised deviance"
+                    )
+                du = np.where(worse, 0.0, du)
+                nu = u + du
+                neta = eta0 + tc * nu[:, g]
+                nnll, nd1, nd2 = fam.terms(neta)
+                nobj = rsum(nnll) + nu * nu
+            u, obj, d1, d2 = nu, nobj, nd1, nd2
+            size = float(np.max(np.abs(du), initial=0.0))
+            if size < self.tol or (size < _FULL_STEP_TOL and _half == 0):
+                break
+        else:
+            raise ConvergenceError("conditional modes did not converge (PIRLS)")
+        return np.asarray(u, dtype=np.float64)
+
+    def gradients(self, points: Array) -> Array:
+        """The exact gradients of :meth:`value_and_gradient` at ``k`` points
+        ``(theta, beta)`` (rows of ``points``, scalar random intercept) in one vectorised
+        pass: the conditional modes of every point start from the first-order prediction of
+        the last gradient evaluation and are found together. Used for the Hessian of the
+        covariance (central differences of the gradient), where the points are close."""
+        if self.olre:
+            raise ValueError("the analytic gradient covers a single random intercept")
+        fam = self.family
+        points = np.asarray(points, dtype=np.float64)
+        k = points.shape[0]
+        X, g, G = self.X, self.group, self.ngroups
+        p = X.shape[1]
+        sign = np.where(points[:, 0] < 0, -1.0, 1.0)
+        t = np.abs(points[:, 0])
+        B = points[:, 1:]
+        eta0 = B @ X.T + self.offset
+        tan = self._tangent
+        if tan is not None and tan[5] == fam.size and tan[0] != 0.0:
+            t0, b0, u0, du_dt0, du_db0, _ = tan
+            start = u0 + du_dt0 * (t - t0)[:, None] + (B - b0) @ du_db0.T
+            if not np.all(np.isfinite(start)):
+                start = np.tile(self._u, (k, 1))
+        else:
+            start = np.tile(self._u, (k, 1))
+        if not np.all(np.isfinite(start)):
+            start = np.zeros((k, G))
+        u = self._modes_ri_batch(t, eta0, fam, start)
+        tc = t[:, None]
+        eta = eta0 + tc * u[:, g]
+        _, d1, d2 = fam.terms(eta)
+        rsum = self._gsum_rows
+        sd1, sd2 = rsum(d1), rsum(d2)
+
+        def colsums(w: Array) -> Array:  # (k, n) weights -> (k, G, p) cluster sums of w x
+            m = (w[:, None, :] * X.T[None, :, :]).reshape(k * p, -1)
+            return np.asarray(rsum(m).reshape(k, p, G).transpose(0, 2, 1))
+
+        d2x = colsums(d2)
+        if fam.name == "poisson":
+            sd3, d3x = sd2, d2x
+        else:
+            d3 = fam.third_derivative(eta)
+            sd3, d3x = rsum(d3), colsums(d3)
+        h = 1.0 + tc * tc * sd2
+        t3 = t[:, None, None]
+        du_db = -t3 * d2x / h[:, :, None]
+        du_dt = -(sd1 + tc * u * sd2) / h
+        dld_db = t3 * t3 * (d3x + t3 * sd3[:, :, None] * du_db) / h[:, :, None]
+        dld_dt = (2.0 * tc * sd2 + tc * tc * sd3 * (u + tc * du_dt)) / h
+        if self.nagq == 1:
+            grad_b = 2.0 * (d1 @ X) + dld_db.sum(axis=1)
+            grad_t = 2.0 * np.sum(u * sd1, axis=1) + dld_dt.sum(axis=1)
+            return np.asarray(np.column_stack((sign * grad_t, grad_b)), dtype=np.float64)
+        ld = np.log(h)
+        devc0 = rsum(fam.deviance_residuals(eta)) + u**2
+        s = np.exp(-0.5 * ld)
+        ds_db, ds_dt = -0.5 * s[:, :, None] * dld_db, -0.5 * s * dld_dt
+        z = self._z[None, :, None]
+        q = len(self._z)
+        uk = u[:, None, :] + z * s[:, None, :]  # points x nodes x clusters
+        nllk, d1k, _ = fam.terms(eta0[:, None, :] + t3 * uk[:, :, g])
+        sat = fam.saturated_neg2_loglik()
+        devc = rsum((nllk - sat).reshape(k * q, -1)).reshape(k, q, G) + uk**2
+        logterms = np.log(self._w)[None, :, None] - 0.5 * (devc - devc0[:, None, :]) + 0.5 * z * z
+        sk = rsum(d1k.reshape(k * q, -1)).reshape(k, q, G)
+        slope_u = 2.0 * t3 * sk + 2.0 * uk
+        top = logterms.max(axis=1)
+        terms = np.exp(logterms - top[:, None, :])
+        pi = terms / terms.sum(axis=1)[:, None, :]
+        a = (pi * slope_u).sum(axis=1)
+        b = (pi * slope_u * z).sum(axis=1)
+        explicit = (pi[:, :, g] * d1k).sum(axis=1)
+        grad_b = (
+            dld_db.sum(axis=1)
+            + 2.0 * (explicit @ X)
+            + np.einsum("kg,kgp->kp", a, du_db)
+            + np.einsum("kg,kgp->kp", b, ds_db)
+        )
+        grad_t = (
+            dld_dt.sum(axis=1)
+            + np.sum(pi * 2.0 * uk * sk, axis=(1, 2))
+            + np.sum(a * du_dt, axis=1)
+            + np.sum(b * ds_dt, axis=1)
+        )
+        return np.asarray(np.column_stack((sign * grad_t, grad_b)), dtype=np.float64)

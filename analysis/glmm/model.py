@@ -45,7 +45,7 @@ from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
-from analysis.glmm.optimise import ValueAndGradient, minimise
+from analysis.glmm.optimise import BatchGradient, ValueAndGradient, minimise
 from analysis.glmm.results import GlmmResults, glmm_results
 from analysis.glmm.starts import (
     LOG_SIZE_MAX,
@@ -104,6 +104,8 @@ class Problem:
     starts: tuple[Array, ...]
     #: The objective with its exact gradient (None for the Poisson-lognormal model).
     value_and_grad: ValueAndGradient | None = None
+    #: That gradient at many points in one vectorised call (Poisson and binomial only).
+    gradients: BatchGradient | None = None
 
 
 def build_problem(
@@ -191,8 +193,20 @@ def build_problem(
     if family == "negative_binomial":
         starts = (best, poisson_start(dev, grid, beta0))
     x0 = min(starts, key=objective) if len(starts) > 1 else best
+    gradients = dev.gradients if family in ("poisson", "binomial") else None
     return Problem(
-        design, family, fam, dev, objective, lower, x0, ntheta, upper, starts, value_and_grad
+        design,
+        family,
+        fam,
+        dev,
+        objective,
+        lower,
+        x0,
+        ntheta,
+        upper,
+        starts,
+        value_and_grad,
+        gradients,
     )
 
 
@@ -320,8 +334,16 @@ def fit_glmm(
             "exact Laplace one"
         )
     try:
+        use_exact = hess_objective is not glmer
         cov, hess_ok, cov_ok = fixed_effect_cov(
-            hess_objective, x, ntheta, p, pinned, None if hess_objective is glmer else exact
+            hess_objective,
+            x,
+            ntheta,
+            p,
+            pinned,
+            exact if use_exact else None,
+            # the 2 n gradients of the Hessian in one vectorised pass
+            prob.gradients if use_exact and exact is not None else None,
         )
     except (ConvergenceError, np.linalg.LinAlgError):
         # glmer's PIRLS failed at a Hessian point: fall back to the exact Laplace deviance
@@ -431,6 +453,7 @@ def best_fit(prob: Problem) -> tuple[Array, bool, str]:
                 prob.lower,
                 upper=prob.upper,
                 value_and_grad=prob.value_and_grad,
+                gradients=prob.gradients,
             )
             if len(prob.starts) == 1:
                 return run

@@ -17,7 +17,12 @@ from analysis.errors import ModelSpecificationError
 from analysis.glmm import GeneralizedLinearMixedModel, fit_glmm
 from analysis.glmm.clusters import cluster_sums, row_cluster_sums
 from analysis.glmm.model import _glmer_devfun, best_fit, build_problem
-from analysis.glmm.optimise import fd_hessian, minimise
+from analysis.glmm.optimise import (
+    fd_hessian,
+    gradient_hessian,
+    gradient_hessian_batched,
+    minimise,
+)
 from analysis.shared.numderiv import central_hessian_batched
 
 DATA = Path(__file__).resolve().parents[2] / "tools" / "r_reference" / "data"
@@ -94,6 +99,37 @@ def test_batched_glmer_devfun_gives_deriv12_of_the_pointwise_devfun(family: str)
     # on the Poisson data; both give glmer's standard errors to 1.1e-6).
     scale = np.abs(fd_hessian(devfun, x)).max()
     np.testing.assert_allclose(batched, fd_hessian(devfun, x), rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize(("family", "nagq"), [("poisson", 1), ("poisson", 10), ("binomial", 12)])
+def test_batched_gradients_are_the_pointwise_gradients(family: str, nagq: int) -> None:
+    data, formula = (
+        (BINARY, "y ~ arm + post + treat + age") if family == "binomial" else (COUNTS, FORMULA)
+    )
+    prob = build_problem(
+        data,
+        formula,
+        "borough",
+        family=family,
+        offset=None,
+        exposure=None if family == "binomial" else "population",
+        trials=None,
+        nagq=nagq,
+    )
+    x, _, _ = best_fit(prob)
+    assert prob.gradients is not None and prob.value_and_grad is not None
+    # the covariance's central-difference points, and points far from the optimum
+    shifts = np.vstack((np.eye(len(x)) * 1e-5, -np.eye(len(x)) * 1e-5, [0.1] * len(x)))
+    points = x + shifts
+    batched = prob.gradients(points)
+    pointwise = np.array([prob.value_and_grad(pt)[1] for pt in points])
+    scale = np.abs(pointwise).max() + 1.0
+    np.testing.assert_allclose(batched, pointwise, rtol=0, atol=1e-9 * scale)
+    # and the covariance from them is the pointwise one
+    exact = gradient_hessian(prob.value_and_grad, x)
+    np.testing.assert_allclose(
+        gradient_hessian_batched(prob.gradients, x), exact, rtol=1e-6, atol=1e-8
+    )
 
 
 def test_cluster_sums_match_a_dense_indicator_product() -> None:
