@@ -31,9 +31,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from numpy.typing import ArrayLike, NDArray
+from statsmodels.genmod import families as sm_families
 from statsmodels.genmod.cov_struct import Exchangeable
+from statsmodels.genmod.generalized_estimating_equations import GEE
 
 from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
 from analysis.families import FAMILIES, family_info
@@ -48,10 +49,10 @@ FloatArray = NDArray[np.float64]
 GEE_FAMILIES = tuple(name for name, info in FAMILIES.items() if info.gee)
 
 #: statsmodels' family for each link of the registry's GEE families.
-_LINK_FAMILY: dict[str, Callable[[], sm.families.Family]] = {
-    "identity": sm.families.Gaussian,
-    "log": sm.families.Poisson,
-    "logit": sm.families.Binomial,
+_LINK_FAMILY: dict[str, Callable[[], sm_families.Family]] = {
+    "identity": sm_families.Gaussian,
+    "log": sm_families.Poisson,
+    "logit": sm_families.Binomial,
 }
 
 #: Covariance of the estimates -> the statsmodels results attribute that holds it.
@@ -210,7 +211,7 @@ class GeneralizedEstimatingEquations:
         p = self.X.shape[1]
         df = DF_METHODS[df_method](self.ngroups, p)
         link = family_info(self.family).link
-        model = sm.GEE(
+        model = GEE(
             self.y,
             self.X,
             groups=self.groups,
