@@ -18,6 +18,7 @@ The deviances are exactly lme4's (glmer) objective functions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -194,43 +195,9 @@ class MarginalDeviance:
         u = self._u if start is None else start
         if not np.all(np.isfinite(u)):
             u = np.zeros(self.ngroups)
-        g, gsum = self.group, self._gsum
-        eta = eta0 + t * u[g]
-        nll, d1, d2 = fam.terms(eta)
-        obj = gsum(nll) + u * u
-        for _ in range(self.max_iter):
-            grad = t * gsum(d1) + u
-            du = -grad / (1.0 + t * t * gsum(d2))
-            decrement = -grad * du
-            slack = 1e-10 * (1.0 + np.abs(obj))
-            for _half in range(_HALVINGS):
-                nu = u + du
-                neta = eta0 + t * nu[g]
-                nnll, nd1, nd2 = fam.terms(neta)
-                nobj = gsum(nnll) + nu * nu
-                worse = nobj > obj + slack
-                if not worse.any():
-                    break
-                du = np.where(worse, 0.5 * du, du)
-            else:
-                if np.any(worse & (decrement > slack)):
-                    raise ConvergenceError(
-                        "conditional modes did not converge (PIRLS): no step decreases "
-                        "the penalised deviance"
-                    )
-                du = np.where(worse, 0.0, du)
-                nu = u + du
-                neta = eta0 + t * nu[g]
-                nnll, nd1, nd2 = fam.terms(neta)
-                nobj = gsum(nnll) + nu * nu
-            u, eta, obj, nll, d1, d2 = nu, neta, nobj, nnll, nd1, nd2
-            size = float(np.max(np.abs(du), initial=0.0))
-            # a full Newton step of 1e-9 leaves an error of order 1e-18 (quadratic
-            # convergence); after a halved step only the tolerance itself will do
-            if size < self.tol or (size < _FULL_STEP_TOL and _half == 0):
-                break
-        else:
-            raise ConvergenceError("conditional modes did not converge (PIRLS)")
+        u, eta, nll, d1, d2 = _newton_modes(
+            u, eta0, t, self.group, self._gsum, fam, self.tol, self.max_iter
+        )
         self._u = u
         self._at_modes = (eta, nll, d1, d2)
         return u, eta
@@ -352,43 +319,9 @@ class MarginalDeviance:
         """:meth:`_modes_ri` for ``k`` parameter points at once: ``t`` (k,), ``eta0`` (k, n),
         starting modes ``u`` (k, G); the same Newton steps, halved per point and cluster.
         Returns the modes (k, G); the state of the single-point search is left alone."""
-        rsum = self._gsum_rows
-        g = self.group
-        tc = t[:, None]
-        eta = eta0 + tc * u[:, g]
-        nll, d1, d2 = fam.terms(eta)
-        obj = rsum(nll) + u * u
-        for _ in range(self.max_iter):
-            grad = tc * rsum(d1) + u
-            du = -grad / (1.0 + tc * tc * rsum(d2))
-            decrement = -grad * du
-            slack = 1e-10 * (1.0 + np.abs(obj))
-            for _half in range(_HALVINGS):
-                nu = u + du
-                neta = eta0 + tc * nu[:, g]
-                nnll, nd1, nd2 = fam.terms(neta)
-                nobj = rsum(nnll) + nu * nu
-                worse = nobj > obj + slack
-                if not worse.any():
-                    break
-                du = np.where(worse, 0.5 * du, du)
-            else:
-                if np.any(worse & (decrement > slack)):
-                    raise ConvergenceError(
-                        "conditional modes did not converge (PIRLS): no step decreases "
-                        "the penalised deviance"
-                    )
-                du = np.where(worse, 0.0, du)
-                nu = u + du
-                neta = eta0 + tc * nu[:, g]
-                nnll, nd1, nd2 = fam.terms(neta)
-                nobj = rsum(nnll) + nu * nu
-            u, obj, d1, d2 = nu, nobj, nd1, nd2
-            size = float(np.max(np.abs(du), initial=0.0))
-            if size < self.tol or (size < _FULL_STEP_TOL and _half == 0):
-                break
-        else:
-            raise ConvergenceError("conditional modes did not converge (PIRLS)")
+        u, *_ = _newton_modes(
+            u, eta0, t[:, None], self.group, self._gsum_rows, fam, self.tol, self.max_iter
+        )
         return np.asarray(u, dtype=np.float64)
 
     def gradients(self, points: Array) -> Array:
@@ -477,3 +410,55 @@ class MarginalDeviance:
             + np.sum(b * ds_dt, axis=1)
         )
         return np.asarray(np.column_stack((sign * grad_t, grad_b)), dtype=np.float64)
+
+
+def _newton_modes(
+    u: Array,
+    eta0: Array,
+    t: float | Array,
+    g: NDArray[np.intp],
+    gsum: Callable[[Array], Array],
+    fam: Family,
+    tol: float,
+    max_iter: int,
+) -> tuple[Array, Array, Array, Array, Array]:
+    """Conditional modes of a scalar random intercept by Newton steps for every cluster at
+    once (the penalised deviance separates by cluster), halving the step only where it did
+    not decrease. ``u`` is (G,) with a scalar ``t`` for one parameter point, or (k, G)
+    with ``t`` (k, 1) for ``k`` points (``gsum`` sums over clusters along the last axis).
+    Returns the modes and ``eta``, ``nll``, ``d1``, ``d2`` at them."""
+    eta = eta0 + t * u[..., g]
+    nll, d1, d2 = fam.terms(eta)
+    obj = gsum(nll) + u * u
+    for _ in range(max_iter):
+        grad = t * gsum(d1) + u
+        du = -grad / (1.0 + t * t * gsum(d2))
+        decrement = -grad * du
+        slack = 1e-10 * (1.0 + np.abs(obj))
+        for _half in range(_HALVINGS):
+            nu = u + du
+            neta = eta0 + t * nu[..., g]
+            nnll, nd1, nd2 = fam.terms(neta)
+            nobj = gsum(nnll) + nu * nu
+            worse = nobj > obj + slack
+            if not worse.any():
+                break
+            du = np.where(worse, 0.5 * du, du)
+        else:
+            if np.any(worse & (decrement > slack)):
+                raise ConvergenceError(
+                    "conditional modes did not converge (PIRLS): no step decreases "
+                    "the penalised deviance"
+                )
+            du = np.where(worse, 0.0, du)
+            nu = u + du
+            neta = eta0 + t * nu[..., g]
+            nnll, nd1, nd2 = fam.terms(neta)
+            nobj = gsum(nnll) + nu * nu
+        u, eta, obj, nll, d1, d2 = nu, neta, nobj, nnll, nd1, nd2
+        size = float(np.max(np.abs(du), initial=0.0))
+        # a full Newton step of 1e-9 leaves an error of order 1e-18 (quadratic
+        # convergence); after a halved step only the tolerance itself will do
+        if size < tol or (size < _FULL_STEP_TOL and _half == 0):
+            return u, eta, nll, d1, d2
+    raise ConvergenceError("conditional modes did not converge (PIRLS)")
