@@ -24,7 +24,7 @@ from analysis.sap.characteristics import characteristics
 from analysis.sap.operating import OperatingPlan, run_key, run_simulations
 from analysis.sap.scenarios import default_grid
 from protocols import load_protocol, shipped_protocol_path
-from rct.allocation_design import space_for_protocol
+from rct.allocation.design import space_for_protocol
 from rct.design_check import Checkpoint
 
 

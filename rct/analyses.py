@@ -38,10 +38,10 @@ from analysis.sap.results import SapResults
 from analysis.sap.summary import summary_markdown
 from protocols import Protocol
 from rct import protocols as protocol_store
-from rct.allocation_design import space_for_protocol
-from rct.allocation_state import AllocationStatus
-from rct.allocations import AllocationStateError, live
-from rct.arms_guard import verified_arms
+from rct.allocation.arms_guard import verified_arms
+from rct.allocation.design import space_for_protocol
+from rct.allocation.sealing import AllocationStateError, live
+from rct.allocation.state import AllocationStatus
 from rct.capture.dataset import open_query_counts
 from rct.capture.export import dataset_rows, snapshot_hash
 from rct.capture.values import current_cells

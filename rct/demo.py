@@ -182,7 +182,7 @@ def _baseline_returns(ctx: DemoContext) -> str:
 
 def _plan(ctx: DemoContext) -> str:
     from allocation import build_scheme_space, diagnose
-    from rct.allocation_design import design_from_protocol, units_frame
+    from rct.allocation.design import design_from_protocol, units_frame
 
     protocol = _protocol(ctx)
     units, design = units_frame(protocol), design_from_protocol(protocol)
@@ -198,7 +198,7 @@ def _plan(ctx: DemoContext) -> str:
 
 
 def _seal(ctx: DemoContext) -> str:
-    from rct.allocations import seal
+    from rct.allocation.sealing import seal
 
     ws = ctx.workspace(STATISTICIAN)
     try:
@@ -221,7 +221,7 @@ def _seal(ctx: DemoContext) -> str:
 
 
 def _reveal(ctx: DemoContext) -> str:
-    from rct.allocations import reveal
+    from rct.allocation.sealing import reveal
 
     ws = ctx.workspace(STATISTICIAN)
     try:
@@ -235,8 +235,8 @@ def _reveal(ctx: DemoContext) -> str:
 
 
 def _verify_allocation(ctx: DemoContext) -> str:
-    from rct.allocation_certificate import render_certificate
-    from rct.allocations import verify_current
+    from rct.allocation.certificate import render_certificate
+    from rct.allocation.sealing import verify_current
 
     ws = ctx.workspace(EVALUATOR)
     try:
@@ -351,7 +351,7 @@ def _report(ctx: DemoContext) -> str:
 
 
 def _bundle(ctx: DemoContext) -> str:
-    from rct.bundle import export_bundle
+    from rct.evaluation.bundle import export_bundle
 
     ws = ctx.workspace(EVALUATOR)
     try:
@@ -363,8 +363,8 @@ def _bundle(ctx: DemoContext) -> str:
 
 
 def _reproduce(ctx: DemoContext) -> str:
-    from rct.bundle_trust import Anchors
-    from rct.reproduce import reproduce
+    from rct.evaluation.bundle_trust import Anchors
+    from rct.evaluation.reproduce import reproduce
 
     # against what was published outside the bundle: the checkpoint and commitment at seal
     checkpoint, commitment = ctx.facts["published"]

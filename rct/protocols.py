@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from protocols import Protocol, protocol_from_data
-from rct.allocation_state import live
+from rct.allocation.state import live
 from rct.audit import utc_now
 from rct.db.models import ProtocolVersion
 from rct.errors import InputError, NotInitialised, ProtocolStateError

@@ -133,7 +133,7 @@ def plan(
         )
         source = units_file
     else:
-        from rct.allocation_design import design_from_protocol, units_frame
+        from rct.allocation.design import design_from_protocol, units_frame
         from rct.services.protocol import current_protocol
 
         protocol = current_protocol(state.workspace()).protocol
@@ -182,8 +182,8 @@ def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
     checkpoint, and prints for publication the commitment with the audit trail's head at
     seal. Nothing readable tells the arms apart until reveal.
     """
-    from rct.allocation_certificate import publication_text
-    from rct.allocations import seal
+    from rct.allocation.certificate import publication_text
+    from rct.allocation.sealing import seal
 
     ws = state.workspace()
     result = seal(ws, _passphrase(confirm=True), Path(envelope_path))
@@ -214,7 +214,7 @@ def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
 @pass_state
 def reveal_cmd(state: State, as_json: bool) -> None:
     """Open the envelope (passphrase prompted, or RCT_PASSPHRASE), check and record the allocation."""
-    from rct.allocations import certificate, reveal
+    from rct.allocation.sealing import certificate, reveal
 
     ws = state.workspace()
     row = reveal(ws, _passphrase(confirm=False))
@@ -245,7 +245,7 @@ def _print_arms(arms: dict[str, str]) -> None:
 @pass_state
 def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
     """Recompute the allocation from the revealed seed and locked protocol: PASS or FAIL."""
-    from rct.allocations import verify_current
+    from rct.allocation.sealing import verify_current
 
     checks, cert = verify_current(state.workspace())
     ok = all(c.ok for c in checks)
@@ -273,7 +273,7 @@ def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
 
 
 def _explain(cert: dict[str, Any]) -> list[Any]:
-    from rct.allocation_verify import explain_certificate
+    from rct.allocation.verify import explain_certificate
 
     return explain_certificate(cert)
 
@@ -283,7 +283,7 @@ def _explain(cert: dict[str, Any]) -> list[Any]:
 @pass_state
 def show_cmd(state: State, as_json: bool) -> None:
     """Show the live allocation: status, commitment and, once revealed, the arms."""
-    from rct.allocations import certificate
+    from rct.allocation.sealing import certificate
 
     cert = certificate(state.workspace())
     if as_json:
@@ -334,8 +334,8 @@ def certificate_cmd(state: State, output: str | None) -> None:
     """The allocation certificate for the trial master file: commitment, versions, fingerprints, times, actors."""
     import json
 
-    from rct.allocation_certificate import render_certificate
-    from rct.allocations import certificate, verify_current
+    from rct.allocation.certificate import render_certificate
+    from rct.allocation.sealing import certificate, verify_current
 
     ws = state.workspace()
     cert = certificate(ws)
@@ -359,7 +359,7 @@ def certificate_cmd(state: State, output: str | None) -> None:
 @pass_state
 def void_cmd(state: State, reason: str) -> None:
     """Void the live allocation (statisticians); the record is kept and a new seal is marked as such."""
-    from rct.allocations import void
+    from rct.allocation.sealing import void
 
     row = void(state.workspace(), reason)
     click.echo(f"Voided allocation #{row.id}: {reason}")

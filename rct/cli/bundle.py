@@ -20,8 +20,8 @@ def export_cmd(state: State, directory: str, as_json: bool) -> None:
     """Write a reproduction bundle to DIRECTORY (new): protocol, allocation, audit, data, results."""
     from pathlib import Path
 
-    from rct.bundle import EXPORT_STEPS, export_bundle
     from rct.cli.progress import progress_bar
+    from rct.evaluation.bundle import EXPORT_STEPS, export_bundle
 
     with progress_bar(EXPORT_STEPS, "Writing the bundle", as_json=as_json) as advance:
         result = export_bundle(state.workspace(), Path(directory), progress=advance)
@@ -91,10 +91,10 @@ def reproduce_cmd(
     """
     from pathlib import Path
 
-    from rct.bundle_trust import Anchors
     from rct.checkpoints import load_checkpoint
     from rct.cli.progress import progress_bar
-    from rct.reproduce import CONCEALED, reproduce, steps, verdict
+    from rct.evaluation.bundle_trust import Anchors
+    from rct.evaluation.reproduce import CONCEALED, reproduce, steps, verdict
 
     anchors = Anchors(tuple(load_checkpoint(Path(c)) for c in checkpoints), commitment, genesis)
     with progress_bar(steps(Path(directory)), "Checking the bundle", as_json=as_json) as advance:
@@ -102,7 +102,7 @@ def reproduce_cmd(
     ok, summary = verdict(checks)
     explained = None
     if explain:
-        from rct.allocation_verify import explain_bundle
+        from rct.allocation.verify import explain_bundle
 
         explained = explain_bundle(Path(directory))
     if as_json:

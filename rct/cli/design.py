@@ -153,7 +153,7 @@ def power(
     compare a borough with its own baseline: try --sd-trend 0.02 as well.
     """
     from analysis.sap.power import power_simulation
-    from rct.allocation_design import space_for_protocol
+    from rct.allocation.design import space_for_protocol
     from rct.cli.progress import progress_bar
 
     if sum(x is not None for x in (icc, cv, sd_between)) > 1:
@@ -296,7 +296,7 @@ def check(
     from analysis.sap.results import results_json
     from analysis.sap.scenarios import default_grid
     from analysis.sap.simulate import SimulationSettings
-    from rct.allocation_design import space_for_protocol
+    from rct.allocation.design import space_for_protocol
     from rct.cli.progress import progress_bar
     from rct.design_check import Checkpoint
 

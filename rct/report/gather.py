@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from rct import allocations
 from rct import protocols as protocol_store
+from rct.allocation import sealing
 from rct.audit import event_record, iter_events, utc_now
 from rct.audit_checks import verify_records
 from rct.checkpoints import describe, latest_checkpoint
@@ -27,21 +27,21 @@ _WORST = ("overdue", "not_yet_due", "queried", "amended", "received")
 def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
     """Collect the report's data and draw its figures."""
     from allocation import build_scheme_space, diagnose
-    from rct.allocation_design import design_from_protocol, units_frame
-    from rct.bundle import software_versions
+    from rct.allocation.design import design_from_protocol, units_frame
     from rct.capture.completeness import completeness
     from rct.capture.dataset import open_query_counts
     from rct.capture.export import dataset_rows, snapshot_hash
     from rct.capture.values import current_cells
+    from rct.evaluation.bundle import software_versions
     from rct.report import plots
 
     with ws.session() as s:
         reader = ws.read_public(s)
         stored = protocol_store.current(s)
-        row = allocations.live(s) or allocations.latest(s)
-        cert = allocations.record_dict(row) if row is not None else None
+        row = sealing.live(s) or sealing.latest(s)
+        cert = sealing.record_dict(row) if row is not None else None
         # Someone without an account gets the arms-free parts only, as before reveal.
-        arms = allocations.revealed_arms(s) if reader.role != "unregistered" else None
+        arms = sealing.revealed_arms(s) if reader.role != "unregistered" else None
         rows = dataset_rows(stored.protocol, current_cells(s), open_query_counts(s), arms)
         checkpoint = latest_checkpoint(s)
         chain, held = verify_records(

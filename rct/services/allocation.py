@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from rct import allocations
 from rct import protocols as store
+from rct.allocation import sealing
 from rct.audit_export import safe_cell
 from rct.workspace import Workspace
 
@@ -17,15 +17,15 @@ def export_allocation_list(ws: Workspace, output: str | Path) -> int:
     """Write the revealed allocation (unit, name, GSS code, arm) to ``output`` as CSV and
     return how many units it lists.
 
-    Refused (:class:`rct.allocations.AllocationStateError`, nothing written) before reveal:
+    Refused (:class:`rct.allocation.sealing.AllocationStateError`, nothing written) before reveal:
     until then nothing may tell the arms apart (docs/architecture.md, decision 5).
     """
     with ws.session() as s:
         ws.read_as(s)
-        arms = allocations.revealed_arms(s)
+        arms = sealing.revealed_arms(s)
         protocol = store.current(s).protocol
     if arms is None:
-        raise allocations.AllocationStateError(
+        raise sealing.AllocationStateError(
             "the allocation is not revealed: there is no list to export"
         )
     with open(output, "w", encoding="utf-8", newline="") as fh:

@@ -203,7 +203,7 @@ class ProtocolRig:
 def _downstream(toml: str) -> tuple[str, str]:
     """Whether what later commands compute from an accepted protocol works."""
     from protocols import loads_protocol
-    from rct.allocation_design import space_for_protocol
+    from rct.allocation.design import space_for_protocol
     from rct.capture.completeness import compute_completeness
 
     try:

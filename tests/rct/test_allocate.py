@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from protocols import load_protocol, shipped_protocol_path
-from rct import allocations
-from rct.allocation_verify import verify_allocation
+from rct.allocation import sealing
+from rct.allocation.verify import verify_allocation
 from rct.audit import event_record, iter_events
 from rct.errors import InputError, PermissionDenied, ProtocolStateError
 from rct.workspace import Workspace
@@ -25,8 +25,8 @@ WS = Callable[[str], Workspace]
 PASS = "correct horse battery staple"
 
 
-def seal(ws: Workspace, tmp_path: Path, name: str = "env.json") -> allocations.SealResult:
-    return allocations.seal(ws, PASS, tmp_path / name)
+def seal(ws: Workspace, tmp_path: Path, name: str = "env.json") -> sealing.SealResult:
+    return sealing.seal(ws, PASS, tmp_path / name)
 
 
 def everything_readable(url: str, tmp_path: Path) -> str:
@@ -54,7 +54,7 @@ def test_nothing_distinguishes_the_arms_before_reveal(
     ws = workspace_as("sam")
     result = seal(ws, tmp_path)
     before = everything_readable(trial_url, tmp_path)
-    row = allocations.reveal(ws, PASS)
+    row = sealing.reveal(ws, PASS)
     assert row.seed_hex and row.seed_hex not in before
     squeezed = before.replace(" ", "")
     for unit, arm in json.loads(row.arms or "{}").items():
@@ -74,7 +74,7 @@ def test_reveal_recomputes_the_allocation_and_verify_passes(
 ) -> None:
     ws = workspace_as("sam")
     seal(ws, tmp_path)
-    row = allocations.reveal(ws, PASS)
+    row = sealing.reveal(ws, PASS)
     arms = json.loads(row.arms or "{}")
     assert sorted(arms.values()).count("intervention") == 3 and len(arms) == 7
     checks = _verify(ws)
@@ -85,9 +85,9 @@ def _verify(
     ws: Workspace, cert_change: Callable[[dict], None] | None = None, protocol=None
 ) -> list:
     with ws.session() as s:
-        row = allocations.live(s)
+        row = sealing.live(s)
         assert row is not None
-        cert = allocations.record_dict(row)
+        cert = sealing.record_dict(row)
         events = [event_record(e) for e in iter_events(s)]
     if cert_change:
         cert_change(cert)
@@ -98,9 +98,9 @@ def test_wrong_passphrase_is_refused_and_recorded(workspace_as: WS, tmp_path: Pa
     ws = workspace_as("sam")
     seal(ws, tmp_path)
     with pytest.raises(InputError, match="does not open"):
-        allocations.reveal(ws, "not the passphrase at all")
+        sealing.reveal(ws, "not the passphrase at all")
     with ws.session() as s:
-        assert allocations.live(s).status == "sealed"  # type: ignore[union-attr]
+        assert sealing.live(s).status == "sealed"  # type: ignore[union-attr]
         assert [e.action for e in iter_events(s)][-1] == "allocation.reveal-failed"
 
 
@@ -108,7 +108,7 @@ def test_wrong_passphrase_is_refused_and_recorded(workspace_as: WS, tmp_path: Pa
 def test_any_change_makes_verification_fail(workspace_as: WS, tmp_path: Path, what: str) -> None:
     ws = workspace_as("sam")
     seal(ws, tmp_path)
-    allocations.reveal(ws, PASS)
+    sealing.reveal(ws, PASS)
     protocol = None
 
     def change(cert: dict) -> None:
@@ -143,16 +143,16 @@ def test_one_live_allocation_and_reseal_after_void_is_marked(
 ) -> None:
     ws = workspace_as("sam")
     first = seal(ws, tmp_path, "a.json")
-    with pytest.raises(allocations.AllocationStateError, match="one live allocation"):
+    with pytest.raises(sealing.AllocationStateError, match="one live allocation"):
         seal(ws, tmp_path, "b.json")
     assert not (tmp_path / "b.json").exists()
     with pytest.raises(InputError):
-        allocations.void(ws, "  ")
-    allocations.void(ws, "sealed before the final unit table was agreed")
+        sealing.void(ws, "  ")
+    sealing.void(ws, "sealed before the final unit table was agreed")
     second = seal(ws, tmp_path, "c.json")
     assert second.replaces_id == first.id
     with ws.session() as s:
-        assert allocations.record_dict(allocations.live(s))["replaces"] == first.id  # type: ignore[arg-type]
+        assert sealing.record_dict(sealing.live(s))["replaces"] == first.id  # type: ignore[arg-type]
 
 
 def test_amendment_may_not_change_units_once_sealed(workspace_as: WS, tmp_path: Path) -> None:
@@ -179,16 +179,16 @@ def test_amendment_may_not_change_units_once_sealed(workspace_as: WS, tmp_path: 
 SEALER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from rct import allocations
+    from rct.allocation import sealing
     from rct.workspace import Workspace
     url, out, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     ws = Workspace(url, "sam")
     while not go.exists():
         pass
     try:
-        allocations.seal(ws, "correct horse battery staple", out)
+        sealing.seal(ws, "correct horse battery staple", out)
         print("SEALED")
-    except allocations.AllocationStateError as exc:
+    except sealing.AllocationStateError as exc:
         print("REFUSED", exc)
 """)
 
@@ -303,7 +303,7 @@ def test_export_fills_the_arm_column_only_after_reveal(workspace_as: WS, tmp_pat
     seal(ws, tmp_path)
     before = export_trial(ws, tmp_path / "before", ["csv"])
     assert json.loads(Path(before.manifest).read_text())["arms_revealed"] is False
-    allocations.reveal(ws, PASS)
+    sealing.reveal(ws, PASS)
     after = export_trial(ws, tmp_path / "after", ["csv"])
     lines = (tmp_path / "after" / "analysis_dataset.csv").read_text().splitlines()
     header = lines[0].split(",")

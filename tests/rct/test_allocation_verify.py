@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from allocation import commitment
 from protocols import load_protocol, loads_protocol, shipped_protocol_path
 from protocols.canonical import canonical_json
-from rct.allocation_design import space_for_protocol
-from rct.allocation_verify import verify_allocation
+from rct.allocation.design import space_for_protocol
+from rct.allocation.verify import verify_allocation
 from rct.audit import GENESIS, event_hash
 
 PROTOCOL = load_protocol(shipped_protocol_path())

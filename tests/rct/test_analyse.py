@@ -13,9 +13,10 @@ from sqlalchemy import text
 
 from analysis.sap.simulate import simulate_values
 from protocols import Protocol
-from rct import allocations, analyses
+from rct import analyses
 from rct import protocols as store
-from rct.allocations import AllocationStateError
+from rct.allocation import sealing
+from rct.allocation.sealing import AllocationStateError
 from rct.audit import event_record, iter_events
 from rct.errors import NotFound, PermissionDenied, ProtocolStateError
 from rct.workspace import Workspace
@@ -61,8 +62,8 @@ def _import(ws: Workspace, arms: dict[str, str], seed: int = 5) -> None:
 
 def _revealed(url: str, tmp_path: Path) -> tuple[Workspace, dict[str, str]]:
     ws = Workspace(url, "sam")
-    allocations.seal(ws, PASS, tmp_path / "envelope.json")
-    row = allocations.reveal(ws, PASS)
+    sealing.seal(ws, PASS, tmp_path / "envelope.json")
+    row = sealing.reveal(ws, PASS)
     return ws, json.loads(row.arms or "{}")
 
 
@@ -89,7 +90,7 @@ def test_run_refuses_a_sealed_allocation_that_is_not_revealed(
     small_trial: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ws = Workspace(small_trial, "sam")
-    allocations.seal(ws, PASS, tmp_path / "envelope.json")
+    sealing.seal(ws, PASS, tmp_path / "envelope.json")
     ws.close()
     run = run_cli(capsys, "--db", small_trial, "--as", "sam", "analyse", "run")
     assert run.code == 6
@@ -123,7 +124,7 @@ def test_a_run_is_stored_with_its_provenance_and_audited_in_the_same_transaction
         data = stored.data
         assert hashlib.sha256(stored.results_json.encode()).hexdigest() == stored.results_sha256
         with ws.session() as s:
-            commitment = allocations.live(s).commitment  # type: ignore[union-attr]
+            commitment = sealing.live(s).commitment  # type: ignore[union-attr]
             events = [event_record(e) for e in iter_events(s)]
             snapshot = _export_snapshot(s)
         prov = data["provenance"]
@@ -148,7 +149,7 @@ def test_a_run_is_stored_with_its_provenance_and_audited_in_the_same_transaction
 
 
 def _export_snapshot(session) -> str:  # type: ignore[no-untyped-def]
-    from rct.allocations import revealed_arms
+    from rct.allocation.sealing import revealed_arms
     from rct.capture.dataset import open_query_counts
     from rct.capture.export import dataset_rows, snapshot_hash
     from rct.capture.values import current_cells

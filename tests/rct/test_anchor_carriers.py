@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from rct import allocations
-from rct.allocation_certificate import render_certificate
-from rct.bundle import export_bundle
+from rct.allocation import sealing
+from rct.allocation.certificate import render_certificate
 from rct.checkpoints import load_checkpoint, stored_checkpoints
 from rct.db.models import AuditEvent
+from rct.evaluation.bundle import export_bundle
 from rct.workspace import Workspace
 from tests.rct.helpers import run_cli, triggers_bypassed
 from tests.rct.trial_helpers import PASSPHRASE, populated_trial
@@ -92,7 +92,7 @@ def test_seal_json_carries_the_head_at_seal(
 
 def test_seal_result_carries_the_seal_events_head(trial_url: str, tmp_path: Path) -> None:
     ws = Workspace(trial_url, "sam")
-    result = allocations.seal(ws, PASSPHRASE, tmp_path / "env.json")
+    result = sealing.seal(ws, PASSPHRASE, tmp_path / "env.json")
     ws.close()
     event = seal_event(trial_url)
     assert (result.head_seq, result.head) == (event.seq, event.hash)
@@ -102,7 +102,7 @@ def test_the_certificate_carries_the_latest_checkpoint(trial_url: str, tmp_path:
     populated_trial(trial_url, tmp_dir=tmp_path)  # seal and reveal write checkpoints
     latest = latest_stored(trial_url)
     ws = Workspace(trial_url, "sam")
-    cert = allocations.certificate(ws)
+    cert = sealing.certificate(ws)
     ws.close()
     assert cert["checkpoint"] == latest
     text = render_certificate(cert, [])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rct.bundle import export_bundle
-from rct.reproduce import reproduce
+from rct.evaluation.bundle import export_bundle
+from rct.evaluation.reproduce import reproduce
 from rct.workspace import Workspace
 from tests.rct.helpers import run_cli
 from tests.rct.trial_helpers import populated_trial
@@ -118,7 +118,7 @@ def test_removing_a_file_fails_and_names_it(bundle_dir: Path, tmp_path: Path) ->
 def test_reordered_audit_events_fail_even_with_a_forged_manifest(
     bundle_dir: Path, tmp_path: Path
 ) -> None:
-    from rct.bundle import sha256_file
+    from rct.evaluation.bundle import sha256_file
 
     target = copy(bundle_dir, tmp_path)
     audit = target / "audit" / "audit.jsonl"
@@ -135,7 +135,7 @@ def test_reordered_audit_events_fail_even_with_a_forged_manifest(
 def test_forged_dataset_with_forged_manifest_is_caught_by_the_audit_trail(
     bundle_dir: Path, tmp_path: Path
 ) -> None:
-    from rct.bundle import sha256_file
+    from rct.evaluation.bundle import sha256_file
 
     target = copy(bundle_dir, tmp_path)
     path = target / "data" / "analysis_dataset.json"
@@ -164,7 +164,7 @@ def test_reproduce_cli_exit_codes(
 
 def _forge(target: Path, name: str) -> None:
     """Recompute ``name``'s manifest line, as a careful forger would."""
-    from rct.bundle import sha256_file
+    from rct.evaluation.bundle import sha256_file
 
     manifest = json.loads((target / "manifest.json").read_text())
     manifest["files"][name] = sha256_file(target / name)
@@ -249,8 +249,8 @@ def test_a_revealed_bundle_with_its_seed_stripped_fails(bundle_dir: Path, tmp_pa
 def test_reproduce_and_export_report_progress_step_by_step(
     bundle_dir: Path, trial_url: str, tmp_path: Path
 ) -> None:
-    from rct.bundle import EXPORT_STEPS
-    from rct.reproduce import steps
+    from rct.evaluation.bundle import EXPORT_STEPS
+    from rct.evaluation.reproduce import steps
 
     ticks: list[int] = []
     reproduce(bundle_dir, progress=ticks.append)
@@ -264,7 +264,7 @@ def test_reproduce_and_export_report_progress_step_by_step(
 
 
 def test_recomputed_analyses_tick_once_each_when_finished() -> None:
-    from rct.reproduce_analyses import _finished
+    from rct.evaluation.reproduce_analyses import _finished
 
     ticks: list[int] = []
     started: list[str] = []

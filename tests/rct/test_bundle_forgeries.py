@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from rct.bundle import export_bundle
-from rct.bundle_trust import Anchors
 from rct.checkpoints import load_checkpoint
-from rct.reproduce import reproduce
+from rct.evaluation.bundle import export_bundle
+from rct.evaluation.bundle_trust import Anchors
+from rct.evaluation.reproduce import reproduce
 from rct.workspace import Workspace
 from tests.rct.test_bundle_trust import read_events, remanifest, rewrite_chain, write_events
 
@@ -34,8 +34,9 @@ PASS = "correct horse battery staple"
 def analysed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A revealed and analysed SQLite trial on the small protocol, its bundle (exported by
     an evaluator) and what was published from outside it."""
-    from rct import allocations, analyses
+    from rct import analyses
     from rct import protocols as store
+    from rct.allocation import sealing
     from rct.initialise import initialise
     from rct.users import add_user
     from tests.rct.test_analyse import SMALL, _import
@@ -49,8 +50,8 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ws.close()
     ws = Workspace(url, "sam")
     store.lock(ws)
-    seal = allocations.seal(ws, PASS, root / "envelope.json")
-    row = allocations.reveal(ws, PASS)
+    seal = sealing.seal(ws, PASS, root / "envelope.json")
+    row = sealing.reveal(ws, PASS)
     _import(ws, json.loads(row.arms or "{}"))
     analyses.run(ws)
     published = ws.last_checkpoint  # written by the analysis run

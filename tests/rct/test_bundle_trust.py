@@ -13,12 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from rct import allocations, audit
-from rct.bundle import export_bundle, sha256_file
-from rct.bundle_trust import Anchors
+from rct import audit
+from rct.allocation import sealing
 from rct.checkpoints import load_checkpoint
 from rct.errors import InputError
-from rct.reproduce import reproduce
+from rct.evaluation.bundle import export_bundle, sha256_file
+from rct.evaluation.bundle_trust import Anchors
+from rct.evaluation.reproduce import reproduce
 from rct.workspace import Workspace
 from tests.rct.helpers import run_cli
 from tests.rct.trial_helpers import populated_trial
@@ -51,7 +52,7 @@ def trial(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         os.environ["RCT_CHECKPOINT_DIR"] = before
     ws = Workspace(url, "sam")
     with ws.session() as s:
-        row = allocations.live(s)
+        row = sealing.live(s)
         assert row is not None
         commitment = row.commitment
     ws.close()
@@ -205,9 +206,9 @@ def test_manifest_paths_out_of_the_bundle_are_refused_before_reading(
     manifest["files"][name] = "0" * 64
     (b / "manifest.json").write_text(json.dumps(manifest))
     read: list[Path] = []
-    import rct.bundle
+    import rct.evaluation.bundle
 
-    monkeypatch.setattr(rct.bundle, "sha256_file", lambda p: read.append(p) or "")
+    monkeypatch.setattr(rct.evaluation.bundle, "sha256_file", lambda p: read.append(p) or "")
     checks = reproduce(b)
     assert [c.name for c in checks] == ["bundle layout"] and not checks[0].ok
     assert repr(name) in checks[0].detail and read == []
@@ -250,9 +251,9 @@ def test_before_reveal_only_the_statistician_holds_the_envelope(
 
     populated_trial(trial_url, reveal=False, tmp_dir=tmp_path)
     add_user(Workspace(trial_url, "ann"), "eve", "evaluator")
-    assert "envelope" in allocations.certificate(Workspace(trial_url, "sam"))
+    assert "envelope" in sealing.certificate(Workspace(trial_url, "sam"))
     for user in ("eve", "ann"):
-        assert "envelope" not in allocations.certificate(Workspace(trial_url, user))
+        assert "envelope" not in sealing.certificate(Workspace(trial_url, user))
     export_bundle(Workspace(trial_url, "eve"), tmp_path / "b")
     cert = json.loads((tmp_path / "b" / "allocation" / "certificate.json").read_text())
     assert "envelope" not in cert and cert["commitment"]
@@ -260,11 +261,11 @@ def test_before_reveal_only_the_statistician_holds_the_envelope(
 
 
 def test_new_envelopes_are_memory_hard(trial: dict[str, Any]) -> None:
-    cert = allocations.certificate(Workspace(trial["url"], "sam"))
+    cert = sealing.certificate(Workspace(trial["url"], "sam"))
     assert cert["envelope"]["kdf"]["n"] == 2**17
 
 
 @pytest.mark.parametrize("weak", ["aaaaaaaaaaaa", "Password1234", "trustno1trustno1"])
 def test_weak_passphrases_are_refused(trial_url: str, tmp_path: Path, weak: str) -> None:
     with pytest.raises(InputError, match="too easy to guess"):
-        allocations.seal(Workspace(trial_url, "sam"), weak, tmp_path / "env.json")
+        sealing.seal(Workspace(trial_url, "sam"), weak, tmp_path / "env.json")

@@ -17,10 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from rct.audit_checks import verify_trail
-from rct.bundle import export_bundle
 from rct.capture.cells_seal import cells_digest
 from rct.capture.submit import submit_return
 from rct.errors import AuditChainBroken
+from rct.evaluation.bundle import export_bundle
 from rct.workspace import Workspace
 from tests.rct.helpers import raw_connection
 from tests.rct.trial_helpers import returns_csv

@@ -114,12 +114,12 @@ def test_a_forged_or_altered_checkpoint_is_refused(trial_url: str, tmp_path: Pat
 def test_seal_writes_a_checkpoint_automatically(
     trial_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rct import allocations
+    from rct.allocation import sealing
 
     monkeypatch.setenv("RCT_CHECKPOINT_DIR", str(tmp_path / "auto"))
     ws = Workspace(trial_url, "sam")
     submit_return(ws, "returns.csv", data=returns_csv(last_period="2026-Q1"))
-    allocations.seal(ws, "correct horse battery staple", tmp_path / "env.json")
+    sealing.seal(ws, "correct horse battery staple", tmp_path / "env.json")
     cp = ws.last_checkpoint
     ws.close()
     assert cp is not None and cp.path is not None and cp.path.parent == tmp_path / "auto"

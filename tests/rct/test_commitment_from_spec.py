@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols import shipped_protocol_path
-from rct import allocations
+from rct.allocation import sealing
 from rct.workspace import Workspace
 
 PASS = "correct horse battery staple"
@@ -74,9 +74,9 @@ def test_commitment_published_by_seal_is_rebuilt_from_the_document_alone(
     workspace_as: Callable[[str], Workspace], tmp_path: Path
 ) -> None:
     ws = workspace_as("sam")
-    published = allocations.seal(ws, PASS, tmp_path / "env.json").commitment
-    allocations.reveal(ws, PASS)
-    cert = allocations.certificate(ws)
+    published = sealing.seal(ws, PASS, tmp_path / "env.json").commitment
+    sealing.reveal(ws, PASS)
+    cert = sealing.certificate(ws)
 
     toml = tomllib.loads(shipped_protocol_path().read_text(encoding="utf-8"))
     units, design = spec_objects(toml)

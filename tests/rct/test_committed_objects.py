@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from allocation.commitment import COMMITMENT_V1, COMMITMENT_V2, commitment
 from protocols import Protocol, load_protocol, shipped_protocol_path
-from rct.allocation_design import committed_inputs, space_for_protocol
-from rct.allocation_verify import verify_allocation
+from rct.allocation.design import committed_inputs, space_for_protocol
+from rct.allocation.verify import verify_allocation
 
 BASE = load_protocol(shipped_protocol_path())
 SEED = bytes(range(32))
@@ -143,7 +143,7 @@ def test_v1_allocations_still_verify_through_the_v1_path() -> None:
 
 
 def test_explain_follows_the_v1_path_for_a_v1_certificate() -> None:
-    from rct.allocation_verify import explain_certificate
+    from rct.allocation.verify import explain_certificate
 
     space = space_for_protocol(BASE)
     com = commitment(SEED, BASE.fingerprint(), BASE.units_fingerprint(), version=COMMITMENT_V1)

@@ -52,12 +52,12 @@ def _trial(tmp: Path) -> str:
 
 
 def _sealed(tmp: Path) -> str:
-    from rct import allocations
+    from rct.allocation import sealing
     from rct.workspace import Workspace
 
     url = _trial(tmp)
     ws = Workspace(url, "sam")
-    allocations.seal(ws, "correct horse battery staple", tmp / "envelope.json")
+    sealing.seal(ws, "correct horse battery staple", tmp / "envelope.json")
     ws.close()
     return url
 

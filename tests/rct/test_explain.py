@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rct.bundle import export_bundle
+from rct.evaluation.bundle import export_bundle
 from rct.workspace import Workspace
 from tests.rct.helpers import run_cli
 from tools import randomness_worked_example as example
@@ -83,7 +83,7 @@ def test_explain_refuses_a_certificate_without_its_inputs_in_one_line(
 ) -> None:
     (tmp_path / "allocation").mkdir()
     (tmp_path / "allocation" / "certificate.json").write_text('{"seed": null}')
-    from rct.allocation_verify import ExplainError, explain_bundle
+    from rct.allocation.verify import ExplainError, explain_bundle
 
     with pytest.raises(ExplainError, match="does not carry the units and design objects"):
         explain_bundle(tmp_path)

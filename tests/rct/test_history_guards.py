@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from rct import allocations
-from rct.arms_guard import ArmsNotVerified
+from rct.allocation import sealing
+from rct.allocation.arms_guard import ArmsNotVerified
 from rct.audit_checks import verify_trail
 from rct.audit_scope import event_units
 from rct.capture.dataset import export_trial
@@ -61,7 +61,7 @@ def test_revealed_arms_cannot_be_swapped_and_forged_arms_are_refused(
     populated_trial(trial_url, tmp_dir=tmp_path)
     ws = Workspace(trial_url, "sam")
     with ws.session() as s:
-        row = allocations.live(s)
+        row = sealing.live(s)
         assert row is not None and row.arms
         arms, row_id = json.loads(row.arms), row.id
     swapped = {u: ("control" if a != "control" else "intervention") for u, a in arms.items()}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rct import allocations
+from rct.allocation import sealing
 from rct.audit_checks import verify_trail
 from rct.keys import KeyStore
 from rct.workspace import Workspace
@@ -20,7 +20,7 @@ def allocation_state(url: str) -> tuple[int, str, str, int]:
     ws = Workspace(url, "ann")
     try:
         with ws.session() as s:
-            row = allocations.latest(s)
+            row = sealing.latest(s)
             assert row is not None
             v = verify_trail(s)
             assert v.ok, v.to_dict()

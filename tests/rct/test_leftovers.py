@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rct import allocations
-from rct.bundle import export_bundle
+from rct.allocation import sealing
+from rct.evaluation.bundle import export_bundle
 from rct.workspace import Workspace
 
 Make = Callable[[str], Workspace]
@@ -49,7 +49,7 @@ def test_sqlite_database_is_created_owner_only(tmp_path: Path) -> None:
 def test_envelope_is_written_owner_only(workspace_as: Make, tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
-        allocations.seal(workspace_as("sam"), PASS, tmp_path / "env.json")
+        sealing.seal(workspace_as("sam"), PASS, tmp_path / "env.json")
     finally:
         os.umask(old)
     assert mode(tmp_path / "env.json") == 0o600
@@ -67,7 +67,7 @@ def test_leftovers_of_dead_processes_are_swept_at_the_next_start(
     running = out / f"env.json.tmp{os.getppid()}"  # a live process's file is kept
     running.write_text("in progress")
     ws = workspace_as("sam")
-    allocations.seal(ws, PASS, out / "env.json")
+    sealing.seal(ws, PASS, out / "env.json")
     export_bundle(ws, out / "bundle")
     left = sorted(p.name for p in out.iterdir())
     assert left == sorted(["bundle", "env.json", running.name])
@@ -76,7 +76,7 @@ def test_leftovers_of_dead_processes_are_swept_at_the_next_start(
 SLOW_SEAL = """
 import sys, time
 from pathlib import Path
-import rct.allocations as a
+import rct.allocation.sealing as a
 from rct.workspace import Workspace
 
 real = a.write_private
@@ -91,7 +91,7 @@ a.seal(Workspace(sys.argv[1], "sam"), "correct horse battery staple", Path(sys.a
 SLOW_BUNDLE = """
 import sys, time
 from pathlib import Path
-import rct.bundle as b
+import rct.evaluation.bundle as b
 from rct.workspace import Workspace
 
 real = b._dump
@@ -130,7 +130,7 @@ def test_killed_seal_and_bundle_leave_nothing_once_run_again(
     out.mkdir()
     kill_when_written(SLOW_SEAL, ws.url, str(out / "env.json"))
     assert [p.name for p in out.iterdir() if ".tmp" in p.name]  # the kill left one
-    allocations.seal(ws, PASS, out / "env.json")
+    sealing.seal(ws, PASS, out / "env.json")
     kill_when_written(SLOW_BUNDLE, ws.url, str(out / "bundle"))
     assert [p.name for p in out.iterdir() if p.name.startswith(".bundle-")]
     export_bundle(ws, out / "bundle")

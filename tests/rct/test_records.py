@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rct.allocation_state import AllocationStatus
+from rct.allocation.state import AllocationStatus
 from rct.protocols import ProtocolStatus
 from rct.roles import PERMISSIONS, ROLES, Permission, Role, allowed
 

@@ -218,14 +218,14 @@ def test_report_renders_in_headless_chromium(trial_url: str, tmp_path: Path) -> 
 
 
 def test_report_marks_a_reseal_after_void(trial_url: str, tmp_path: Path) -> None:
-    from rct import allocations
+    from rct.allocation import sealing
     from tests.rct.trial_helpers import PASSPHRASE
 
     ws = Workspace(trial_url, "sam")
     try:
-        allocations.seal(ws, PASSPHRASE, tmp_path / "first.json")
-        allocations.void(ws, "sealed against the wrong unit table")
-        allocations.seal(ws, PASSPHRASE, tmp_path / "second.json")
+        sealing.seal(ws, PASSPHRASE, tmp_path / "first.json")
+        sealing.void(ws, "sealed against the wrong unit table")
+        sealing.seal(ws, PASSPHRASE, tmp_path / "second.json")
     finally:
         ws.close()
     assert "re-seal after void of allocation #1" in report_html(trial_url)

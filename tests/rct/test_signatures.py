@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from rct import allocations, audit, keys
+from rct import audit, keys
+from rct.allocation import sealing
 from rct.audit_checks import verify_trail
 from rct.db.models import AuditEvent, User
 from rct.errors import MissingKey, WrongKeyPassphrase
@@ -76,13 +77,13 @@ def test_as_without_the_private_key_changes_nothing(
     mallory_keys = KeyStore(tmp_path / "mallory", lambda _u: "mallory's passphrase")
     ws = Workspace(trial_url, "sam", keys=mallory_keys)
     with pytest.raises(MissingKey, match="no private key for sam"):
-        allocations.void(ws, "re-randomise")
+        sealing.void(ws, "re-randomise")
     ws.close()
     # a key file of mallory's own named sam.key is not sam's registered key
     mallory_keys.create("sam", log2n=10)
     ws = Workspace(trial_url, "sam", keys=mallory_keys)
     with pytest.raises(MissingKey, match="not the key registered for sam"):
-        allocations.void(ws, "re-randomise")
+        sealing.void(ws, "re-randomise")
     ws.close()
     # the same through the CLI, with RCT_USER: one line, exit 5
     r = run_cli(
@@ -281,7 +282,7 @@ def test_a_failed_reveal_is_recorded_signed(trial_url: str, tmp_path: Path) -> N
     populated_trial(trial_url, reveal=False, tmp_dir=tmp_path)
     ws = Workspace(trial_url, "sam")
     with pytest.raises(InputError, match="does not open"):
-        allocations.reveal(ws, "not the passphrase at all")
+        sealing.reveal(ws, "not the passphrase at all")
     ws.close()
     v = verdict(trial_url)
     assert v.ok, v.to_dict()

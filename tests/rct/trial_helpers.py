@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from protocols import load_protocol, shipped_protocol_path
-from rct import allocations
+from rct.allocation import sealing
 from rct.capture.submit import submit_return
 from rct.workspace import Workspace
 
@@ -43,8 +43,8 @@ def populated_trial(url: str, *, reveal: bool = True, tmp_dir=None) -> None:
     try:
         submit_return(ws, "returns.csv", data=returns_csv())
         env = Path(tmp_dir or tempfile.mkdtemp()) / "envelope.json"
-        allocations.seal(ws, PASSPHRASE, env)
+        sealing.seal(ws, PASSPHRASE, env)
         if reveal:
-            allocations.reveal(ws, PASSPHRASE)
+            sealing.reveal(ws, PASSPHRASE)
     finally:
         ws.close()

@@ -7,7 +7,7 @@ Revises: 0005_signatures
 What may still change is what a signed audit event records: a user's role, borough, key
 and active flag (``user.role``, ``user.key``), an allocation's reveal and void. ``rct audit
 verify`` checks the users table against the chain; analyses and exports recompute the arms
-from the sealed commitment (rct/arms_guard.py).
+from the sealed commitment (rct/allocation/arms_guard.py).
 """
 
 from alembic import op

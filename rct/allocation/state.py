@@ -1,6 +1,6 @@
 """Which allocation record is current: the live one (sealed or revealed) and the latest.
 
-Kept apart from :mod:`rct.allocations` (sealing and revealing) so that
+Kept apart from :mod:`rct.allocation.sealing` (sealing and revealing) so that
 :mod:`rct.protocols`, which refuses amendments that would change a live allocation, can
 ask without importing the allocation service that itself builds on protocols.
 """

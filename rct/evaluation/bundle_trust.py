@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rct.allocation_verify import Check
+from rct.allocation.verify import Check
 
 __all__ = [
     "Anchors",

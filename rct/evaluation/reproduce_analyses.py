@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols import Protocol
-from rct.allocation_verify import Check
+from rct.allocation.verify import Check
 
 __all__ = ["recompute_results", "compare_results", "analyses_in"]
 
@@ -72,7 +72,7 @@ def recompute_results(
     import pandas as pd
 
     from analysis.sap.runner import run_sap
-    from rct.allocation_design import space_for_protocol
+    from rct.allocation.design import space_for_protocol
     from rct.analyses import post_hoc_from_records
     from rct.capture.export import snapshot_hash
 

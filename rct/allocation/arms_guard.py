@@ -43,8 +43,8 @@ def verified_arms(session: Session, row: AllocationRecord) -> dict[str, str]:
     """The row's arms, once they are shown to follow from its sealed commitment."""
     from allocation import CommitmentError, commitment
     from rct import protocols as protocol_store
-    from rct.allocation_design import committed_inputs, space_for_protocol
-    from rct.allocations import commitment_version
+    from rct.allocation.design import committed_inputs, space_for_protocol
+    from rct.allocation.sealing import commitment_version
 
     def refuse(why: str) -> ArmsNotVerified:
         return ArmsNotVerified(

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rct.allocation_verify import Check
+from rct.allocation.verify import Check
 
 __all__ = ["CSV_NAME", "csv_copy_check", "expected_csv"]
 

@@ -4,7 +4,7 @@
 Seal draws a seed from the OS CSPRNG, stores only its commitment and the passphrase-
 encrypted envelope, and audits the commitment: nothing stored tells the arms apart. Reveal
 opens the envelope, recomputes the allocation from the locked protocol, checks the
-commitment and records the allocation. Verification (:mod:`rct.allocation_verify`) works
+commitment and records the allocation. Verification (:mod:`rct.allocation.verify`) works
 from plain records so the same code checks a live database and an evaluator's bundle.
 """
 
@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session, object_session
 
 from allocation.commitment import COMMITMENT_V1, COMMITMENT_VERSION
 from rct import protocols as protocol_store
-from rct.allocation_design import algorithm_versions, committed_inputs, space_for_protocol
-from rct.allocation_state import AllocationStatus, latest, live
-from rct.allocation_verify import Check, verify_allocation
-from rct.arms_guard import verified_arms
+from rct.allocation.arms_guard import verified_arms
+from rct.allocation.design import algorithm_versions, committed_inputs, space_for_protocol
+from rct.allocation.state import AllocationStatus, latest, live
+from rct.allocation.verify import Check, verify_allocation
 from rct.audit import append, event_record, iter_events, utc_now
 from rct.db.allocation_models import AllocationRecord
 from rct.errors import InputError, NotFound, RctError
@@ -342,7 +342,7 @@ def record_dict(row: AllocationRecord) -> dict[str, Any]:
 
 def revealed_arms(session: Session) -> dict[str, str] | None:
     """Unit id -> arm of the revealed live allocation, or None before reveal; arms that do
-    not follow from the sealed commitment are refused (rct.arms_guard.ArmsNotVerified)."""
+    not follow from the sealed commitment are refused (rct.allocation.arms_guard.ArmsNotVerified)."""
 
     row = live(session)
     if row is None or row.status != AllocationStatus.REVEALED or not row.arms:
@@ -357,7 +357,7 @@ def certificate(ws: Workspace) -> dict[str, Any]:
     at its passphrase needs the envelope, so no other role's certificate carries it. The
     certificate carries the audit trail's latest signed checkpoint (``checkpoint``, None if
     none was written yet), to compare with the one the trial published. Revealed arms are
-    shown only once they follow from the sealed commitment (rct.arms_guard)."""
+    shown only once they follow from the sealed commitment (rct.allocation.arms_guard)."""
     from rct.checkpoints import latest_checkpoint
 
     with ws.session() as s:
@@ -379,7 +379,7 @@ def certificate(ws: Workspace) -> dict[str, Any]:
 
 def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
     """Verify the current allocation against the protocol it was sealed under and the audit
-    trail (see :func:`rct.allocation_verify.verify_allocation`); returns (checks, record)."""
+    trail (see :func:`rct.allocation.verify.verify_allocation`); returns (checks, record)."""
 
     with ws.session() as s:
         ws.read_public(s)

@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rct.allocations import SealResult
+    from rct.allocation.sealing import SealResult
     from rct.checkpoints import Checkpoint
 
 __all__ = ["publication_text", "render_certificate"]

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rct.allocation_verify import Check
+from rct.allocation.verify import Check
 
 if TYPE_CHECKING:
-    from rct.bundle_trust import Anchors
+    from rct.evaluation.bundle_trust import Anchors
 
 __all__ = ["reproduce", "steps", "Check", "CONCEALED", "concealed_check", "verdict"]
 
@@ -34,7 +34,7 @@ def _load_json(path: Path) -> Any:
 
 
 def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
-    from rct.bundle import BUNDLE_FORMAT, sha256_file
+    from rct.evaluation.bundle import BUNDLE_FORMAT, sha256_file
 
     path = root / "manifest.json"
     if _refuse_unsafe(root, None, checks):
@@ -77,8 +77,8 @@ def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
 
 def _refuse_unsafe(root: Path, names: list[object] | None, checks: list[Check]) -> bool:
     """FAIL (and stop) on symlinks in the bundle or manifest paths leading out of it,
-    before any file they name is read (rct/bundle_trust.py)."""
-    from rct.bundle_trust import unsafe_layout
+    before any file they name is read (rct/evaluation/bundle_trust.py)."""
+    from rct.evaluation.bundle_trust import unsafe_layout
 
     problems = unsafe_layout(root, names or [])
     if problems:
@@ -113,7 +113,7 @@ STEPS = 6
 
 def steps(directory: Path) -> int:
     """How many times :func:`reproduce` will call ``progress`` for this bundle."""
-    from rct.reproduce_analyses import analyses_in
+    from rct.evaluation.reproduce_analyses import analyses_in
 
     return STEPS + analyses_in(Path(directory) / "results" / "results.json")
 
@@ -137,7 +137,7 @@ def reproduce(
     """
     advance = progress or (lambda _n: None)
     from protocols import protocol_from_data
-    from rct.allocation_verify import verify_allocation
+    from rct.allocation.verify import verify_allocation
     from rct.audit import verify_events
 
     root = Path(directory)
@@ -224,7 +224,7 @@ def reproduce(
 
     def dataset() -> None:
         from rct.capture.export import snapshot_hash
-        from rct.reproduce_dataset import csv_copy_check
+        from rct.evaluation.reproduce_dataset import csv_copy_check
 
         rows = _load_json(root / "data" / "analysis_dataset.json")
         snap = snapshot_hash(rows)
@@ -251,7 +251,7 @@ def reproduce(
                 Check("analyses", True, "no analyses were run before this bundle was made")
             )
             return
-        from rct.reproduce_analyses import recompute_results
+        from rct.evaluation.reproduce_analyses import recompute_results
 
         checks.extend(
             recompute_results(
@@ -349,7 +349,7 @@ def _trust_checks(
     root: Path, events: list[dict[str, Any]], anchors: Anchors | None, checks: list[Check]
 ) -> None:
     """The bundle's own checkpoints and keys, then the evaluator's outside anchors."""
-    from rct.bundle_trust import anchor_checks, carried_checks
+    from rct.evaluation.bundle_trust import anchor_checks, carried_checks
 
     checks.extend(carried_checks(root, events))
     if anchors:

@@ -1,6 +1,6 @@
 """Independent verification of a revealed allocation, from plain records.
 
-Takes the allocation certificate (as :func:`rct.allocations.record_dict` gives), the
+Takes the allocation certificate (as :func:`rct.allocation.sealing.record_dict` gives), the
 protocol version it was sealed under and the audit events, and recomputes everything:
 so ``rct allocate verify`` on the live database and ``rct reproduce`` on an evaluator's
 bundle run the same checks. Each check says PASS or exactly why it FAILs.
@@ -18,7 +18,7 @@ from allocation import AllocationError, CommitmentError, commitment
 from allocation.commitment import COMMITMENT_V1
 from protocols import Protocol
 from protocols.canonical import fingerprint
-from rct.allocation_design import committed_inputs, space_for_protocol
+from rct.allocation.design import committed_inputs, space_for_protocol
 from rct.errors import RctError
 
 __all__ = ["Check", "ExplainError", "verify_allocation", "explain_certificate", "explain_bundle"]

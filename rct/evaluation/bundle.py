@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rct import allocations
 from rct import protocols as protocol_store
+from rct.allocation import sealing
 from rct.audit import event_record, iter_events
-from rct.bundle_trust import CHECKPOINTS_FILE, trust_files
 from rct.capture.cells_seal import stored_cells_problems
 from rct.checkpoints import describe
 from rct.errors import AuditChainBroken, InputError, PermissionDenied
+from rct.evaluation.bundle_trust import CHECKPOINTS_FILE, trust_files
 from rct.leftovers import sweep
 from rct.workspace import Workspace
 
@@ -165,12 +165,12 @@ def export_bundle(
                 )
             history = protocol_store.history(s)
             current = protocol_store.current_locked(s)
-            row = allocations.live(s) or allocations.latest(s)
-            cert = allocations.record_dict(row) if row is not None else None
+            row = sealing.live(s) or sealing.latest(s)
+            cert = sealing.record_dict(row) if row is not None else None
             if cert is not None and not cert.get("arms"):
                 cert.pop("envelope", None)  # before reveal no bundle carries the envelope
             trust = trust_files(s)
-            arms = allocations.revealed_arms(s)
+            arms = sealing.revealed_arms(s)
             rows = dataset_rows(current.protocol, current_cells(s), open_query_counts(s), arms)
             snap = snapshot_hash(rows)
             results = _stored_results(s)
