@@ -6,7 +6,8 @@ value = 51 WHERE value = 17`` with the triggers off): the event is intact, the n
 So the event also carries ``cells_sha256``, a digest of exactly the rows the submission
 stored (cell, version and value), and ``rct audit verify`` recomputes it from the live
 ``indicator_values`` table (:func:`stored_cells_problems`). An edited, deleted or added row
-under a submission, or a submission row that no signed event stored, is reported.
+under a submission, a submission row that no signed event stored, two submissions naming
+one event, and a sealed event whose submission was deleted whole are reported.
 
 The digest is SHA-256 over one line per row, sorted, ``unit \\t period \\t indicator \\t
 version \\t value`` with the value as ``float.hex()`` (exact for every double, so SQLite and
@@ -78,12 +79,20 @@ def stored_cells_problems(session: Session) -> CellsCheck:
     problems: list[str] = []
     checked = unsealed = 0
     seen: set[int] = set()
+    claimed: dict[int, int] = {}
     for sub_id, seq, sha in session.execute(
-        select(Submission.id, Submission.audit_seq, Submission.file_sha256).where(
-            Submission.kind != "children"
-        )
+        select(Submission.id, Submission.audit_seq, Submission.file_sha256)
+        .where(Submission.kind != "children")
+        .order_by(Submission.id)
     ):
         seen.add(sub_id)
+        if seq in claimed:
+            problems.append(
+                f"audit event {seq} is claimed by submissions {claimed[seq]} and {sub_id}: "
+                "one recorded import stored one submission; the other was added outside rct"
+            )
+            continue
+        claimed[seq] = sub_id
         found = events.get(seq)
         if found is None:
             problems.append(
@@ -106,6 +115,12 @@ def stored_cells_problems(session: Session) -> CellsCheck:
             problems.append(
                 f"the values stored under submission {sub_id} differ from those audit event "
                 f"{seq} recorded: a value was changed, added or deleted outside rct"
+            )
+    for seq, (action, payload_text) in sorted(events.items()):
+        if seq not in claimed and "cells_sha256" in json.loads(payload_text):
+            problems.append(
+                f"audit event {seq} ({action}) sealed stored values, but no submission now "
+                "names it: the submission and its values were deleted outside rct"
             )
     for sub_id in sorted(set(rows) - seen):
         problems.append(

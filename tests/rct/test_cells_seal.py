@@ -153,3 +153,38 @@ def test_a_bundle_is_refused_after_an_in_place_edit(
     finally:
         ws.close()
     assert not (tmp_path / "bundle").exists()
+
+
+def test_an_import_erased_whole_is_caught(trial_url: str, imported: int) -> None:
+    """The submission row and every value it stored deleted: the signed event that sealed
+    them is left with nothing to seal, which the check reports without any checkpoint."""
+    with every_trigger_off(trial_url) as conn:
+        seq = conn.execute(
+            text("SELECT audit_seq FROM submissions WHERE id = :s"), {"s": imported}
+        ).scalar_one()
+        for sql in (
+            "DELETE FROM dq_query_events WHERE query_id IN"
+            " (SELECT id FROM dq_queries WHERE submission_id = :s)",
+            "DELETE FROM dq_queries WHERE submission_id = :s",
+            "DELETE FROM indicator_values WHERE submission_id = :s",
+            "DELETE FROM submissions WHERE id = :s",
+        ):
+            conn.execute(text(sql), {"s": imported})
+    found = problems(trial_url)
+    assert any(f"audit event {seq}" in p and "no submission" in p for p in found), found
+
+
+def test_one_import_claimed_by_two_submissions_is_caught(trial_url: str, imported: int) -> None:
+    """A copy of a submission row naming the same signed import event."""
+    with every_trigger_off(trial_url) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO submissions (kind, source_name, file_sha256, submitted_by, role,"
+                " submitted_at, row_count, cells_changed, reason, audit_seq)"
+                " SELECT kind, source_name, file_sha256, submitted_by, role, submitted_at,"
+                " row_count, cells_changed, reason, audit_seq FROM submissions WHERE id = :s"
+            ),
+            {"s": imported},
+        )
+    found = problems(trial_url)
+    assert any("claimed by submissions" in p for p in found), found
