@@ -92,7 +92,7 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
     if arms and results:
         from rct.report.wording import headline_sentences, primary_result
 
-        primary = primary_result(results.data)
+        primary = primary_result(results.results)
         if primary is not None:
             headline = headline_sentences(primary, results.results.level)
     if effects:
