@@ -123,7 +123,8 @@ class StoredResults:
 
     @property
     def markdown(self) -> str:
-        return summary_markdown(self.data)
+        """The Markdown summary of the results, rendered from the stored JSON."""
+        return summary_markdown(self.results)
 
     def meta(self) -> dict[str, Any]:
         return {

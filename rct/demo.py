@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,24 +313,23 @@ def _analyse(ctx: DemoContext) -> str:
     (out / "results.json").write_text(stored.results_json, encoding="utf-8")
     (out / "results.md").write_text(stored.markdown, encoding="utf-8")
     ctx.outputs["analysis results"] = str(out / "results.md")
-    data = stored.data
+    results = stored.results
     from analysis.sap.summary import primary_first
 
-    primary = next(a for a in data["analyses"] if a["role"] == "primary")
+    primary = next(a for a in results.analyses if a.role == "primary")
     lines = []
     for lead, m in primary_first(primary):  # the primary inference first, then supportive
-        if m["status"] == "ok":
-            e = m["effect"]
-            label = f"PRIMARY {m['method']}" if lead else f"supportive {m['method']}"
+        if m.ok:
+            label = f"PRIMARY {m.method}" if lead else f"supportive {m.method}"
+            lo, hi = m.effect_ci
             lines.append(
-                f"{label} RR {e['estimate']:.2f} ({e['ci_lower']:.2f}-"
-                f"{e['ci_upper']:.2f}), p={m['pvalue']:.3f}"
-                if e["ci_upper"] is not None
-                else f"{label} RR {e['estimate']:.2f}, p={m['pvalue']:.3f}"
+                f"{label} RR {m.effect:.2f} ({lo:.2f}-{hi:.2f}), p={m.pvalue:.3f}"
+                if math.isfinite(hi)  # an unbounded upper limit is stored as null
+                else f"{label} RR {m.effect:.2f}, p={m.pvalue:.3f}"
             )
-    failed = sum(not m.ok for a in stored.results.analyses for m in a.methods)
+    failed = sum(not m.ok for a in results.analyses for m in a.methods)
     return (
-        f"{len(data['analyses'])} analyses; primary ({primary['outcome']}): "
+        f"{len(results.analyses)} analyses; primary ({primary.outcome}): "
         + "; ".join(lines)
         + (f"; {failed} method(s) failed, reported in the results" if failed else "")
     )

@@ -32,7 +32,15 @@ from rct.pg_roles_sql import (
 )
 from rct.workspace import Workspace
 
-__all__ = ["RolesPlan", "LoginGrant", "plan_roles", "create_roles", "add_login", "list_logins"]
+__all__ = [
+    "RolesPlan",
+    "LoginGrant",
+    "LoginRecord",
+    "plan_roles",
+    "create_roles",
+    "add_login",
+    "list_logins",
+]
 
 _LOGIN = re.compile(r"[a-z_][a-z0-9_.-]{0,62}")
 
@@ -200,7 +208,31 @@ def add_login(
     return grant
 
 
-def list_logins(ws: Workspace) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class LoginRecord:
+    """A database login mapped to a trial user, with the user's current role and borough."""
+
+    login: str
+    user: str
+    role: str
+    borough: str | None
+    active: bool
+    granted_at: str
+    granted_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "login": self.login,
+            "user": self.user,
+            "role": self.role,
+            "borough": self.borough,
+            "active": self.active,
+            "granted_at": self.granted_at,
+            "granted_by": self.granted_by,
+        }
+
+
+def list_logins(ws: Workspace) -> list[LoginRecord]:
     """Every login mapped to a trial user, with the user's current role and borough."""
     _require_postgres(ws.url)
     with ws.session() as s:
@@ -212,5 +244,4 @@ def list_logins(ws: Workspace) -> list[dict[str, Any]]:
                 "ORDER BY l.login"
             )
         ).all()
-    keys = ("login", "user", "role", "borough", "active", "granted_at", "granted_by")
-    return [dict(zip(keys, r)) for r in rows]
+    return [LoginRecord(*r) for r in rows]

@@ -357,7 +357,8 @@ class SapResults:
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
 
     def summary_markdown(self) -> str:
-        """The Markdown summary of the results (see :mod:`analysis.sap.summary`)."""
+        """The Markdown summary of the results as their JSON stores them (see
+        :mod:`analysis.sap.summary`)."""
         from analysis.sap.summary import summary_markdown
 
-        return summary_markdown(json.loads(self.to_json()))
+        return summary_markdown(SapResults.from_json(self.to_json()))

@@ -1,15 +1,17 @@
-"""The Markdown summary of a SAP run, rendered from the results JSON itself.
+"""The Markdown summary of a SAP run, rendered from typed results read back from their JSON.
 
-Working from the stored JSON (not the live objects) means a summary can be rebuilt from
-any stored or published results file and always says exactly what the file says. Post hoc
+Rendering what the stored JSON holds (``SapResults.from_json``, not the live objects)
+means a summary can be rebuilt from any stored or published results file and always says
+exactly what the file says: :meth:`SapResults.summary_markdown` renders the results read
+back from their own JSON, so its numbers are the rounded ones the file stores. Post hoc
 analyses carry their label in the heading and again in a line of their own.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+
+from analysis.sap.results import AnalysisResult, IccSummary, MethodResult, SapResults
 
 __all__ = [
     "summary_markdown",
@@ -24,8 +26,8 @@ __all__ = [
 ROLE_TITLE = {"primary": "Primary", "secondary": "Secondary", "sensitivity": "Sensitivity"}
 
 
-def _num(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+def _num(x: float | None, digits: int = 3) -> str:
+    if x is None or not math.isfinite(x):
         return "unbounded"
     v = float(x)
     if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
@@ -33,90 +35,87 @@ def _num(x: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if abs(v) >= 100 else f"{v:.{digits}f}".rstrip("0").rstrip(".")
 
 
-def format_p(p: Any) -> str:
-    """A p-value as people report it: 4 decimals, ``<0.0001`` below."""
-    if p is None:
+def format_p(p: float | None) -> str:
+    """A p-value as people report it: 4 decimals, ``<0.0001`` below; ``-`` if there is
+    none (stored as ``null``, read back as NaN)."""
+    if p is None or math.isnan(p):
         return "-"
     v = float(p)
     return "<0.0001" if v < 1e-4 else f"{v:.4f}"
 
 
-def format_effect(effect: Mapping[str, Any]) -> str:
-    """``0.667 (CI 0.512 to 0.869)`` from an effect block of the results JSON."""
-    return (
-        f"{_num(effect['estimate'])} (CI {_num(effect['ci_lower'])} to {_num(effect['ci_upper'])})"
-    )
+def format_effect(m: MethodResult) -> str:
+    """``0.667 (CI 0.512 to 0.869)``: a method's effect on the natural scale."""
+    return f"{_num(m.effect)} (CI {_num(m.effect_ci[0])} to {_num(m.effect_ci[1])})"
 
 
-def _df(m: Mapping[str, Any]) -> str:
-    if m.get("df") is None:
-        return "randomisation" if m["method"] == "randomisation" else "normal"
-    d = float(m["df"])
+def _df(m: MethodResult) -> str:
+    if m.df is None:
+        return "randomisation" if m.method == "randomisation" else "normal"
+    d = float(m.df)
     return f"{d:.0f}" if abs(d - round(d)) < 1e-6 else f"{d:.1f}"
 
 
-def method_line(m: Mapping[str, Any]) -> str:
+def method_line(m: MethodResult) -> str:
     """One line for one inference method: effect with CI, p-value, df (or the failure)."""
-    if m["status"] != "ok":
-        return f"{m['method']}: FAILED - {m['error']}"
-    e = m["effect"]
-    p = format_p(m["pvalue"])
+    if not m.ok:
+        return f"{m.method}: FAILED - {m.error}"
+    p = format_p(m.pvalue)
     p_text = f"p < {p[1:]}" if p.startswith("<") else f"p = {p}"
-    line = f"{m['method']}: {e['measure']} {format_effect(e)}, {p_text}"
-    if m["method"] == "randomisation":
-        d = m["details"]
+    line = f"{m.method}: {m.measure} {format_effect(m)}, {p_text}"
+    if m.method == "randomisation":
+        d = m.details
         return f"{line} ({d['count']} of {d['n_schemes']} admissible schemes as extreme)"
     return f"{line}, df = {_df(m)}"
 
 
-def deciding_method(a: Mapping[str, Any]) -> str:
+def deciding_method(a: AnalysisResult) -> str:
     """The analysis' primary inference (older results files: its first listed method)."""
-    chosen = a.get("primary_inference") or ""
-    if not chosen and a.get("methods"):
-        chosen = a["methods"][0]["method"]
-    return str(chosen)
+    chosen = a.primary_inference
+    if not chosen and a.methods:
+        chosen = a.methods[0].method
+    return chosen
 
 
-def primary_first(a: Mapping[str, Any]) -> list[tuple[bool, Mapping[str, Any]]]:
+def primary_first(a: AnalysisResult) -> list[tuple[bool, MethodResult]]:
     """The analysis' methods, its primary inference first: (is it the primary, method)."""
     chosen = deciding_method(a)
-    methods = list(a.get("methods", []))
-    lead = [m for m in methods if m["method"] == chosen]
-    rest = [m for m in methods if m["method"] != chosen]
+    lead = [m for m in a.methods if m.method == chosen]
+    rest = [m for m in a.methods if m.method != chosen]
     return [(True, m) for m in lead] + [(False, m) for m in rest]
 
 
-def headline(results: Mapping[str, Any]) -> str | None:
+def headline(results: SapResults) -> str | None:
     """The trial's answer in one line: the primary analysis under its primary inference."""
-    for a in results["analyses"]:
-        if a["role"] != "primary" or a.get("post_hoc"):
+    for a in results.analyses:
+        if a.role != "primary" or a.post_hoc:
             continue
         chosen = deciding_method(a)
-        if a["error"]:
-            return f"**Primary result ({a['name']}, {chosen}):** FAILED - {a['error']}"
-        for m in a["methods"]:
-            if m["method"] == chosen:
-                return f"**Primary result ({a['name']}):** {method_line(m)}"
+        if a.error:
+            return f"**Primary result ({a.name}, {chosen}):** FAILED - {a.error}"
+        for m in a.methods:
+            if m.method == chosen:
+                return f"**Primary result ({a.name}):** {method_line(m)}"
     return None
 
 
-def icc_line(icc: Mapping[str, Any] | None) -> str:
+def icc_line(icc: IccSummary | None) -> str:
     if icc is None:
         return "ICC: not estimated"
-    if icc["status"] != "ok":
-        return f"ICC: could not be estimated - {icc['error']}"
-    lvl = round(100 * float(icc["level"]))
+    if icc.error:
+        return f"ICC: could not be estimated - {icc.error}"
+    lvl = round(100 * icc.level)
     return (
-        f"ICC {_num(icc['icc'])} ({lvl}% CI {_num(icc['ci_lower'])} to {_num(icc['ci_upper'])}), "
-        f"{icc['scale']} scale, {icc['method']}"
+        f"ICC {_num(icc.icc)} ({lvl}% CI {_num(icc.ci[0])} to {_num(icc.ci[1])}), "
+        f"{icc.scale} scale, {icc.method}"
     )
 
 
-def summary_markdown(results: Mapping[str, Any]) -> str:
-    """Render the results JSON (as a dict) as Markdown."""
-    trial = results["trial"]
-    prov = results["provenance"]
-    lvl = round(100 * float(results.get("confidence_level", 0.95)))
+def summary_markdown(results: SapResults) -> str:
+    """Render results (as read back from their JSON, in its order) as Markdown."""
+    trial = results.trial
+    prov = results.provenance
+    lvl = round(100 * results.level)
     out = [
         f"# Results: {trial.get('title', trial.get('id', ''))}",
         "",
@@ -132,33 +131,33 @@ def summary_markdown(results: Mapping[str, Any]) -> str:
     head = headline(results)
     if head:
         out += [head, ""]
-    for a in results["analyses"]:
-        label = " (POST HOC)" if a["post_hoc"] else ""
-        role = ROLE_TITLE.get(a["role"], a["role"])
-        out.append(f"## {role}: {a['name']}{label}")
+    for a in results.analyses:
+        label = " (POST HOC)" if a.post_hoc else ""
+        role = ROLE_TITLE.get(a.role, a.role)
+        out.append(f"## {role}: {a.name}{label}")
         out.append("")
-        if a["post_hoc"]:
-            out.append(f"**Post hoc:** {a['post_hoc_reason']}")
+        if a.post_hoc:
+            out.append(f"**Post hoc:** {a.post_hoc_reason}")
             out.append("")
-        offset = f", offset log({a['offset']})" if a["offset"] else ""
+        offset = f", offset log({a.offset})" if a.offset else ""
         out.append(
-            f"Outcome {a['outcome_label']} (`{a['outcome']}`); {a['family']} model "
-            f"`{a['formula']}`{offset}; {a['periods'].replace('_', '-')} quarters."
+            f"Outcome {a.outcome_label} (`{a.outcome}`); {a.family} model "
+            f"`{a.formula}`{offset}; {a.periods.replace('_', '-')} quarters."
         )
-        if a["error"]:
-            out += ["", f"FAILED: {a['error']}", ""]
+        if a.error:
+            out += ["", f"FAILED: {a.error}", ""]
             continue
         out.append(
-            f"{a['clusters']} clusters, {a['observations']} observations "
-            f"({a['missing_values']} missing values left out)."
+            f"{a.clusters} clusters, {a.observations} observations "
+            f"({a.missing_values} missing values left out)."
         )
         out.append("")
-        several = len(a["methods"]) > 1
+        several = len(a.methods) > 1
         for lead, m in primary_first(a):
             label = ("**Primary inference** - " if lead else "Supportive - ") if several else ""
             out.append(f"- {label}{method_line(m)}")
-        out.append(f"- {icc_line(a['icc'])}")
-        warns = [(m["method"], w) for m in a["methods"] for w in m.get("warnings", [])]
+        out.append(f"- {icc_line(a.icc)}")
+        warns = [(m.method, w) for m in a.methods for w in m.warnings]
         if warns:
             out.append("")
             out.append("Warnings:")

@@ -10,7 +10,10 @@ or rewritten.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from rct.allocation.records import AllocationCertificate, AllocationRecordView
 
 if TYPE_CHECKING:
     from rct.allocation.sealing import SealResult
@@ -52,8 +55,13 @@ def _checkpoint_section(doc: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def render_certificate(cert: dict[str, Any], checks: list[Any]) -> str:
-    """Render an allocation record (``record_dict``) and its verification checks."""
+def render_certificate(
+    cert: AllocationCertificate | AllocationRecordView | Mapping[str, Any], checks: list[Any]
+) -> str:
+    """Render an allocation certificate or record (or a certificate's plain data, as its
+    JSON holds it) and its verification checks."""
+    if isinstance(cert, AllocationCertificate | AllocationRecordView):
+        cert = cert.to_dict()
     lines = [
         f"# Allocation certificate: allocation #{cert['allocation']}",
         "",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from allocation.commitment import COMMITMENT_V1, COMMITMENT_VERSION
 from rct import protocols as protocol_store
 from rct.allocation.arms_guard import verified_arms
 from rct.allocation.design import algorithm_versions, committed_inputs, space_for_protocol
+from rct.allocation.records import AllocationCertificate, AllocationRecordView
 from rct.allocation.state import AllocationStatus, latest, live
 from rct.allocation.verify import Check, verify_allocation
 from rct.audit import append, event_record, iter_events, utc_now
@@ -42,6 +43,7 @@ __all__ = [
     "seal",
     "reveal",
     "void",
+    "allocation_record",
     "record_dict",
     "revealed_arms",
     "certificate",
@@ -308,36 +310,43 @@ def _committed(row: AllocationRecord) -> dict[str, Any]:
     return {"units": inputs["units"], "design_fingerprint": inputs["design_fingerprint"]}
 
 
-def record_dict(row: AllocationRecord) -> dict[str, Any]:
-    """An allocation record as plain data: the allocation certificate's content.
+def allocation_record(row: AllocationRecord) -> AllocationRecordView:
+    """An allocation record as a typed record: the allocation certificate's content.
 
     Before reveal it holds no seed and no arms. It carries every input of the
     specification: the units object as committed and the design object (``design``).
     """
-    return {
-        **_committed(row),
-        "allocation": row.id,
-        "status": row.status,
-        "replaces": row.replaces_id,
-        "protocol_version": row.protocol_version,
-        "protocol_fingerprint": row.protocol_fingerprint,
-        "units_fingerprint": row.units_fingerprint,
-        "space_fingerprint": row.space_fingerprint,
-        "design": json.loads(row.design),
-        "algorithm": json.loads(row.algorithm),
-        "commitment": row.commitment,
-        "envelope": json.loads(row.envelope),
-        "sealed_at": row.sealed_at,
-        "sealed_by": row.sealed_by,
-        "revealed_at": row.revealed_at,
-        "revealed_by": row.revealed_by,
-        "seed": row.seed_hex,
-        "scheme_index": row.scheme_index,
-        "arms": json.loads(row.arms) if row.arms else None,
-        "voided_at": row.voided_at,
-        "voided_by": row.voided_by,
-        "void_reason": row.void_reason,
-    }
+    committed = _committed(row)
+    return AllocationRecordView(
+        units=committed["units"],
+        design_fingerprint=committed["design_fingerprint"],
+        allocation=row.id,
+        status=AllocationStatus(row.status),
+        replaces=row.replaces_id,
+        protocol_version=row.protocol_version,
+        protocol_fingerprint=row.protocol_fingerprint,
+        units_fingerprint=row.units_fingerprint,
+        space_fingerprint=row.space_fingerprint,
+        design=json.loads(row.design),
+        algorithm=json.loads(row.algorithm),
+        commitment=row.commitment,
+        envelope=json.loads(row.envelope),
+        sealed_at=row.sealed_at,
+        sealed_by=row.sealed_by,
+        revealed_at=row.revealed_at,
+        revealed_by=row.revealed_by,
+        seed=row.seed_hex,
+        scheme_index=row.scheme_index,
+        arms=json.loads(row.arms) if row.arms else None,
+        voided_at=row.voided_at,
+        voided_by=row.voided_by,
+        void_reason=row.void_reason,
+    )
+
+
+def record_dict(row: AllocationRecord) -> dict[str, Any]:
+    """An allocation record as plain data (:func:`allocation_record`'s ``to_dict()``)."""
+    return allocation_record(row).to_dict()
 
 
 def revealed_arms(session: Session) -> dict[str, str] | None:
@@ -350,7 +359,7 @@ def revealed_arms(session: Session) -> dict[str, str] | None:
     return verified_arms(session, row)
 
 
-def certificate(ws: Workspace) -> dict[str, Any]:
+def certificate(ws: Workspace) -> AllocationCertificate:
     """The current (live, else latest) allocation record, read by any registered role.
 
     Before reveal only the statistician's copy holds the sealed envelope: an offline guess
@@ -367,17 +376,16 @@ def certificate(ws: Workspace) -> dict[str, Any]:
             raise NotFound(
                 "there is no allocation yet; see 'rct allocate plan' and 'rct allocate seal'"
             )
-        record = record_dict(row)
-        if record.get("arms"):
+        record = allocation_record(row)
+        if record.arms:
             # shown arms are arms that follow from the sealed commitment, as for analyses
             verified_arms(s, row)
-        if not record.get("arms") and actor.role != Role.STATISTICIAN:
-            record.pop("envelope", None)
-        record["checkpoint"] = latest_checkpoint(s)
-        return record
+        if not record.arms and actor.role != Role.STATISTICIAN:
+            record = replace(record, envelope=None)
+        return AllocationCertificate(record, latest_checkpoint(s))
 
 
-def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
+def verify_current(ws: Workspace) -> tuple[list[Check], AllocationRecordView]:
     """Verify the current allocation against the protocol it was sealed under and the audit
     trail (see :func:`rct.allocation.verify.verify_allocation`); returns (checks, record)."""
 
@@ -391,7 +399,7 @@ def verify_current(ws: Workspace) -> tuple[list[Check], dict[str, Any]]:
                 f"allocation #{row.id} is sealed, not yet revealed: it can be verified after "
                 "'rct allocate reveal' (until then its commitment is all there is to check)"
             )
-        cert = record_dict(row)
+        record = allocation_record(row)
         protocol = _protocol_version(s, row.protocol_version).protocol
         events = [event_record(e) for e in iter_events(s)]
-    return verify_allocation(cert, protocol, events), cert
+    return verify_allocation(record.to_dict(), protocol, events), record

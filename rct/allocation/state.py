@@ -7,22 +7,13 @@ ask without importing the allocation service that itself builds on protocols.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rct.allocation.records import AllocationStatus
 from rct.db.allocation_models import AllocationRecord
 
 __all__ = ["AllocationStatus", "live", "latest"]
-
-
-class AllocationStatus(StrEnum):
-    """Where an allocation record stands (equal to the status string stored with it)."""
-
-    SEALED = "sealed"
-    REVEALED = "revealed"
-    VOID = "void"
 
 
 def live(session: Session) -> AllocationRecord | None:

@@ -1,6 +1,8 @@
 """Independent verification of a revealed allocation, from plain records.
 
-Takes the allocation certificate (as :func:`rct.allocation.sealing.record_dict` gives), the
+Takes the allocation certificate as plain data (an
+:class:`~rct.allocation.records.AllocationRecordView`'s ``to_dict()``, or a bundle's
+``allocation/certificate.json``), the
 protocol version it was sealed under and the audit events, and recomputes everything:
 so ``rct allocate verify`` on the live database and ``rct reproduce`` on an evaluator's
 bundle run the same checks. Each check says PASS or exactly why it FAILs.
@@ -9,7 +11,7 @@ bundle run the same checks. Each check says PASS or exactly why it FAILs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from allocation.commitment import COMMITMENT_V1
 from protocols import Protocol
 from protocols.canonical import fingerprint
 from rct.allocation.design import committed_inputs, space_for_protocol
+from rct.allocation.records import AllocationRecordView
 from rct.errors import RctError
 
 __all__ = ["Check", "ExplainError", "verify_allocation", "explain_certificate", "explain_bundle"]
@@ -41,7 +44,7 @@ class Check:
 
 
 def verify_allocation(
-    cert: dict[str, Any], protocol: Protocol, audit_events: Iterable[dict[str, Any]]
+    cert: Mapping[str, Any], protocol: Protocol, audit_events: Iterable[dict[str, Any]]
 ) -> list[Check]:
     """Recompute a revealed allocation and compare it with the certificate and audit trail."""
     # rct.audit loads SQLAlchemy, which a bundle's reproduction does not otherwise need
@@ -176,13 +179,16 @@ def verify_allocation(
     return checks
 
 
-def explain_certificate(cert: dict[str, Any]) -> list[Any]:
+def explain_certificate(cert: AllocationRecordView | Mapping[str, Any]) -> list[Any]:
     """Every intermediate value of the allocation, recomputed from the certificate alone
     (units object, design object, protocol fingerprint, algorithm label, revealed seed), in
-    the order of the worked example in ``docs/randomness.md``."""
+    the order of the worked example in ``docs/randomness.md``. ``cert`` is a record or a
+    certificate's plain data (a bundle's file)."""
     # deferred: the explanation loads numpy and the scheme-space code (start-up time)
     from allocation.explain import explain_allocation
 
+    if isinstance(cert, AllocationRecordView):
+        cert = cert.to_dict()
     if "units" not in cert or "design" not in cert:
         raise ExplainError(
             "the certificate does not carry the units and design objects; "

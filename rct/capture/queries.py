@@ -9,7 +9,7 @@ and answer queries on their own borough; statisticians and admins raise and clos
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,10 +23,76 @@ from rct.db.capture_models import DataQuery, DataQueryEvent
 from rct.errors import InputError, NotFound, PermissionDenied
 from rct.workspace import Actor, Recorder, Workspace
 
-__all__ = ["raise_findings", "raise_query", "answer", "close", "list_queries", "STATUSES"]
+__all__ = [
+    "DataQueryRecord",
+    "QueryStep",
+    "raise_findings",
+    "raise_query",
+    "answer",
+    "close",
+    "list_queries",
+    "STATUSES",
+]
 
 STATUSES = ("open", "answered", "closed")
 Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class QueryStep:
+    """One step of a query: its new status, who took it (name and role), when, and why."""
+
+    status: str
+    actor: str
+    role: str
+    at: str
+    text: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "status": self.status,
+            "actor": self.actor,
+            "role": self.role,
+            "at": self.at,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class DataQueryRecord:
+    """A data-quality query on one cell and (when listed) its steps, oldest first."""
+
+    id: int
+    borough: str
+    period: str
+    indicator: str
+    rule: str
+    message: str
+    value: float | None
+    version: int | None
+    status: str
+    raised_at: str
+    raised_by: str
+    updated_at: str
+    events: tuple[QueryStep, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """The query as ``--json`` prints it."""
+        return {
+            "id": self.id,
+            "borough": self.borough,
+            "period": self.period,
+            "indicator": self.indicator,
+            "rule": self.rule,
+            "message": self.message,
+            "value": self.value,
+            "version": self.version,
+            "status": self.status,
+            "raised_at": self.raised_at,
+            "raised_by": self.raised_by,
+            "updated_at": self.updated_at,
+            "events": [e.to_dict() for e in self.events],
+        }
 
 
 def _event(s: Session, record: Recorder, q: DataQuery, status: str, text: str, now: str) -> None:
@@ -178,7 +244,7 @@ def raise_query(ws: Workspace, borough: str, period: str, indicator: str, text: 
 
 def _step(
     ws: Workspace, permission: str, query_id: int, text: str, to: str, allowed_from: tuple[str, ...]
-) -> dict[str, Any]:
+) -> DataQueryRecord:
     if not text.strip():
         raise InputError("this step needs a text: --text TEXT")
     with ws.change(permission, f"query/{query_id}") as record:
@@ -200,12 +266,12 @@ def _step(
         return _record(q, [])
 
 
-def answer(ws: Workspace, query_id: int, text: str) -> dict[str, Any]:
+def answer(ws: Workspace, query_id: int, text: str) -> DataQueryRecord:
     """The borough (or a statistician) answers an open or answered query."""
     return _step(ws, "data.query", query_id, text, "answered", ("open", "answered"))
 
 
-def close(ws: Workspace, query_id: int, text: str) -> dict[str, Any]:
+def close(ws: Workspace, query_id: int, text: str) -> DataQueryRecord:
     """A statistician or admin closes a query, answered or not."""
     return _step(ws, "data.query.close", query_id, text, "closed", ("open", "answered"))
 
@@ -218,30 +284,27 @@ def _scope(actor: Actor, q: DataQuery) -> None:
         )
 
 
-def _record(q: DataQuery, events: list[DataQueryEvent]) -> dict[str, Any]:
-    return {
-        "id": q.id,
-        "borough": q.unit_id,
-        "period": q.period,
-        "indicator": q.indicator,
-        "rule": q.rule,
-        "message": q.message,
-        "value": q.value,
-        "version": q.version,
-        "status": q.status,
-        "raised_at": q.raised_at,
-        "raised_by": q.raised_by,
-        "updated_at": q.updated_at,
-        "events": [
-            {"status": e.status, "actor": e.actor, "role": e.role, "at": e.at, "text": e.text}
-            for e in events
-        ],
-    }
+def _record(q: DataQuery, events: list[DataQueryEvent]) -> DataQueryRecord:
+    return DataQueryRecord(
+        id=q.id,
+        borough=q.unit_id,
+        period=q.period,
+        indicator=q.indicator,
+        rule=q.rule,
+        message=q.message,
+        value=q.value,
+        version=q.version,
+        status=q.status,
+        raised_at=q.raised_at,
+        raised_by=q.raised_by,
+        updated_at=q.updated_at,
+        events=tuple(QueryStep(e.status, e.actor, e.role, e.at, e.text) for e in events),
+    )
 
 
 def list_queries(
     ws: Workspace, *, borough: str | None = None, status: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[DataQueryRecord]:
     """Queries with their steps; data managers see only their own borough's."""
     if status is not None and status not in STATUSES:
         raise InputError(f"status must be one of {', '.join(STATUSES)}")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from rct.cli.common import State, echo_json, json_option, pass_state, table
+
+if TYPE_CHECKING:
+    from rct.allocation.records import AllocationRecordView
 
 
 @click.group()
@@ -220,13 +224,13 @@ def reveal_cmd(state: State, as_json: bool) -> None:
     row = reveal(ws, _passphrase(confirm=False))
     cert = certificate(ws)
     if as_json:
-        echo_json(cert)
+        echo_json(cert.to_dict())
         return
     click.echo(f"Revealed allocation #{row.id} (scheme #{row.scheme_index}); commitment checked.")
-    _print_arms(cert["arms"])
+    _print_arms(cert.record.arms or {})
 
 
-def _print_arms(arms: dict[str, str]) -> None:
+def _print_arms(arms: Mapping[str, str]) -> None:
     click.echo(
         table(
             [[u, a] for u, a in sorted(arms.items(), key=lambda x: (x[1], x[0]))], ["unit", "arm"]
@@ -247,13 +251,13 @@ def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
     """Recompute the allocation from the revealed seed and locked protocol: PASS or FAIL."""
     from rct.allocation.sealing import verify_current
 
-    checks, cert = verify_current(state.workspace())
+    checks, record = verify_current(state.workspace())
     ok = all(c.ok for c in checks)
-    steps = _explain(cert) if explain else None
+    steps = _explain(record) if explain else None
     if as_json:
         echo_json(
             {
-                "allocation": cert["allocation"],
+                "allocation": record.allocation,
                 "ok": ok,
                 "checks": [c.to_dict() for c in checks],
                 **({"explain": [s.to_dict() for s in steps]} if steps is not None else {}),
@@ -267,15 +271,15 @@ def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
             click.echo(render_steps(steps) + "\n")
         for c in checks:
             click.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
-        click.echo(f"\n{'PASS' if ok else 'FAIL'}: allocation #{cert['allocation']}")
+        click.echo(f"\n{'PASS' if ok else 'FAIL'}: allocation #{record.allocation}")
     if not ok:
         raise SystemExit(8)
 
 
-def _explain(cert: dict[str, Any]) -> list[Any]:
+def _explain(record: AllocationRecordView) -> list[Any]:
     from rct.allocation.verify import explain_certificate
 
-    return explain_certificate(cert)
+    return explain_certificate(record)
 
 
 @allocate.command("show")
@@ -287,19 +291,20 @@ def show_cmd(state: State, as_json: bool) -> None:
 
     cert = certificate(state.workspace())
     if as_json:
-        echo_json(cert)
+        echo_json(cert.to_dict())
         return
+    r = cert.record
     click.echo(
-        f"Allocation #{cert['allocation']}: {cert['status'].upper()}"
-        + (f" (re-seal after void of #{cert['replaces']})" if cert["replaces"] else "")
+        f"Allocation #{r.allocation}: {r.status.upper()}"
+        + (f" (re-seal after void of #{r.replaces})" if r.replaces else "")
     )
-    click.echo(f"  sealed by {cert['sealed_by']} at {cert['sealed_at']}")
-    click.echo(f"  commitment {cert['commitment']}")
-    if cert["status"] == "void":
-        click.echo(f"  voided by {cert['voided_by']} at {cert['voided_at']}: {cert['void_reason']}")
-    if cert["arms"]:
-        click.echo(f"  revealed by {cert['revealed_by']} at {cert['revealed_at']}\n")
-        _print_arms(cert["arms"])
+    click.echo(f"  sealed by {r.sealed_by} at {r.sealed_at}")
+    click.echo(f"  commitment {r.commitment}")
+    if r.status == "void":
+        click.echo(f"  voided by {r.voided_by} at {r.voided_at}: {r.void_reason}")
+    if r.arms:
+        click.echo(f"  revealed by {r.revealed_by} at {r.revealed_at}\n")
+        _print_arms(r.arms)
     else:
         click.echo("  arms: concealed until reveal")
 
@@ -339,10 +344,12 @@ def certificate_cmd(state: State, output: str | None) -> None:
 
     ws = state.workspace()
     cert = certificate(ws)
-    checks = verify_current(ws)[0] if cert["seed"] else []
+    checks = verify_current(ws)[0] if cert.record.seed else []
     text = (
         json.dumps(
-            {**cert, "verification": [c.to_dict() for c in checks]}, indent=2, sort_keys=True
+            {**cert.to_dict(), "verification": [c.to_dict() for c in checks]},
+            indent=2,
+            sort_keys=True,
         )
         if output and output.endswith(".json")
         else render_certificate(cert, checks)

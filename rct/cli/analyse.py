@@ -6,12 +6,16 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from analysis.families import FAMILIES, family_info
 from rct.cli.common import State, echo_json, json_option, pass_state
+
+if TYPE_CHECKING:  # analysis.sap loads the model engines (start-up time)
+    from analysis.sap.results import SapResults
+    from rct.analyses import StoredResults
 
 DF_CHOICES = ("between-within", "satterthwaite", "kenward-roger", "normal")
 FAMILY_CHOICES = tuple(name for name, f in FAMILIES.items() if f.protocol)
@@ -22,32 +26,32 @@ def analyse() -> None:
     """Run the prespecified analyses and cross-check them (fit one model, R script)."""
 
 
-def _method_lines(data: dict[str, Any]) -> list[str]:
+def _method_lines(results: SapResults) -> list[str]:
     from analysis.sap.summary import icc_line, method_line, primary_first
 
     out = []
-    for a in data["analyses"]:
-        label = "  [POST HOC]" if a["post_hoc"] else ""
-        out.append(f"{a['role']}: {a['name']} ({a['outcome']}){label}")
-        if a["post_hoc"]:
-            out.append(f"  post hoc: {a['post_hoc_reason']}")
-        if a["error"]:
-            out.append(f"  FAILED: {a['error']}")
+    for a in results.analyses:
+        label = "  [POST HOC]" if a.post_hoc else ""
+        out.append(f"{a.role}: {a.name} ({a.outcome}){label}")
+        if a.post_hoc:
+            out.append(f"  post hoc: {a.post_hoc_reason}")
+        if a.error:
+            out.append(f"  FAILED: {a.error}")
             continue
-        out.append(f"  {a['clusters']} clusters, {a['observations']} observations")
-        several = len(a["methods"]) > 1
+        out.append(f"  {a.clusters} clusters, {a.observations} observations")
+        several = len(a.methods) > 1
         out += [
             f"  {('PRIMARY INFERENCE: ' if lead else 'supportive: ') if several else ''}"
             f"{method_line(m)}"
             for lead, m in primary_first(a)
         ]
-        out.append(f"  {icc_line(a['icc'])}")
-        for m in a["methods"]:
-            out += [f"  warning ({m['method']}): {w}" for w in m.get("warnings", [])]
+        out.append(f"  {icc_line(a.icc)}")
+        for m in a.methods:
+            out += [f"  warning ({m.method}): {w}" for w in m.warnings]
     return out
 
 
-def _print_results(stored: Any, as_json: bool) -> None:
+def _print_results(stored: StoredResults, as_json: bool) -> None:
     if as_json:
         echo_json({**stored.meta(), "results": stored.data})
         return
@@ -56,7 +60,7 @@ def _print_results(stored: Any, as_json: bool) -> None:
         f"v{stored.protocol_version}, data snapshot {stored.snapshot_hash[:16]}, results "
         f"SHA-256 {stored.results_sha256}"
     )
-    for line in _method_lines(stored.data):
+    for line in _method_lines(stored.results):
         click.echo(line)
 
 

@@ -257,7 +257,7 @@ def queries(ctx: click.Context, borough: str | None, status: str | None, as_json
     assert state is not None
     rows = list_queries(state.workspace(), borough=borough, status=status)
     if as_json:
-        echo_json(rows)
+        echo_json([q.to_dict() for q in rows])
         return
     if not rows:
         click.echo("No queries match.")
@@ -265,15 +265,7 @@ def queries(ctx: click.Context, borough: str | None, status: str | None, as_json
     click.echo(
         table(
             [
-                [
-                    str(q["id"]),
-                    q["status"],
-                    q["borough"],
-                    q["period"],
-                    q["indicator"],
-                    q["rule"],
-                    q["message"][:70],
-                ]
+                [str(q.id), q.status, q.borough, q.period, q.indicator, q.rule, q.message[:70]]
                 for q in rows
             ],
             ["id", "status", "borough", "period", "indicator", "rule", "message"],
@@ -286,9 +278,9 @@ def _query_step(state: State, fn: str, query_id: int, text: str, as_json: bool) 
 
     rec = getattr(q, fn)(state.workspace(), query_id, text)
     if as_json:
-        echo_json(rec)
+        echo_json(rec.to_dict())
     else:
-        click.echo(f"Query {rec['id']} is now {rec['status']}.")
+        click.echo(f"Query {rec.id} is now {rec.status}.")
 
 
 @queries.command("answer")

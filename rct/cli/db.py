@@ -92,7 +92,7 @@ def login_list(state: State, as_json: bool) -> None:
     """List the logins mapped to trial users."""
     from rct.pg_roles import list_logins
 
-    rows = list_logins(state.workspace())
+    rows = [r.to_dict() for r in list_logins(state.workspace())]
     if as_json:
         echo_json(rows)
         return

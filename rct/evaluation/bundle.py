@@ -30,12 +30,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rct import protocols as protocol_store
 from rct.allocation import sealing
+from rct.analyses import latest_stored
 from rct.audit import event_record, iter_events
 from rct.capture.cells_seal import stored_cells_problems
 from rct.checkpoints import describe
@@ -166,14 +167,14 @@ def export_bundle(
             history = protocol_store.history(s)
             current = protocol_store.current_locked(s)
             row = sealing.live(s) or sealing.latest(s)
-            cert = sealing.record_dict(row) if row is not None else None
-            if cert is not None and not cert.get("arms"):
-                cert.pop("envelope", None)  # before reveal no bundle carries the envelope
+            cert = sealing.allocation_record(row) if row is not None else None
+            if cert is not None and not cert.arms:
+                cert = replace(cert, envelope=None)  # before reveal no bundle carries it
             trust = trust_files(s)
             arms = sealing.revealed_arms(s)
             rows = dataset_rows(current.protocol, current_cells(s), open_query_counts(s), arms)
             snap = snapshot_hash(rows)
-            results = _stored_results(s)
+            results = latest_stored(s)
             record(
                 "bundle.export",
                 "bundle",
@@ -181,7 +182,7 @@ def export_bundle(
                     "snapshot_hash": snap,
                     "protocol_fingerprint": current.fingerprint,
                     "revealed": arms is not None,
-                    "results_sha256": None if results is None else results["sha256"],
+                    "results_sha256": None if results is None else results.results_sha256,
                 },
             )
             s.flush()
@@ -211,7 +212,7 @@ def export_bundle(
             ],
         )
         if cert is not None:
-            _dump(work / "allocation" / "certificate.json", cert)
+            _dump(work / "allocation" / "certificate.json", cert.to_dict())
         (work / "audit").mkdir()
         with open(work / "audit" / "audit.jsonl", "w", encoding="utf-8") as fh:
             for e in events:
@@ -222,9 +223,8 @@ def export_bundle(
         write_dataset(rows, work / "data" / "analysis_dataset.csv", "csv")
         if results is not None:
             (work / "results").mkdir()
-            (work / "results" / "results.json").write_text(results["json"], encoding="utf-8")
-            if results.get("markdown"):
-                (work / "results" / "results.md").write_text(results["markdown"], encoding="utf-8")
+            (work / "results" / "results.json").write_text(results.results_json, encoding="utf-8")
+            (work / "results" / "results.md").write_text(results.markdown, encoding="utf-8")
         (work / "README.md").write_text(
             README.format(
                 trial_id=current.protocol.trial.id,
@@ -261,17 +261,3 @@ def export_bundle(
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _stored_results(session: Any) -> dict[str, Any] | None:
-    """The latest stored SAP results: JSON text, its SHA-256 and Markdown (None if none)."""
-    from rct.analyses import latest_stored
-
-    stored = latest_stored(session)
-    if stored is None:
-        return None
-    return {
-        "json": stored.results_json,
-        "sha256": stored.results_sha256,
-        "markdown": stored.markdown,
-    }

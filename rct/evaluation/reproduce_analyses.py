@@ -91,7 +91,7 @@ def recompute_results(
             else f"results SHA-256 {digest[:16]}... differs from the audit trail's {str(audited)[:16]}...",
         )
     )
-    checks.extend(_summary_check(path, stored))
+    checks.extend(_summary_check(path, text))
     if not cert or not cert.get("arms"):
         checks.append(
             Check("analyses: recomputed", False, "the bundle has no revealed allocation to analyse")
@@ -163,16 +163,17 @@ def recompute_results(
     return checks
 
 
-def _summary_check(path: Path, stored: dict[str, Any]) -> list[Check]:
-    """``results.md`` must say exactly what ``results.json`` says: it is rendered from it
-    (``analysis.sap.summary``), so an edited summary is caught even with a recomputed
-    manifest. No check when the bundle has no summary."""
+def _summary_check(path: Path, text: str) -> list[Check]:
+    """``results.md`` must say exactly what ``results.json`` (``text``) says: it is
+    rendered from it (``analysis.sap.summary``), so an edited summary is caught even with
+    a recomputed manifest. No check when the bundle has no summary."""
+    from analysis.sap.results import SapResults
     from analysis.sap.summary import summary_markdown
 
     md = path.with_name("results.md")
     if not md.is_file():
         return []
-    ok = md.read_text(encoding="utf-8") == summary_markdown(stored)
+    ok = md.read_text(encoding="utf-8") == summary_markdown(SapResults.from_json(text))
     return [
         Check(
             "analyses: results.md",

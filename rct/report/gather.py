@@ -12,6 +12,7 @@ from typing import Any
 
 from rct import protocols as protocol_store
 from rct.allocation import sealing
+from rct.analyses import StoredResults, latest_stored
 from rct.audit import event_record, iter_events, utc_now
 from rct.audit_checks import verify_records
 from rct.checkpoints import describe, latest_checkpoint
@@ -39,7 +40,7 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
         reader = ws.read_public(s)
         stored = protocol_store.current(s)
         row = sealing.live(s) or sealing.latest(s)
-        cert = sealing.record_dict(row) if row is not None else None
+        record = sealing.allocation_record(row) if row is not None else None
         # Someone without an account gets the arms-free parts only, as before reveal.
         arms = sealing.revealed_arms(s) if reader.role != "unregistered" else None
         rows = dataset_rows(stored.protocol, current_cells(s), open_query_counts(s), arms)
@@ -47,16 +48,17 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
         chain, held = verify_records(
             (event_record(e) for e in iter_events(s)), [checkpoint] if checkpoint else []
         )
-        results = _results(s)
+        results = latest_stored(s)
     protocol = stored.protocol
-    if cert is not None:  # the report never needs the sealed envelope
+    cert = None
+    if record is not None:  # the report never needs the sealed envelope
         hidden = {"envelope"} if arms else {"envelope", "seed", "arms", "scheme_index"}
-        cert = {k: v for k, v in cert.items() if k not in hidden}
+        cert = {k: v for k, v in record.to_dict().items() if k not in hidden}
     units_df, design = units_frame(protocol), design_from_protocol(protocol)
     space = build_scheme_space(units_df, design)
     chosen = (
-        space.allocation(cert["scheme_index"])
-        if arms and cert and cert.get("scheme_index") is not None
+        space.allocation(record.scheme_index)
+        if arms and record and record.scheme_index is not None
         else None
     )
     diag = diagnose(space, units_df, design, chosen=chosen).to_dict()
@@ -90,24 +92,23 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
     if arms and results:
         from rct.report.wording import headline_sentences, primary_result
 
-        primary = primary_result(results["data"])
+        primary = primary_result(results.results)
         if primary is not None:
-            level = float(results["data"].get("confidence_level", 0.95))
-            headline = headline_sentences(primary, level)
+            headline = headline_sentences(primary, results.results.level)
     if effects:
         figures["forest"] = plots.forest_plot(effects)
     provenance: dict[str, Any] = {
         "protocol version": f"{stored.version} ({stored.status})",
         "protocol fingerprint": stored.fingerprint,
         "unit table fingerprint": protocol.units_fingerprint(),
-        "allocation commitment": cert["commitment"] if cert else "not sealed",
+        "allocation commitment": record.commitment if record else "not sealed",
         "data snapshot hash": snapshot_hash(rows),
         "audit trail": f"{chain.events} events, head {chain.head}"
         + ("" if chain.ok else f" — BROKEN at {chain.broken_at}"),
         "latest signed checkpoint": _checkpoint_line(checkpoint, chain.ok, held),
     }
     if results:
-        provenance["results SHA-256"] = results["sha256"]
+        provenance["results SHA-256"] = results.results_sha256
     provenance.update({f"software: {k}": v for k, v in software_versions().items()})
     notes = []
     if any(u.illustrative for u in protocol.units):
@@ -152,17 +153,10 @@ def _checkpoint_line(doc: dict[str, Any] | None, chain_ok: bool, problems: list[
     return describe(doc) + (f" — FAILS: {problems[0]}" if problems else " — the trail holds it")
 
 
-def _results(session: Any) -> dict[str, Any] | None:
-    from rct.analyses import latest_stored
-
-    stored = latest_stored(session)
-    return None if stored is None else {"data": stored.data, "sha256": stored.results_sha256}
-
-
 def _effects(
-    results: dict[str, Any],
+    results: StoredResults,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
     """Forest-plot rows, ICC rows and the primary analysis' cluster count from stored results."""
     from rct.report.results_view import effect_rows
 
-    return effect_rows(results)
+    return effect_rows(results.results)

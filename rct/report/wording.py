@@ -9,9 +9,10 @@ words. The imbalance threshold for baseline covariates is defined and justified 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from analysis.sap.results import AnalysisResult, MethodResult, SapResults
 from rct.capture.completeness_status import plural
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "fmt_p",
     "p_phrase",
     "plural",
+    "PrimaryResult",
     "primary_result",
     "headline_sentences",
 ]
@@ -79,22 +81,28 @@ def p_phrase(p: Any) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
-def primary_result(data: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The primary analysis and its primary inference method from a results JSON.
+@dataclass(frozen=True)
+class PrimaryResult:
+    """The primary analysis and the inference method that decides it; ``declared`` says
+    whether the results name that method (else it is the first listed)."""
 
-    The method is the analysis' ``primary_inference`` when the results carry it, else the
+    analysis: AnalysisResult
+    method: MethodResult
+    declared: bool
+
+
+def primary_result(results: SapResults) -> PrimaryResult | None:
+    """The primary analysis and its primary inference method from stored results.
+
+    The method is the analysis' ``primary_inference`` when the results name it, else the
     first listed inference method. None when no analysis has the role ``primary``.
     """
-    analyses: Sequence[Mapping[str, Any]] = data.get("analyses", [])
-    primary = next(
-        (a for a in analyses if a.get("role") == "primary" and not a.get("post_hoc")), None
-    )
-    if primary is None or not primary.get("methods"):
+    primary = next((a for a in results.analyses if a.role == "primary" and not a.post_hoc), None)
+    if primary is None or not primary.methods:
         return None
-    wanted = primary.get("primary_inference")
-    methods = primary["methods"]
-    method = next((m for m in methods if m.get("method") == wanted), methods[0])
-    return {"analysis": primary, "method": method, "declared": wanted is not None}
+    wanted = primary.primary_inference
+    method = next((m for m in primary.methods if m.method == wanted), primary.methods[0])
+    return PrimaryResult(primary, method, declared=bool(wanted))
 
 
 def _change(measure: str, value: float) -> str:
@@ -110,33 +118,30 @@ def _change(measure: str, value: float) -> str:
     return f"{fmt_number(abs(value))} {'higher' if value > 0 else 'lower'}"
 
 
-def headline_sentences(result: Mapping[str, Any], level: float = 0.95) -> list[str]:
+def headline_sentences(result: PrimaryResult, level: float = 0.95) -> list[str]:
     """The primary result in words: what was compared, the estimate, its CI and p-value."""
-    a, m = result["analysis"], result["method"]
-    outcome = a.get("outcome_label") or a.get("outcome", "")
-    how = (
-        "its prespecified primary inference" if result["declared"] else "its first listed inference"
-    )
+    a, m = result.analysis, result.method
+    outcome = a.outcome_label or a.outcome
+    how = "its prespecified primary inference" if result.declared else "its first listed inference"
     first = (
-        f"Primary analysis: {a['name']} ({outcome}), {plural(int(a.get('clusters') or 0), 'cluster')}, "
-        f"by {m['method']} ({how})."
+        f"Primary analysis: {a.name} ({outcome}), {plural(a.clusters, 'cluster')}, "
+        f"by {m.method} ({how})."
     )
-    if m.get("status") != "ok":
+    if not m.ok:
         return [
             first,
-            f"This inference could not be computed: {m.get('error', 'no reason given')}.",
+            f"This inference could not be computed: {m.error}.",
         ]
-    e = m["effect"]
-    measure = str(e.get("measure", "effect"))
-    est, lo, hi = e["estimate"], e["ci_lower"], e["ci_upper"]
+    measure = m.measure
+    est, (lo, hi) = m.effect, m.effect_ci
     pct = round(100 * level)
     null = 1.0 if "ratio" in measure.lower() else 0.0
     second = (
         f"The {measure}, intervention versus control, is {fmt_number(est)} "
-        f"({pct}% CI {fmt_number(lo)} to {fmt_number(hi)}; {p_phrase(m.get('pvalue'))})."
+        f"({pct}% CI {fmt_number(lo)} to {fmt_number(hi)}; {p_phrase(m.pvalue)})."
     )
     third = f"In words: the outcome was {_change(measure, est)} in the intervention arm"
-    if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+    if math.isfinite(lo) and math.isfinite(hi):  # an unbounded limit is stored as null
         third += (
             f"; the data are compatible with anything from {_change(measure, lo)} to "
             f"{_change(measure, hi)}"

@@ -34,7 +34,7 @@ def test_results_json_and_summary_lead_with_the_primary_inference() -> None:
     data = res.to_dict()["analyses"][0]
     assert data["primary_inference"] == "randomisation"
     assert [m["method"] for m in data["methods"]] == ["cluster-level", "randomisation"]
-    assert [(lead, m["method"]) for lead, m in primary_first(data)] == [
+    assert [(lead, m.method) for lead, m in primary_first(res.analyses[0])] == [
         (True, "randomisation"),
         (False, "cluster-level"),
     ]

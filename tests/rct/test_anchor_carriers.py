@@ -102,7 +102,7 @@ def test_the_certificate_carries_the_latest_checkpoint(trial_url: str, tmp_path:
     populated_trial(trial_url, tmp_dir=tmp_path)  # seal and reveal write checkpoints
     latest = latest_stored(trial_url)
     ws = Workspace(trial_url, "sam")
-    cert = sealing.certificate(ws)
+    cert = sealing.certificate(ws).to_dict()
     ws.close()
     assert cert["checkpoint"] == latest
     text = render_certificate(cert, [])

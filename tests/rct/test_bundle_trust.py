@@ -251,9 +251,9 @@ def test_before_reveal_only_the_statistician_holds_the_envelope(
 
     populated_trial(trial_url, reveal=False, tmp_dir=tmp_path)
     add_user(Workspace(trial_url, "ann"), "eve", "evaluator")
-    assert "envelope" in sealing.certificate(Workspace(trial_url, "sam"))
+    assert "envelope" in sealing.certificate(Workspace(trial_url, "sam")).to_dict()
     for user in ("eve", "ann"):
-        assert "envelope" not in sealing.certificate(Workspace(trial_url, user))
+        assert "envelope" not in sealing.certificate(Workspace(trial_url, user)).to_dict()
     export_bundle(Workspace(trial_url, "eve"), tmp_path / "b")
     cert = json.loads((tmp_path / "b" / "allocation" / "certificate.json").read_text())
     assert "envelope" not in cert and cert["commitment"]
@@ -261,7 +261,7 @@ def test_before_reveal_only_the_statistician_holds_the_envelope(
 
 
 def test_new_envelopes_are_memory_hard(trial: dict[str, Any]) -> None:
-    cert = sealing.certificate(Workspace(trial["url"], "sam"))
+    cert = sealing.certificate(Workspace(trial["url"], "sam")).to_dict()
     assert cert["envelope"]["kdf"]["n"] == 2**17
 
 

@@ -33,22 +33,22 @@ def queried(workspace_as: Make) -> Make:
 
 def test_a_rule_that_fires_on_import_raises_an_open_query(queried: Make) -> None:
     [q] = list_queries(queried("sam"))
-    assert (q["borough"], q["period"], q["rule"], q["status"]) == (
+    assert (q.borough, q.period, q.rule, q.status) == (
         "camden",
         "2026-Q1",
         "outlier_history",
         "open",
     )
-    assert q["events"][0]["actor"] == "dee" and q["value"] == 60.0
+    assert q.events[0].actor == "dee" and q.value == 60.0
 
 
 def test_query_goes_open_answered_closed_with_each_step_audited(queried: Make) -> None:
-    qid = list_queries(queried("sam"))[0]["id"]
+    qid = list_queries(queried("sam"))[0].id
     answer(queried("dee"), qid, "confirmed: new front door")
     done = close(queried("sam"), qid, "accepted")
-    assert done["status"] == "closed"
+    assert done.status == "closed"
     [q] = list_queries(queried("sam"), status="closed")
-    assert [(e["status"], e["actor"]) for e in q["events"]] == [
+    assert [(e.status, e.actor) for e in q.events] == [
         ("open", "dee"),
         ("answered", "dee"),
         ("closed", "sam"),
@@ -59,14 +59,14 @@ def test_query_goes_open_answered_closed_with_each_step_audited(queried: Make) -
 
 
 def test_a_closed_query_cannot_be_answered(queried: Make) -> None:
-    qid = list_queries(queried("sam"))[0]["id"]
+    qid = list_queries(queried("sam"))[0].id
     close(queried("sam"), qid, "resolved by amendment")
     with pytest.raises(QueryStateError):
         answer(queried("dee"), qid, "late answer")
 
 
 def test_data_managers_only_see_and_answer_their_own_borough(queried: Make) -> None:
-    qid = list_queries(queried("sam"))[0]["id"]
+    qid = list_queries(queried("sam"))[0].id
     assert list_queries(queried("gus")) == []
     with pytest.raises(PermissionDenied):
         answer(queried("gus"), qid, "not mine")
@@ -76,8 +76,8 @@ def test_data_managers_only_see_and_answer_their_own_borough(queried: Make) -> N
 
 def test_statistician_raises_a_query_by_hand(queried: Make) -> None:
     qid = raise_query(queried("sam"), "Camden", "2025-Q1", "da_re_referrals", "Why so low?")
-    q = next(x for x in list_queries(queried("dee")) if x["id"] == qid)
-    assert q["rule"] == "manual" and q["value"] == 10.0
+    q = next(x for x in list_queries(queried("dee")) if x.id == qid)
+    assert q.rule == "manual" and q.value == 10.0
 
 
 def test_the_same_rule_is_not_raised_twice_on_an_unresolved_cell(queried: Make) -> None:

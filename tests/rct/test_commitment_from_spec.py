@@ -76,7 +76,7 @@ def test_commitment_published_by_seal_is_rebuilt_from_the_document_alone(
     ws = workspace_as("sam")
     published = sealing.seal(ws, PASS, tmp_path / "env.json").commitment
     sealing.reveal(ws, PASS)
-    cert = sealing.certificate(ws)
+    cert = sealing.certificate(ws).to_dict()
 
     toml = tomllib.loads(shipped_protocol_path().read_text(encoding="utf-8"))
     units, design = spec_objects(toml)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from analysis.sap.results import AnalysisResult, MethodResult, SapResults
 from rct.report import plots
 from rct.report.html import ReportData, render_report
 from rct.report.wording import fmt_number, fmt_p, headline_sentences, primary_result
@@ -19,31 +20,34 @@ UNITS = [
 ARMS = {u["id"]: ("intervention" if i < 3 else "control") for i, u in enumerate(UNITS)}
 
 
-def _method(name: str, est: float, lo: float, hi: float, p: float) -> dict[str, Any]:
-    return {
-        "method": name,
-        "status": "ok",
-        "effect": {"measure": "rate ratio", "estimate": est, "ci_lower": lo, "ci_upper": hi},
-        "pvalue": p,
-        "df": 5.0,
-    }
+def _method(name: str, est: float, lo: float, hi: float, p: float) -> MethodResult:
+    return MethodResult(
+        method=name, ok=True, measure="rate ratio", effect=est, effect_ci=(lo, hi), pvalue=p, df=5.0
+    )
 
 
-def _results(primary_inference: str | None) -> dict[str, Any]:
-    primary: dict[str, Any] = {
-        "name": "re_referrals",
-        "role": "primary",
-        "outcome": "da_re_referrals",
-        "outcome_label": "Re-referrals for domestic abuse",
-        "clusters": 7,
-        "methods": [
+def _results(primary_inference: str | None) -> SapResults:
+    primary = AnalysisResult(
+        name="re_referrals",
+        role="primary",
+        outcome="da_re_referrals",
+        outcome_label="Re-referrals for domestic abuse",
+        family="poisson",
+        formula="",
+        offset="",
+        periods="all",
+        description="",
+        clusters=7,
+        observations=84,
+        missing_values=0,
+        icc=None,
+        methods=(
             _method("kenward-roger", 0.8123, 0.7012, 0.9401, 0.00123),
             _method("randomisation", 0.8123, 0.65, 1.02, 0.0571),
-        ],
-    }
-    if primary_inference:
-        primary["primary_inference"] = primary_inference
-    return {"confidence_level": 0.95, "analyses": [primary]}
+        ),
+        primary_inference=primary_inference or "",
+    )
+    return SapResults({}, {}, (primary,), level=0.95)
 
 
 @pytest.mark.parametrize(
@@ -72,9 +76,9 @@ def test_p_values_are_plain(p: float, text: str) -> None:
 
 def test_headline_uses_the_declared_primary_inference_else_the_first() -> None:
     declared = primary_result(_results("randomisation"))
-    assert declared is not None and declared["method"]["method"] == "randomisation"
+    assert declared is not None and declared.method.method == "randomisation"
     first = primary_result(_results(None))
-    assert first is not None and first["method"]["method"] == "kenward-roger"
+    assert first is not None and first.method.method == "kenward-roger"
     words = " ".join(headline_sentences(first))
     assert "Primary analysis: re_referrals (Re-referrals for domestic abuse), 7 clusters" in words
     assert (
