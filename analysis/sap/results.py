@@ -53,6 +53,8 @@ def stable(value: Any) -> Any:
         if not math.isfinite(value):
             return None
         rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+        if not math.isfinite(rounded):  # within a rounding step of the largest double
+            return None
         return 0.0 if rounded == 0.0 else rounded
     if hasattr(value, "item") and hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:
         return stable(value.item())

@@ -96,3 +96,13 @@ def test_failed_lists_failed_analyses_and_methods_in_the_json_order() -> None:
 def test_results_of_another_format_are_refused() -> None:
     with pytest.raises(DataError, match="format"):
         SapResults.from_dict({"format": "something-else/1"})
+
+
+def test_a_float_that_rounds_past_the_largest_double_is_written_as_null() -> None:
+    """1.7976931348623157e308 rounded to the results' significant digits overflows to inf;
+    it is written as null like any other non-finite value, not refused by the JSON writer."""
+    from analysis.sap.results import results_json, stable
+
+    assert stable(1.7976931348623157e308) is None
+    assert stable(-1.7976931348623157e308) is None
+    assert results_json({"x": 1.7976931348623157e308}) == '{\n  "x": null\n}\n'
