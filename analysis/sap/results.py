@@ -358,6 +358,7 @@ class SapResults:
 
     def summary_markdown(self) -> str:
         """The Markdown summary of the results (see :mod:`analysis.sap.summary`)."""
+        # lazy: loads analysis.sap.summary (start-up time)
         from analysis.sap.summary import summary_markdown
 
         return summary_markdown(json.loads(self.to_json()))
