@@ -12,6 +12,7 @@ that needs them is first used. Typical use::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 # Imported eagerly (standard library only): the function ``commitment`` shares its name with
@@ -84,7 +85,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'allocation' has no attribute {name!r}")
-    import importlib
 
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

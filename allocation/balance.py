@@ -40,6 +40,7 @@ def prepare_units(units: pd.DataFrame, design: AllocationDesign) -> pd.DataFrame
 
     The index holds the unit ids. Sorting makes results independent of row order.
     """
+    # lazy: loads pandas, numpy (start-up time)
     import pandas as pd
 
     if not isinstance(units, pd.DataFrame):
@@ -70,6 +71,7 @@ def prepare_units(units: pd.DataFrame, design: AllocationDesign) -> pd.DataFrame
 
 def _levels(series: pd.Series[Any]) -> list[Any]:
     """Levels in R's factor order: categorical dtype order, else numeric or code-point sort."""
+    # lazy: loads pandas, numpy (start-up time)
     import pandas as pd
 
     if isinstance(series.dtype, pd.CategoricalDtype):

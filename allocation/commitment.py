@@ -187,6 +187,7 @@ def units_object(units: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
 
 def units_fingerprint(units: pd.DataFrame, columns: Sequence[str]) -> str:
     """SHA-256 of the canonical JSON of :func:`units_object` (``protocols.canonical``)."""
+    # lazy: loads protocols.canonical (start-up time)
     from protocols.canonical import fingerprint
 
     return fingerprint(units_object(units, columns))
@@ -199,6 +200,7 @@ def design_object(design: AllocationDesign) -> dict[str, Any]:
 
 def units_frame_from_object(obj: Any) -> pd.DataFrame:
     """Rebuild the unit table (indexed by id) from a units object, checking its form."""
+    # lazy: loads pandas, numpy (start-up time)
     import pandas as pd
 
     if not isinstance(obj, dict) or obj.get("version") != UNITS_VERSION:

@@ -104,6 +104,7 @@ class AllocationDesign:
                 raise DesignError(f"constraint given for unknown covariate {name!r}")
             if not (isinstance(lim, (int, float)) and lim >= 0):
                 raise DesignError(f"constraint on {name!r} must be a non-negative number")
+        # lazy: loads pandas, numpy (start-up time)
         from allocation.constraints import parse_constraint
 
         for name, text in self.constraints.items():

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from allocation.balance import _levels, prepare_units
 from allocation.design import AllocationDesign
 from allocation.spaces import Allocation, SchemeSpace
 
@@ -70,6 +71,7 @@ def coassignment(space: SchemeSpace) -> npt.NDArray[np.float64]:
     block's integer counts are exact) summed in float64: exact, and without a float64 copy
     of millions of schemes.
     """
+    # lazy: loads threadpoolctl (start-up time)
     from threadpoolctl import threadpool_limits
 
     rows = space.schemes
@@ -177,8 +179,6 @@ def _baseline(
     scheme: tuple[int, ...],
     unit_ids: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    from allocation.balance import _levels, prepare_units
-
     table = prepare_units(units, design)
     arm = np.array(scheme, dtype=bool)
     rows: list[dict[str, Any]] = []

@@ -246,6 +246,7 @@ def sample_space(
     (:mod:`allocation.sampling`), giving identical schemes and leaving the stream at the same
     position; ``fast=False`` runs the specification call by call (the reference).
     """
+    # lazy: loads allocation.sampling (start-up time)
     from allocation.sampling import sample_rows_fast
 
     if size >= plan.total:

@@ -47,6 +47,7 @@ def _unb64(text: Any, what: str) -> bytes:
 
 
 def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    # lazy: loads cryptography (start-up time)
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
     if not isinstance(passphrase, str) or not passphrase:
@@ -91,6 +92,7 @@ class Envelope:
         }
 
     def _aad(self) -> bytes:
+        # lazy: loads protocols.canonical (start-up time)
         from protocols.canonical import canonical_bytes
 
         return canonical_bytes(self._header())
@@ -119,6 +121,7 @@ class Envelope:
         n, r, p : int
             scrypt cost parameters (``n`` a power of two, at least ``2**14``).
         """
+        # lazy: loads cryptography (start-up time)
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
@@ -138,6 +141,7 @@ class Envelope:
         WrongPassphrase
             The passphrase is wrong or any field was altered.
         """
+        # lazy: loads cryptography (start-up time)
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -156,6 +160,7 @@ class Envelope:
 
     def to_json(self) -> str:
         """Serialise to canonical JSON text."""
+        # lazy: loads protocols.canonical (start-up time)
         from protocols.canonical import canonical_json
 
         return canonical_json(self.to_dict())

@@ -25,6 +25,7 @@ from allocation.commitment import (
     units_frame_from_object,
 )
 from allocation.design import AllocationDesign
+from allocation.stream import RandomStream
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,6 +64,7 @@ def _listing(lines: list[str]) -> str:
 
 def _frame_for_space(units_committed: Any) -> pd.DataFrame:
     """The unit table the space is built from, whichever units object was committed."""
+    # lazy: loads pandas, numpy (start-up time)
     import pandas as pd
 
     if isinstance(units_committed, dict):
@@ -95,10 +97,10 @@ def explain_allocation(
     seed : bytes, optional
         The revealed seed; without it the commitment and draw steps are left out.
     """
+    # lazy: loads pandas, numpy (start-up time)
     from allocation.balance import balance_columns, prepare_units
     from allocation.enumeration import strata_plan
     from allocation.spaces import DRAW_LABEL, SAMPLE_LABEL, _space_seed, build_scheme_space
-    from allocation.stream import RandomStream
     from protocols.canonical import canonical_json, fingerprint
 
     steps: list[Step] = []
@@ -218,6 +220,7 @@ def _meets_constraints(
     table: pd.DataFrame, design: AllocationDesign, schemes: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.bool_]:
     """Whether each scheme meets ``max_abs_std_diff`` and the cvrcov constraints."""
+    # lazy: loads pandas, numpy (start-up time)
     from allocation.balance import balance_columns, column_limits
     from allocation.constraints import constraint_columns
     from allocation.enumeration import treated_sums

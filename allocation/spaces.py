@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from allocation.balance import BalanceColumns, balance_columns, column_limits, prepare_units
+from allocation.commitment import units_fingerprint
 from allocation.constraints import constraint_columns
 from allocation.design import CONTROL, INTERVENTION, AllocationDesign
 from allocation.enumeration import (
@@ -29,6 +30,7 @@ from allocation.enumeration import (
 )
 from allocation.errors import SpaceError
 from allocation.stream import RandomStream
+from protocols.canonical import canonical_bytes, fingerprint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -169,16 +171,11 @@ class SchemeSpace:
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict` (unit ids and admissible schemes)."""
-        from protocols.canonical import fingerprint
-
         return fingerprint(self.to_dict())
 
 
 def _space_seed(units: pd.DataFrame, design: AllocationDesign) -> bytes:
     """Public seed for sampling a too-large space, derived from design and unit table."""
-    from allocation.commitment import units_fingerprint
-    from protocols.canonical import canonical_bytes
-
     columns = list(design.covariates) + ([design.strata] if design.strata else [])
     msg = SPACE_SEED_TAG + canonical_bytes(
         {"design": design.to_dict(), "units": units_fingerprint(units, columns)}

@@ -170,6 +170,7 @@ class RandomStream:
         count : int
             Number of draws.
         """
+        # lazy: loads numpy (start-up time)
         import numpy as np
 
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 2**63:

@@ -233,6 +233,7 @@ class Protocol:
 
     def canonical(self) -> dict[str, Any]:
         """Plain-data form used for the fingerprint and for storage (see module docstring)."""
+        # lazy: import cycle, protocols.serialise imports this module
         from protocols.serialise import protocol_to_data
 
         return protocol_to_data(self)

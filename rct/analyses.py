@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from analysis.errors import DataError
 from analysis.sap.dataset import build_frame
 from analysis.sap.results import SapResults
+from analysis.sap.runner import run_sap
 from analysis.sap.summary import summary_markdown
 from protocols import Protocol
 from rct import protocols as protocol_store
@@ -266,10 +267,6 @@ def gather_inputs(session: Session) -> AnalysisInputs:
 
 def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> StoredResults:
     """Run every analysis of the locked SAP on the current data and store the results."""
-    # deferred: the runner loads the model engines (scipy, statsmodels, patsy), which
-    # 'rct analyse show' does not need (start-up time)
-    from analysis.sap.runner import run_sap
-
     with ws.change("analysis.run", "analysis") as record:
         inputs = gather_inputs(record.session)
     refuse_if_nothing_analysable(inputs)

@@ -266,6 +266,7 @@ def verify_events(events: Iterable[dict[str, Any]]) -> ChainReport:
     Works on records rather than rows so that a bundle's exported trail is checked by the
     same code as the live database.
     """
+    # lazy: loads cryptography (start-up time)
     from rct.audit_signatures import Registry
 
     registry = Registry()

@@ -100,6 +100,7 @@ def record_checkpoint(ws: Workspace, output: Path | None = None) -> Checkpoint:
     """Sign the current head as the acting user, keep it in the database (so bundles carry
     it) and write it to ``output`` (default: ``checkpoint-SEQ.json`` in
     :func:`checkpoint_dir`)."""
+    # lazy: loads rct.protocols (start-up time)
     from rct import protocols as protocol_store
 
     with ws.session() as s:

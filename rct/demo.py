@@ -73,6 +73,7 @@ class DemoContext:
     @property
     def keys(self) -> Any:
         """The demo users' signing keys, in the demo directory under the demo passphrase."""
+        # lazy: loads cryptography (start-up time)
         from rct.keys import KeyStore
 
         if "keys" not in self.facts:
@@ -80,12 +81,14 @@ class DemoContext:
         return self.facts["keys"]
 
     def workspace(self, user: str) -> Any:
+        # lazy: loads sqlalchemy (start-up time)
         from rct.workspace import Workspace
 
         return Workspace(self.url, user, keys=self.keys)
 
 
 def _protocol(ctx: DemoContext) -> Any:
+    # lazy: loads sqlalchemy (start-up time)
     from rct.services.protocol import current_protocol
 
     ws = ctx.workspace(STATISTICIAN)
@@ -96,6 +99,7 @@ def _protocol(ctx: DemoContext) -> Any:
 
 
 def _init(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from protocols import load_protocol, shipped_protocol_path
     from rct import protocols as store
     from rct.initialise import initialise
@@ -144,6 +148,7 @@ def _write_return(path: Path, rows: list[tuple[str, str, str, float]]) -> None:
 
 def _submit_by_borough(ctx: DemoContext, values: Any, stem: str) -> tuple[int, int]:
     """Write each borough's return file and submit it as that borough's data manager."""
+    # lazy: loads numpy, sqlalchemy (start-up time)
     from rct.capture.submit import submit_return
 
     folder = ctx.directory / "returns"
@@ -168,6 +173,7 @@ def _submit_by_borough(ctx: DemoContext, values: Any, stem: str) -> tuple[int, i
 
 
 def _baseline_returns(ctx: DemoContext) -> str:
+    # lazy: loads pandas, numpy, scipy (start-up time)
     from analysis.sap.simulate import simulate_values
 
     p = _protocol(ctx)
@@ -182,6 +188,7 @@ def _baseline_returns(ctx: DemoContext) -> str:
 
 
 def _plan(ctx: DemoContext) -> str:
+    # lazy: loads pandas, numpy (start-up time)
     from allocation import build_scheme_space, diagnose
     from rct.allocation.design import design_from_protocol, units_frame
 
@@ -199,6 +206,7 @@ def _plan(ctx: DemoContext) -> str:
 
 
 def _seal(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.sealing import seal
 
     ws = ctx.workspace(STATISTICIAN)
@@ -222,6 +230,7 @@ def _seal(ctx: DemoContext) -> str:
 
 
 def _reveal(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.sealing import reveal
 
     ws = ctx.workspace(STATISTICIAN)
@@ -236,6 +245,7 @@ def _reveal(ctx: DemoContext) -> str:
 
 
 def _verify_allocation(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.certificate import render_certificate
     from rct.allocation.sealing import verify_current
 
@@ -254,6 +264,7 @@ def _verify_allocation(ctx: DemoContext) -> str:
 
 
 def _follow_up_returns(ctx: DemoContext) -> str:
+    # lazy: loads pandas, numpy, scipy, sqlalchemy (start-up time)
     from analysis.sap.simulate import simulate_values
     from rct.capture.submit import submit_return
 
@@ -281,6 +292,7 @@ def _follow_up_returns(ctx: DemoContext) -> str:
 
 
 def _completeness(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy (start-up time)
     from rct.capture.completeness import completeness
     from rct.capture.completeness_render import render_html
 
@@ -301,6 +313,7 @@ def _completeness(ctx: DemoContext) -> str:
 
 
 def _analyse(ctx: DemoContext) -> str:
+    # lazy: loads pandas, numpy, scipy, sqlalchemy (start-up time)
     from rct import analyses
 
     ws = ctx.workspace(STATISTICIAN)
@@ -314,6 +327,7 @@ def _analyse(ctx: DemoContext) -> str:
     (out / "results.md").write_text(stored.markdown, encoding="utf-8")
     ctx.outputs["analysis results"] = str(out / "results.md")
     results = stored.results
+    # lazy: loads pandas, numpy, scipy (start-up time)
     from analysis.sap.summary import primary_first
 
     primary = next(a for a in results.analyses if a.role == "primary")
@@ -336,6 +350,7 @@ def _analyse(ctx: DemoContext) -> str:
 
 
 def _report(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.report.gather import gather_report
     from rct.report.html import render_report
 
@@ -351,6 +366,7 @@ def _report(ctx: DemoContext) -> str:
 
 
 def _bundle(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.evaluation.bundle import export_bundle
 
     ws = ctx.workspace(EVALUATOR)
@@ -363,6 +379,7 @@ def _bundle(ctx: DemoContext) -> str:
 
 
 def _reproduce(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy (start-up time)
     from rct.evaluation.bundle_trust import Anchors
     from rct.evaluation.reproduce import reproduce
 
@@ -380,6 +397,7 @@ def _reproduce(ctx: DemoContext) -> str:
 
 
 def _published_example(ctx: DemoContext) -> str:
+    # lazy: loads sqlalchemy, numpy, cryptography (start-up time)
     from rct.capture.completeness import completeness
     from rct.capture.completeness_render import render_html
     from rct.capture.example import load_example

@@ -18,6 +18,7 @@ MIN_GUESSES_LOG10 = 12.0
 
 def check_strength(passphrase: str) -> None:
     """Raise InputError naming the weakness when ``passphrase`` is guessable."""
+    # lazy: loads zxcvbn (start-up time)
     from zxcvbn import zxcvbn
 
     result = zxcvbn(passphrase[:100])  # the estimator is quadratic; 100 characters suffice

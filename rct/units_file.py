@@ -15,6 +15,7 @@ __all__ = ["read_units"]
 
 def read_units(path: Path, id_column: str) -> pd.DataFrame:
     """The units in ``path`` as a DataFrame indexed by ``id_column`` (as text)."""
+    # lazy: loads pandas, numpy (start-up time)
     import pandas as pd
 
     from rct.capture.reading import normalise_header, read_table

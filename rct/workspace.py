@@ -94,6 +94,7 @@ class Workspace:
         ``--as`` or ``RCT_USER``) and differs is refused; an unclaimed default (the
         operating system's login name) gives way to the mapping.
         """
+        # lazy: loads cryptography (start-up time)
         from rct.keys import KeyStore
 
         self.url = url
@@ -115,6 +116,7 @@ class Workspace:
 
     def _act_as_login(self, claimed: bool) -> None:
         """Act as the trial user the connection's login is mapped to, if it is."""
+        # lazy: loads rct.db.logins (start-up time)
         from rct.db.logins import connection_login
 
         found = connection_login(self.engine)
@@ -270,6 +272,7 @@ class Workspace:
                 recorder = Recorder(s, current, signer)
                 yield recorder
             if AUTO_CHECKPOINT.intersection(recorder.actions):
+                # lazy: loads cryptography (start-up time)
                 from rct.checkpoints import record_checkpoint
 
                 self.last_checkpoint = record_checkpoint(self)

@@ -203,3 +203,94 @@ def test_the_cli_checker_sees_service_work(line: str) -> None:
 def test_the_cli_checker_leaves_an_analysis_role_alone() -> None:
     source = 'def label(first) -> str:\n    return first.role if first.role != "primary" else ""\n'
     assert _service_work(source) == []
+
+
+#: How a function-level import says why it is not at the top of its module.
+LAZY_MARK = "# lazy:"
+
+
+def _unexplained_lazy_imports(source: str) -> list[int]:
+    """Lines of function-level imports in ``source`` with no ``# lazy:`` comment.
+
+    The comment sits on the import's own lines or on the comment lines just above it; one
+    comment covers a run of consecutive imports (blank lines between them allowed).
+    Imports under ``if TYPE_CHECKING:`` at module level are not function-level.
+    """
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    bad: list[int] = []
+
+    def explained(node: ast.stmt) -> bool:
+        if any(LAZY_MARK in lines[i] for i in range(node.lineno - 1, node.end_lineno or 0)):
+            return True
+        i = node.lineno - 2
+        while i >= 0 and lines[i].lstrip().startswith("#"):
+            if lines[i].lstrip().startswith(LAZY_MARK):
+                return True
+            i -= 1
+        return False
+
+    def visit(body: list[ast.stmt], in_function: bool) -> None:
+        run_explained = False
+        previous: ast.stmt | None = None
+        for node in body:
+            if in_function and isinstance(node, ast.Import | ast.ImportFrom):
+                follows = isinstance(previous, ast.Import | ast.ImportFrom) and all(
+                    not line.strip() for line in lines[previous.end_lineno or 0 : node.lineno - 1]
+                )
+                run_explained = explained(node) or (follows and run_explained)
+                if not run_explained:
+                    bad.append(node.lineno)
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                children = getattr(node, field, None)
+                if isinstance(children, list) and children:
+                    stmts = [c for c in children if isinstance(c, ast.stmt)]
+                    for handler in (c for c in children if isinstance(c, ast.ExceptHandler)):
+                        visit(handler.body, in_function)
+                    if stmts:
+                        visit(
+                            stmts,
+                            in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef),
+                        )
+            if isinstance(node, ast.Match):
+                for case in node.cases:
+                    visit(case.body, in_function)
+            previous = node
+
+    visit(tree.body, False)
+    return bad
+
+
+def test_every_function_level_import_says_why_it_is_lazy() -> None:
+    """Imports belong at the top of a module; one inside a function must say why (start-up
+    time, an optional dependency, a cycle) so the real dependency graph stays readable."""
+    bad = []
+    for path in MODULES.values():
+        for line in _unexplained_lazy_imports(path.read_text("utf-8")):
+            bad.append(f"{path.relative_to(ROOT)}:{line}")
+    assert not bad, f"function-level imports without a '{LAZY_MARK}' comment:\n" + "\n".join(bad)
+
+
+def test_the_lazy_import_checker_sees_an_unexplained_import() -> None:
+    source = (
+        "import os\n"
+        "if TYPE_CHECKING:\n"
+        "    import pandas\n"
+        "def f():\n"
+        "    # lazy: pandas is heavy\n"
+        "    import pandas\n"
+        "\n"
+        "    import numpy\n"
+        "    x = 1\n"
+        "    import scipy\n"
+        "    if x:\n"
+        "        import json  # lazy: a reason\n"
+        "        import csv\n"
+        "    try:\n"
+        "        pass\n"
+        "    except ImportError:\n"
+        "        import sys\n"
+        "    def g():\n"
+        "        import re\n"
+    )
+    assert _unexplained_lazy_imports(source) == [10, 17, 19]

@@ -275,6 +275,7 @@ def fit_glmm(
     if df_method not in (None, "between-within", "containment", "normal"):
         raise ModelSpecificationError(f"unknown df_method {df_method!r}")
     if random is not None:
+        # lazy: import cycle, analysis.glmm.multi imports this module
         from analysis.glmm.multi import fit_random_terms
 
         multi = fit_random_terms(

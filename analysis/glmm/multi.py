@@ -26,8 +26,10 @@ from analysis.glmm.blocks import BlockLaplace
 from analysis.glmm.containment import containment_df
 from analysis.glmm.design import Design, build_design
 from analysis.glmm.families import Array, Family, make_family
+from analysis.glmm.model import SIZE_MAX, _check_outcome
 from analysis.glmm.optimise import fd_hessian, gradient_hessian, minimise
 from analysis.glmm.results import GlmmResults, glmm_results
+from analysis.glmm.starts import start_beta
 from analysis.shared.random_effects import RandomStructure, build_random_structure
 
 __all__ = ["fit_glmm_terms", "fit_random_terms"]
@@ -191,9 +193,6 @@ def fit_random_terms(
     """:func:`analysis.glmm.fit_glmm` with ``random``: the Laplace fit of several random
     effects per cluster, after the checks every GLMM gets; None for ``(1|group)`` alone
     (the random-intercept engine fits it, with AGQ if asked)."""
-    from analysis.glmm.model import SIZE_MAX, _check_outcome
-    from analysis.glmm.starts import start_beta
-
     structure = build_random_structure(random, data)
     if structure.group != group:
         raise ModelSpecificationError(

@@ -267,6 +267,7 @@ def design_from_formula(
         z_names = ["(Intercept)"]
         keep = np.arange(len(frame))
     else:
+        # lazy: loads patsy (start-up time)
         import patsy  # a random part other than lme4-style terms: patsy builds it
 
         rhs = re_formula if "~" in re_formula else "~ " + re_formula

@@ -75,6 +75,7 @@ def fit_errors() -> tuple[type[BaseException], ...]:
     bug in the toolkit: it propagates, so it is a crash in the tests and is never stored as
     a "FAILED" method in official results.
     """
+    # lazy: loads patsy (start-up time)
     from patsy import PatsyError
 
     from analysis.lmm import LMMError
@@ -226,6 +227,7 @@ def fit_mixed_model(
     methods and ``rct analyse fit`` both call it.
     """
     if family_info(family).mixed_model == "lmm":
+        # lazy: loads analysis.lmm (start-up time)
         from analysis.lmm import fit_lmm
 
         if offset or exposure or trials:
@@ -234,6 +236,7 @@ def fit_mixed_model(
                 "models, not Gaussian ones"
             )
         return fit_lmm(data, formula, group, method="reml", df_method=df_method, **random)
+    # lazy: loads analysis.glmm (start-up time)
     from analysis.glmm import fit_glmm
 
     return fit_glmm(
@@ -257,6 +260,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
     simple = terms in _SIMPLE
     slopes = _SIMPLE.get(terms)
     if family_info(a.family).mixed_model == "lmm":
+        # lazy: loads analysis.lmm (start-up time)
         from analysis.lmm import fit_lmm
 
         df_method = {"wald-normal": "normal"}.get(method, method)
@@ -267,6 +271,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
         return _from_fit(method, fit, term, a.family, ctx.level, {})
     if method in ("satterthwaite", "kenward-roger"):
         raise ModelSpecificationError(f"{method} degrees of freedom apply to Gaussian models only")
+    # lazy: loads analysis.glmm (start-up time)
     from analysis.glmm import fit_glmm
 
     # A random intercept alone is the engine's own case (AGQ allowed, between-within df);
@@ -296,6 +301,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
 
 
 def _gee(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
+    # lazy: loads statsmodels, patsy (start-up time)
     from analysis.gee import fit_gee
 
     a = frame.analysis
@@ -319,6 +325,7 @@ def _with_exposure(frame: AnalysisFrame) -> tuple[pd.DataFrame, str | None]:
 
 
 def _cluster_level(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
+    # lazy: loads statsmodels, patsy (start-up time)
     from analysis.cluster_level import cluster_level_analysis
 
     a = frame.analysis
@@ -370,6 +377,7 @@ def _baseline_summary(frame: AnalysisFrame, data: pd.DataFrame, exposure: str | 
 
 
 def _randomisation(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
+    # lazy: loads statsmodels, patsy (start-up time)
     from analysis.randomisation import randomisation_test
 
     if ctx.schemes is None:

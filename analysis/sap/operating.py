@@ -31,6 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -261,8 +263,6 @@ def run_chunk(plan: OperatingPlan, tasks: Sequence[tuple[int, int]]) -> list[Sim
 
 
 def _run_tasks(plan: OperatingPlan, tasks: Sequence[tuple[int, int]]) -> list[SimulationRecord]:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each fit records its own warnings
         return [simulate_one(plan, s, i) for s, i in tasks]
@@ -354,8 +354,6 @@ def run_simulations(
 
 def _ignore_interrupts() -> None:
     """Workers leave Ctrl-C to the parent, which cancels the rest and keeps what is done."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -387,6 +385,7 @@ def _run_dask(
     take: Callable[[Iterable[SimulationRecord]], None],
 ) -> None:
     try:
+        # lazy: optional dependency distributed (extra 'distributed')
         from distributed import Client, as_completed
     except ImportError:
         raise ModelSpecificationError(

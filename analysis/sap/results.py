@@ -361,6 +361,7 @@ class SapResults:
     def summary_markdown(self) -> str:
         """The Markdown summary of the results as their JSON stores them (see
         :mod:`analysis.sap.summary`)."""
+        # lazy: loads analysis.sap.summary (start-up time)
         from analysis.sap.summary import summary_markdown
 
         return summary_markdown(SapResults.from_json(self.to_json()))

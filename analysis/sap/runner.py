@@ -71,6 +71,7 @@ def one_blas_thread() -> AbstractContextManager[object]:
     default two threads took twice the CPU time of one. Simulation workers (one process
     per core) use the same limit, so they do not compete with each other's BLAS threads.
     """
+    # lazy: loads threadpoolctl (start-up time)
     from threadpoolctl import threadpool_limits
 
     limits: AbstractContextManager[object] = threadpool_limits(1, user_api="blas")
@@ -87,6 +88,7 @@ def _icc(
     key = (a.outcome, family, formula, a.periods, frame.offset or "", str(ctx.level))
     if key in cache:
         return cache[key]
+    # lazy: loads analysis.icc (start-up time)
     from analysis.icc import icc_anova, icc_latent
 
     with pywarnings.catch_warnings():

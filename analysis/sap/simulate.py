@@ -56,6 +56,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.errors import DataError, ModelSpecificationError
 from protocols import Protocol, Quarter
@@ -314,8 +315,6 @@ def _draw_counts(
     Inversion with pre-drawn uniforms keeps the number of draws fixed whatever the means,
     which is what makes subsets of quarters reproduce the full simulation.
     """
-    from scipy import stats
-
     if st.noise == "poisson-lognormal":
         mu = np.exp(log_mu + st.sd_observation * normal)
         return np.maximum(np.asarray(stats.poisson.ppf(uniform, mu), dtype=np.float64), 0.0)

@@ -188,6 +188,7 @@ def _fast(formula: str, data: pd.DataFrame, missing: str, extra: Sequence[str]) 
 def _with_patsy(
     formula: str, data: pd.DataFrame, missing: str, extra: Sequence[str]
 ) -> ModelMatrices:
+    # lazy: loads patsy (start-up time)
     import patsy  # imported lazily: most designs never need it
 
     frame = data.reset_index(drop=True)

@@ -41,6 +41,7 @@ def _sealed_commitment(session: Session, allocation_id: int) -> str | None:
 
 def verified_arms(session: Session, row: AllocationRecord) -> dict[str, str]:
     """The row's arms, once they are shown to follow from its sealed commitment."""
+    # lazy: import cycle, rct.allocation.sealing imports this module
     from allocation import CommitmentError, commitment
     from rct import protocols as protocol_store
     from rct.allocation.design import committed_inputs, space_for_protocol

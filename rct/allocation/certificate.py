@@ -39,6 +39,7 @@ def publication_text(result: SealResult, checkpoint: Checkpoint | None) -> str:
 def _checkpoint_section(doc: dict[str, Any] | None) -> list[str]:
     if doc is None:
         return ["", "## Audit checkpoint", "", "No signed checkpoint of the audit trail yet."]
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.checkpoints import describe
 
     return [

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from protocols import Protocol
+from protocols.canonical import fingerprint
+from rct import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +28,7 @@ __all__ = [
 
 def units_frame(protocol: Protocol) -> pd.DataFrame:
     """The unit table as a DataFrame indexed by unit id (covariates and ``stratum``)."""
+    # lazy: loads pandas, numpy (start-up time)
     import pandas as pd
 
     rows = [{"id": u.id, "stratum": u.stratum, **dict(u.covariates)} for u in protocol.units]
@@ -34,6 +37,7 @@ def units_frame(protocol: Protocol) -> pd.DataFrame:
 
 def design_from_protocol(protocol: Protocol) -> AllocationDesign:
     """The :class:`allocation.AllocationDesign` the protocol's ``[allocation]`` describes."""
+    # lazy: loads allocation (start-up time)
     from allocation import AllocationDesign
 
     a = protocol.allocation
@@ -55,6 +59,7 @@ def design_from_protocol(protocol: Protocol) -> AllocationDesign:
 
 def space_for_protocol(protocol: Protocol) -> SchemeSpace:
     """The admissible scheme space of the protocol's allocation specification."""
+    # lazy: loads pandas, numpy (start-up time)
     from allocation import build_scheme_space
 
     return build_scheme_space(units_frame(protocol), design_from_protocol(protocol))
@@ -69,6 +74,7 @@ def committed_inputs(protocol: Protocol, version: str) -> dict[str, Any]:
     Returns ``{"units": ..., "units_fingerprint": ..., "design": ...,
     "design_fingerprint": ... or None}``.
     """
+    # lazy: loads allocation.commitment, allocation.errors (start-up time)
     from allocation.commitment import (
         COMMITMENT_V1,
         COMMITMENT_V2,
@@ -77,7 +83,6 @@ def committed_inputs(protocol: Protocol, version: str) -> dict[str, Any]:
         units_object,
     )
     from allocation.errors import CommitmentError
-    from protocols.canonical import fingerprint
 
     design = design_from_protocol(protocol)
     design_obj = design_object(design)
@@ -102,11 +107,11 @@ def committed_inputs(protocol: Protocol, version: str) -> dict[str, Any]:
 
 def algorithm_versions() -> dict[str, str]:
     """Versions of every algorithm an allocation depends on (stored with each seal)."""
+    # lazy: loads pandas, numpy (start-up time)
     from allocation.commitment import COMMITMENT_VERSION, UNITS_VERSION
     from allocation.envelope import ENVELOPE_FORMAT
     from allocation.spaces import DRAW_LABEL
     from allocation.stream import STREAM_VERSION
-    from rct import __version__
 
     return {
         "stream": STREAM_VERSION,

@@ -92,7 +92,7 @@ def seal(
     from the operating system; only ``rct demo`` passes ``demo_seed`` (derived from its
     printed ``--seed``) so that a demonstration can be repeated number for number.
     """
-    # deferred: the envelope loads cryptography's scrypt and AES-GCM (start-up time)
+    # lazy: the envelope loads cryptography's scrypt and AES-GCM (start-up time)
     from allocation import Envelope, commitment, new_seed
 
     _check_passphrase(passphrase)
@@ -192,7 +192,7 @@ def _record_failed_reveal(ws: Workspace, allocation_id: int, why: str) -> None:
 
 def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
     """Open the live allocation's envelope, recompute and check it, and record it."""
-    # deferred: the envelope loads cryptography's scrypt and AES-GCM (start-up time)
+    # lazy: the envelope loads cryptography's scrypt and AES-GCM (start-up time)
     from allocation import Envelope, WrongPassphrase, verify_commitment
 
     with ws.change("allocation.reveal", "allocation") as record:
@@ -367,6 +367,7 @@ def certificate(ws: Workspace) -> AllocationCertificate:
     certificate carries the audit trail's latest signed checkpoint (``checkpoint``, None if
     none was written yet), to compare with the one the trial published. Revealed arms are
     shown only once they follow from the sealed commitment (rct.allocation.arms_guard)."""
+    # lazy: loads cryptography (start-up time)
     from rct.checkpoints import latest_checkpoint
 
     with ws.session() as s:

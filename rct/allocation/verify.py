@@ -48,6 +48,7 @@ def verify_allocation(
 ) -> list[Check]:
     """Recompute a revealed allocation and compare it with the certificate and audit trail."""
     # rct.audit loads SQLAlchemy, which a bundle's reproduction does not otherwise need
+    # lazy: loads sqlalchemy (start-up time)
     from rct.audit import verify_events
 
     events = list(audit_events)
@@ -184,7 +185,7 @@ def explain_certificate(cert: AllocationRecordView | Mapping[str, Any]) -> list[
     (units object, design object, protocol fingerprint, algorithm label, revealed seed), in
     the order of the worked example in ``docs/randomness.md``. ``cert`` is a record or a
     certificate's plain data (a bundle's file)."""
-    # deferred: the explanation loads numpy and the scheme-space code (start-up time)
+    # lazy: the explanation loads numpy and the scheme-space code (start-up time)
     from allocation.explain import explain_allocation
 
     if isinstance(cert, AllocationRecordView):

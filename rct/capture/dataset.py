@@ -55,6 +55,7 @@ def export_trial(
     The ``arm`` column is filled only once the live allocation is revealed (read here, in
     the export's own transaction, so no caller can fill it before reveal).
     """
+    # lazy: loads rct.allocation.sealing (start-up time)
     from rct.allocation.sealing import revealed_arms
 
     formats = list(formats) if formats is not None else list(available_formats())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -65,8 +66,6 @@ FORMATS = ("csv", "parquet", "dta", "xlsx")
 
 def available_formats() -> tuple[str, ...]:
     """The formats this installation can write (Parquet needs pyarrow, Excel openpyxl)."""
-    import importlib.util
-
     needs = {"parquet": "pyarrow", "xlsx": "openpyxl"}
     return tuple(f for f in FORMATS if f not in needs or importlib.util.find_spec(needs[f]))
 
@@ -168,6 +167,7 @@ def write_dataset(rows: Sequence[Mapping[str, Any]], path: Path, fmt: str) -> No
             for r in rows:
                 w.writerow([_csv_cell(c, r[c]) for c in COLUMNS])
         return
+    # lazy: loads pandas, numpy (start-up time)
     import pandas as pd
 
     frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
@@ -179,6 +179,7 @@ def write_dataset(rows: Sequence[Mapping[str, Any]], path: Path, fmt: str) -> No
         frame[c] = frame[c].fillna("").astype(object)
     if fmt == "parquet":
         try:
+            # lazy: optional dependency pyarrow (extra 'export')
             import pyarrow  # noqa: F401
         except ImportError:
             raise ExportSupportMissing(
@@ -197,6 +198,7 @@ def write_dataset(rows: Sequence[Mapping[str, Any]], path: Path, fmt: str) -> No
 def _write_xlsx(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     """One sheet, header row first; formula-like text neutralised, missing values blank."""
     try:
+        # lazy: loads numpy, openpyxl (start-up time)
         from openpyxl import Workbook
     except ImportError:
         raise ExportSupportMissing(

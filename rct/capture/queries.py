@@ -218,6 +218,7 @@ def raise_query(ws: Workspace, borough: str, period: str, indicator: str, text: 
             protocol.indicator(indicator)
         except (KeyError, QuarterError) as exc:
             raise InputError(f"no such cell: {exc}") from None
+        # lazy: loads rct.capture.values (start-up time)
         from rct.capture.values import current_cells
 
         cell = current_cells(s, {unit.id}).get((unit.id, str(q), indicator))

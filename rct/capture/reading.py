@@ -246,6 +246,7 @@ def read_table(
         except OSError as exc:
             raise UnreadableFile(f"cannot read {source}: {exc.strerror}") from None
     if data.startswith(b"PK\x03\x04") or source.lower().endswith((".xlsx", ".xlsm")):
+        # lazy: loads rct.capture.xlsx_reading (start-up time)
         from rct.capture.xlsx_reading import read_xlsx
 
         header, rows = read_xlsx(source, data, required=required)

@@ -112,6 +112,7 @@ def _reference(history: list[float]) -> tuple[float, float]:
 def tails(value: float, history: list[float]) -> tuple[float, float, float, float]:
     """(P(X <= value), P(X >= value), mean, variance) under the reference distribution
     of ``outlier_history`` (see the module docstring)."""
+    # lazy: loads numpy, scipy (start-up time)
     from scipy import special
 
     m, v = _reference(history)

@@ -42,6 +42,7 @@ def write_template(protocol: Protocol, unit: Unit, period: str, path: Path) -> N
     rows = [[safe_cell(c) for c in r] for r in template_rows(protocol, unit, period)]
     if path.suffix.lower() == ".xlsx":
         try:
+            # lazy: loads numpy, openpyxl (start-up time)
             from openpyxl import Workbook
             from openpyxl.styles import Font
         except ImportError:

@@ -192,6 +192,7 @@ def _first_sheet(book: _Book) -> tuple[str, bool]:
 
 def _date_styles(book: _Book) -> set[int]:
     """Indexes of cell formats that show a date or time."""
+    # lazy: loads numpy, openpyxl (start-up time)
     from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
 
     if "xl/styles.xml" not in book.names:
@@ -333,6 +334,7 @@ def read_xlsx(
     Rows are ``(spreadsheet row number, cells)`` with blank rows left out. ``required``
     columns are checked on row 1 before any other row is read.
     """
+    # lazy: loads rct.capture.reading (start-up time)
     from rct.capture.reading import normalise_header, require_columns
 
     try:

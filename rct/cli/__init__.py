@@ -85,12 +85,14 @@ def cli(ctx: click.Context, db: str | None, user: str | None, key_dir: str | Non
 
     Commands take the form 'rct NOUN VERB'; every command has --help.
     """
+    # lazy: loads rct.cli.common (start-up time)
     from rct.cli.common import State
 
     ctx.obj = State(db_option=db, user_option=user, key_dir=key_dir)
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
+    # lazy: loads protocols.errors, rct.errors (start-up time)
     from protocols.errors import ProtocolError
     from rct.errors import RctError
 
@@ -118,6 +120,7 @@ def exit_code(exc: BaseException) -> int:
     code = getattr(exc, "exit_code", None)
     if isinstance(code, int):
         return code
+    # lazy: loads protocols.errors (start-up time)
     from protocols.errors import ProtocolError, ProtocolFileNotFound
 
     if isinstance(exc, ProtocolFileNotFound):
@@ -133,9 +136,11 @@ def _driver_error(exc: BaseException) -> BaseException | None:
     """A database driver error that escaped the services, as an application error."""
     if "sqlalchemy" not in sys.modules:
         return None
+    # lazy: loads sqlalchemy (start-up time)
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     if isinstance(exc, OperationalError | ProgrammingError):
+        # lazy: loads rct.db.errors (start-up time)
         from rct.db.errors import from_driver_error
 
         return from_driver_error(exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -115,9 +117,11 @@ def plan(
     Without --units: the protocol's allocation specification on its units. With --units:
     any design on any units file, to explore before writing it into the protocol.
     """
+    # lazy: loads pandas, numpy (start-up time)
     from allocation import AllocationDesign, build_scheme_space, diagnose
 
     if units_file:
+        # lazy: loads rct.units_file (start-up time)
         from rct.units_file import read_units
 
         if n_intervention is None:
@@ -137,6 +141,7 @@ def plan(
         )
         source = units_file
     else:
+        # lazy: loads sqlalchemy (start-up time)
         from rct.allocation.design import design_from_protocol, units_frame
         from rct.services.protocol import current_protocol
 
@@ -144,8 +149,6 @@ def plan(
         units, design = units_frame(protocol), design_from_protocol(protocol)
         source = f"protocol {protocol.trial.id} ({protocol.allocation.method})"
     if exact:
-        import dataclasses
-
         design = dataclasses.replace(design, max_enumerate=2**62)
     space = build_scheme_space(units, design)
     diag = diagnose(space, units, design)
@@ -186,6 +189,7 @@ def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
     checkpoint, and prints for publication the commitment with the audit trail's head at
     seal. Nothing readable tells the arms apart until reveal.
     """
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.certificate import publication_text
     from rct.allocation.sealing import seal
 
@@ -218,6 +222,7 @@ def seal_cmd(state: State, envelope_path: str, as_json: bool) -> None:
 @pass_state
 def reveal_cmd(state: State, as_json: bool) -> None:
     """Open the envelope (passphrase prompted, or RCT_PASSPHRASE), check and record the allocation."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.sealing import certificate, reveal
 
     ws = state.workspace()
@@ -249,6 +254,7 @@ def _print_arms(arms: Mapping[str, str]) -> None:
 @pass_state
 def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
     """Recompute the allocation from the revealed seed and locked protocol: PASS or FAIL."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.sealing import verify_current
 
     checks, record = verify_current(state.workspace())
@@ -265,6 +271,7 @@ def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
         )
     else:
         if steps is not None:
+            # lazy: loads numpy (start-up time)
             from allocation.explain import render_steps
 
             click.echo("Intermediate values (docs/randomness.md, worked example order)")
@@ -277,6 +284,7 @@ def verify_cmd(state: State, explain: bool, as_json: bool) -> None:
 
 
 def _explain(record: AllocationRecordView) -> list[Any]:
+    # lazy: loads rct.allocation.verify (start-up time)
     from rct.allocation.verify import explain_certificate
 
     return explain_certificate(record)
@@ -287,6 +295,7 @@ def _explain(record: AllocationRecordView) -> list[Any]:
 @pass_state
 def show_cmd(state: State, as_json: bool) -> None:
     """Show the live allocation: status, commitment and, once revealed, the arms."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.sealing import certificate
 
     cert = certificate(state.workspace())
@@ -320,6 +329,7 @@ def show_cmd(state: State, as_json: bool) -> None:
 @pass_state
 def export_cmd(state: State, output: str) -> None:
     """Write the revealed allocation list (unit, name, GSS code, arm) as CSV."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.services.allocation import export_allocation_list
 
     n = export_allocation_list(state.workspace(), output)
@@ -337,8 +347,7 @@ def export_cmd(state: State, output: str) -> None:
 @pass_state
 def certificate_cmd(state: State, output: str | None) -> None:
     """The allocation certificate for the trial master file: commitment, versions, fingerprints, times, actors."""
-    import json
-
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.certificate import render_certificate
     from rct.allocation.sealing import certificate, verify_current
 
@@ -366,6 +375,7 @@ def certificate_cmd(state: State, output: str | None) -> None:
 @pass_state
 def void_cmd(state: State, reason: str) -> None:
     """Void the live allocation (statisticians); the record is kept and a new seal is marked as such."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.allocation.sealing import void
 
     row = void(state.workspace(), reason)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from analysis.errors import AnalysisError
 from analysis.families import FAMILIES, family_info
 from rct.cli.common import State, echo_json, json_option, pass_state
 
@@ -27,6 +29,7 @@ def analyse() -> None:
 
 
 def _method_lines(results: SapResults) -> list[str]:
+    # lazy: loads pandas, numpy, scipy (start-up time)
     from analysis.sap.summary import icc_line, method_line, primary_first
 
     out = []
@@ -82,8 +85,7 @@ def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
     the package versions; analyses added to the SAP after data were first visible are
     labelled post hoc.
     """
-    from contextlib import ExitStack
-
+    # lazy: loads pandas, numpy, scipy, sqlalchemy (start-up time)
     from rct import analyses
     from rct.cli.progress import progress_bar
     from rct.services.protocol import analysis_count
@@ -118,6 +120,7 @@ def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
 @pass_state
 def show_cmd(state: State, markdown: bool, as_json: bool) -> None:
     """Print the latest stored results (every role may read them)."""
+    # lazy: loads pandas, numpy, scipy, sqlalchemy (start-up time)
     from rct import analyses
 
     stored = analyses.latest(state.workspace())
@@ -176,6 +179,7 @@ def fit_cmd(
     Gaussian models are fitted by REML (analysis.lmm), the others by maximum likelihood
     (analysis.glmm). Rows with a missing value in a column the model uses are left out.
     """
+    # lazy: loads pandas, numpy, scipy (start-up time)
     import pandas as pd
 
     from analysis.sap.results import stable
@@ -207,7 +211,7 @@ def _fit(
     nagq: int,
     df_method: str,
 ) -> Any:
-    from analysis.errors import AnalysisError
+    # lazy: loads pandas, numpy, scipy (start-up time)
     from analysis.sap.methods import fit_mixed_model
     from rct.errors import InputError
 
@@ -260,6 +264,7 @@ def emit_r_cmd(state: State, path: str | None) -> None:
     Run it on the dataset 'rct data export' writes:
     Rscript sap.R export/analysis_dataset.csv results_r.csv
     """
+    # lazy: loads pandas, numpy, scipy, sqlalchemy (start-up time)
     from analysis.sap.emit_r import r_script
     from rct.services.protocol import current_protocol
 

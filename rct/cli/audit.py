@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from rct.cli.common import State, echo_json, json_option, pass_state, table
@@ -19,6 +21,7 @@ def audit() -> None:
 @pass_state
 def log(state: State, limit: int | None, action: str | None, as_json: bool) -> None:
     """List audit events, oldest first (data managers: their own borough's data events)."""
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.services.audit import audit_log
 
     events = audit_log(state.workspace(), action=action, limit=limit)
@@ -57,8 +60,7 @@ def log(state: State, limit: int | None, action: str | None, as_json: bool) -> N
 def verify(state: State, checkpoints: tuple[str, ...], as_json: bool) -> None:
     """Recompute the hash chain and check every signature, the users table and the given
     checkpoints; exit 0 when all hold, else name the first problem (exit 7)."""
-    from pathlib import Path
-
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.errors import AuditChainBroken
     from rct.services.audit import verify_audit
 
@@ -109,8 +111,7 @@ def verify(state: State, checkpoints: tuple[str, ...], as_json: bool) -> None:
 @pass_state
 def checkpoint(state: State, output: str | None, as_json: bool) -> None:
     """Sign the trail's current head and write it to a file for publication."""
-    from pathlib import Path
-
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.checkpoints import record_checkpoint
 
     cp = record_checkpoint(state.workspace(), Path(output) if output else None)
@@ -129,6 +130,7 @@ def start_signing_cmd(state: State) -> None:
     Registers your key in a signed 'audit.signing-start' event; events before it verify
     as 'unsigned, before signing began'. Then register each user's key with 'rct user key'.
     """
+    # lazy: loads sqlalchemy (start-up time)
     from rct.users import start_signing
 
     fp = start_signing(state.workspace())
@@ -158,6 +160,7 @@ def export(state: State, fmt: str, output: str) -> None:
     """Export every audit event (JSON Lines keep payloads exact; CSV for spreadsheets).
 
     Data managers get their own borough's data events only (and the trial-level ones)."""
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.services.audit import export_audit
 
     n = export_audit(state.workspace(), fmt, output)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from rct.cli.common import State, echo_json, json_option, pass_state
@@ -18,8 +20,7 @@ def bundle() -> None:
 @pass_state
 def export_cmd(state: State, directory: str, as_json: bool) -> None:
     """Write a reproduction bundle to DIRECTORY (new): protocol, allocation, audit, data, results."""
-    from pathlib import Path
-
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.cli.progress import progress_bar
     from rct.evaluation.bundle import EXPORT_STEPS, export_bundle
 
@@ -89,8 +90,7 @@ def reproduce_cmd(
     you hold from outside the bundle (--checkpoint, --commitment, --genesis): without it a
     bundle can only show that its files agree with each other.
     """
-    from pathlib import Path
-
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.checkpoints import load_checkpoint
     from rct.cli.progress import progress_bar
     from rct.evaluation.bundle_trust import Anchors
@@ -102,6 +102,7 @@ def reproduce_cmd(
     ok, summary = verdict(checks)
     explained = None
     if explain:
+        # lazy: loads rct.allocation.verify (start-up time)
         from rct.allocation.verify import explain_bundle
 
         explained = explain_bundle(Path(directory))
@@ -118,6 +119,7 @@ def reproduce_cmd(
         )
     else:
         if explained is not None:
+            # lazy: loads numpy (start-up time)
             from allocation.explain import render_steps
 
             click.echo("Allocation, step by step (docs/randomness.md, worked example order)")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -27,26 +30,28 @@ class State:
 
     @property
     def url(self) -> str:
+        # lazy: loads rct.config (start-up time)
         from rct.config import database_url
 
         return database_url(self.db_option)
 
     @property
     def user(self) -> str:
+        # lazy: loads rct.config (start-up time)
         from rct.config import acting_user_name
 
         return acting_user_name(self.user_option)
 
     def keys(self) -> KeyStore:
         """The acting user's key directory; the passphrase from RCT_KEY_PASSPHRASE or a prompt."""
-        from pathlib import Path
-
+        # lazy: loads cryptography (start-up time)
         from rct.keys import KeyStore
 
         return KeyStore(Path(self.key_dir) if self.key_dir else None, prompt_passphrase)
 
     def workspace(self) -> Workspace:
         if self._ws is None:
+            # lazy: loads sqlalchemy (start-up time)
             from rct.workspace import Workspace
 
             # a name from --as/RCT_USER is a claim a mapped database login refuses; the
@@ -67,9 +72,7 @@ pass_state = click.make_pass_decorator(State)
 
 def prompt_passphrase(user: str) -> str:
     """``RCT_KEY_PASSPHRASE`` if set, else ask at the terminal (refused off a terminal)."""
-    import os
-    import sys
-
+    # lazy: loads rct.errors (start-up time)
     from rct.errors import MissingKey
 
     value = os.environ.get("RCT_KEY_PASSPHRASE")

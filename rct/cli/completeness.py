@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import click
 
@@ -53,8 +54,7 @@ def completeness(
     the protocol's submission deadline; not yet due = nothing received, deadline not
     passed), with the legend of its symbols, totals per borough and per indicator, and
     the overdue returns with days overdue."""
-    from pathlib import Path
-
+    # lazy: loads sqlalchemy (start-up time)
     from rct.capture.completeness import completeness as compute
     from rct.capture.completeness_render import render_csv, render_html, render_terminal
 

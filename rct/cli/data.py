@@ -16,6 +16,7 @@ class QuarterType(click.ParamType):  # type: ignore[type-arg]  # generic only in
     name = "YYYY-Qn"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        # lazy: loads protocols.quarters (start-up time)
         from protocols.quarters import Quarter, QuarterError
 
         try:
@@ -87,6 +88,7 @@ def template_cmd(
     An existing file (perhaps a return already filled in) is never overwritten silently:
     the command refuses unless --force is given.
     """
+    # lazy: loads sqlalchemy (start-up time)
     from rct.services.capture import write_return_template
 
     written = write_return_template(state.workspace(), borough, period, output, force=force)
@@ -117,15 +119,18 @@ def _submit_options(f: Any) -> Any:
 @pass_state
 def check(state: State, file: str, allow_blank: bool, children: bool, as_json: bool) -> None:
     """Validate FILE without storing anything; list every problem."""
+    # lazy: loads rct.capture.errors (start-up time)
     from rct.capture.errors import SubmissionRejected
 
     ws = state.workspace()
     try:
         if children:
+            # lazy: loads pandas, numpy, sqlalchemy (start-up time)
             from rct.capture.children_store import check_children
 
             result = check_children(ws, file)
         else:
+            # lazy: loads numpy, sqlalchemy (start-up time)
             from rct.capture.submit import check_return
 
             result = check_return(ws, file, allow_blank=allow_blank)
@@ -144,17 +149,20 @@ def import_cmd(state: State, file: str, allow_blank: bool, children: bool, as_js
     Re-importing an identical file changes nothing; a file that would change stored values
     is refused: use 'rct data amend FILE --reason TEXT'.
     """
+    # lazy: loads rct.capture.errors (start-up time)
     from rct.capture.errors import SubmissionRejected
 
     ws = state.workspace()
     try:
         if children:
+            # lazy: loads pandas, numpy, sqlalchemy (start-up time)
             from rct.capture.children_store import submit_children
             from rct.cli.progress import progress_to_total
 
             with progress_to_total("Storing records", as_json=as_json) as step:
                 result = submit_children(ws, file, progress=step)
         else:
+            # lazy: loads numpy, sqlalchemy (start-up time)
             from rct.capture.submit import submit_return
 
             result = submit_return(ws, file, allow_blank=allow_blank)
@@ -175,6 +183,7 @@ def import_cmd(state: State, file: str, allow_blank: bool, children: bool, as_js
 @pass_state
 def amend(state: State, file: str, reason: str, allow_blank: bool, as_json: bool) -> None:
     """Store corrected values from FILE as new versions; earlier versions stay readable."""
+    # lazy: loads numpy, sqlalchemy (start-up time)
     from rct.capture.errors import SubmissionRejected
     from rct.capture.submit import submit_return
 
@@ -195,6 +204,7 @@ def history(
     state: State, borough: str | None, period: str | None, indicator: str | None, as_json: bool
 ) -> None:
     """Every stored version of the matching cells, with who, when, file and reason."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.services.capture import value_history
 
     rows = value_history(state.workspace(), borough=borough, period=period, indicator=indicator)
@@ -204,6 +214,7 @@ def history(
     if not rows:
         click.echo("No stored values match.")
         return
+    # lazy: loads rct.capture.returns (start-up time)
     from rct.capture.returns import format_value
 
     click.echo(
@@ -251,6 +262,7 @@ def queries(ctx: click.Context, borough: str | None, status: str | None, as_json
     """List data-quality queries; answer, close or raise them with the sub-commands."""
     if ctx.invoked_subcommand is not None:
         return
+    # lazy: loads numpy, sqlalchemy (start-up time)
     from rct.capture.queries import list_queries
 
     state = ctx.find_object(State)
@@ -274,6 +286,7 @@ def queries(ctx: click.Context, borough: str | None, status: str | None, as_json
 
 
 def _query_step(state: State, fn: str, query_id: int, text: str, as_json: bool) -> None:
+    # lazy: loads numpy, sqlalchemy (start-up time)
     from rct.capture import queries as q
 
     rec = getattr(q, fn)(state.workspace(), query_id, text)
@@ -311,6 +324,7 @@ def close(state: State, query_id: int, text: str, as_json: bool) -> None:
 @pass_state
 def raise_cmd(state: State, borough: str, period: str, indicator: str, text: str) -> None:
     """Raise a query by hand on one cell (statisticians and admins)."""
+    # lazy: loads numpy, sqlalchemy (start-up time)
     from rct.capture.queries import raise_query
 
     qid = raise_query(state.workspace(), borough, period, indicator, text)
@@ -341,6 +355,7 @@ def export(state: State, out_dir: str, formats: tuple[str, ...], as_json: bool) 
 
     The arm column stays empty until the allocation is revealed.
     """
+    # lazy: loads sqlalchemy (start-up time)
     from rct.capture.dataset import export_trial
     from rct.capture.export import available_formats
 
@@ -370,6 +385,7 @@ def load_example_cmd(state: State, as_json: bool) -> None:
     On an empty database this creates the demonstration trial (six partnership boroughs,
     2023-Q3 to 2025-Q1) with you as its admin. Blank published cells stay missing.
     """
+    # lazy: loads numpy, sqlalchemy, cryptography (start-up time)
     from rct.capture.example import load_example
 
     loaded = load_example(state.url, state.user, state.keys())
@@ -393,6 +409,7 @@ def load_example_cmd(state: State, as_json: bool) -> None:
 @pass_state
 def settings(state: State, child_records: str | None, reason: str) -> None:
     """Show or change the data-capture settings (statisticians and admins change them)."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.capture.settings import set_child_records
     from rct.services.capture import child_records_on
 

@@ -38,6 +38,7 @@ def roles(state: State, prefix: str | None, print_sql: bool, as_json: bool) -> N
     login write only their own borough's data. Needs an admin acting over a superuser
     connection; run again after 'rct init' upgrades the schema.
     """
+    # lazy: loads sqlalchemy (start-up time)
     from rct.pg_roles import create_roles, plan_roles
 
     plan = plan_roles(state.url, prefix)
@@ -71,6 +72,7 @@ def login_add(
 ) -> None:
     """Let LOGIN act as trial user NAME: the login joins NAME's role group, and the
     application and the database's policies treat its connections as NAME's."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.pg_roles import add_login
 
     grant = add_login(state.workspace(), login_name, user_name, prefix=prefix, create=create)
@@ -90,6 +92,7 @@ def login_add(
 @pass_state
 def login_list(state: State, as_json: bool) -> None:
     """List the logins mapped to trial users."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.pg_roles import list_logins
 
     rows = [r.to_dict() for r in list_logins(state.workspace())]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from rct.demo import SIMULATION_SEED
+from rct.demo import SIMULATION_SEED, run_demo
 
 
 @click.command("demo")
@@ -23,8 +25,4 @@ def demo(directory: str, seed: int) -> None:
     Uses its own SQLite database inside DIRECTORY, prints its seed, where each output went
     and the users it registered (act as one with --db sqlite:///DIRECTORY/rct.db --as NAME).
     """
-    from pathlib import Path
-
-    from rct.demo import run_demo
-
     run_demo(Path(directory), echo=click.echo, seed=seed)

@@ -7,6 +7,7 @@ for any number of workers.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -46,10 +47,12 @@ def workers_options(f: Any) -> Any:
 
 def load_design_protocol(state: State, protocol_path: str | None) -> Any:
     """The candidate protocol file, or the trial's current (locked) protocol."""
+    # lazy: loads protocols (start-up time)
     from protocols import load_protocol
 
     if protocol_path:
         return load_protocol(protocol_path)
+    # lazy: loads sqlalchemy (start-up time)
     from rct.services.protocol import current_protocol
 
     return current_protocol(state.workspace()).protocol
@@ -152,6 +155,7 @@ def power(
     baseline predict its follow-up perfectly up to noise, which flatters analyses that
     compare a borough with its own baseline: try --sd-trend 0.02 as well.
     """
+    # lazy: loads pandas, numpy, scipy (start-up time)
     from analysis.sap.power import power_simulation
     from rct.allocation.design import space_for_protocol
     from rct.cli.progress import progress_bar
@@ -291,6 +295,7 @@ def check(
     Interrupt it at any time: a rerun of the same command skips the simulations already in
     the checkpoint file.
     """
+    # lazy: loads pandas, numpy, scipy (start-up time)
     from analysis.sap.characteristics import characteristics
     from analysis.sap.operating import OperatingPlan, run_key, run_simulations
     from analysis.sap.results import results_json
@@ -343,12 +348,11 @@ def check(
     data.update(result.to_dict())
     text = results_json(data)  # deterministic: sorted keys, 10 significant digits
     if output:
-        from pathlib import Path
-
         Path(output).write_text(text, encoding="utf-8")
     if as_json:
         click.echo(text, nl=False)
     else:
+        # lazy: loads pandas, numpy, scipy (start-up time)
         from rct.cli.design_view import render_check
 
         click.echo(render_check(result))

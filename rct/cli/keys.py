@@ -47,6 +47,7 @@ def key_create(state: State, force: bool, as_json: bool) -> None:
 @pass_state
 def key_show(state: State, as_json: bool) -> None:
     """Show the acting user's public key and fingerprint (no passphrase needed)."""
+    # lazy: loads cryptography (start-up time)
     from rct.keys import public_key_line
 
     keys = state.keys()

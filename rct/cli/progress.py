@@ -42,6 +42,7 @@ def progress_bar(total: int, label: str, *, as_json: bool = False) -> Iterator[P
     if total <= 0 or not bar_wanted(as_json):
         yield _no_progress
         return
+    # lazy: loads tqdm (start-up time)
     from tqdm import tqdm  # imported on use: start-up time of short commands
 
     with tqdm(
@@ -65,6 +66,7 @@ def progress_to_total(label: str, *, as_json: bool = False) -> Iterator[Callable
     if not bar_wanted(as_json):
         yield lambda _done, _total: None
         return
+    # lazy: loads tqdm (start-up time)
     from tqdm import tqdm  # imported on use: start-up time of short commands
 
     bars: list[Any] = []

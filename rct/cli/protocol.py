@@ -17,6 +17,7 @@ def protocol() -> None:
 @json_option
 def validate(path: str, as_json: bool) -> None:
     """Check a protocol file and report every problem at once."""
+    # lazy: loads protocols (start-up time)
     from protocols import ProtocolValidationError, load_protocol
 
     try:
@@ -48,10 +49,12 @@ def validate(path: str, as_json: bool) -> None:
 def fingerprint_cmd(state: State, path: str | None) -> None:
     """Print the fingerprint of PATH, or of the trial's current protocol."""
     if path:
+        # lazy: loads protocols (start-up time)
         from protocols import load_protocol
 
         click.echo(load_protocol(path).fingerprint())
         return
+    # lazy: loads sqlalchemy (start-up time)
     from rct.services.protocol import current_protocol
 
     click.echo(current_protocol(state.workspace()).fingerprint)
@@ -62,6 +65,7 @@ def fingerprint_cmd(state: State, path: str | None) -> None:
 @pass_state
 def show(state: State, as_json: bool) -> None:
     """Show the current protocol: status, fingerprint, units, indicators, analyses."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.services.protocol import current_protocol
 
     sp = current_protocol(state.workspace(), public=True)
@@ -134,6 +138,7 @@ def lock_cmd(state: State, accept_illustrative: bool) -> None:
     trial's confirmed values before locking: the command names them and refuses, unless
     --accept-illustrative says to lock them as they are.
     """
+    # lazy: loads sqlalchemy (start-up time)
     from rct import protocols as store
     from rct.errors import ProtocolStateError
     from rct.services.protocol import illustrative_before_lock
@@ -164,6 +169,7 @@ def lock_cmd(state: State, accept_illustrative: bool) -> None:
 @pass_state
 def amend_cmd(state: State, path: str, reason: str) -> None:
     """Record a new locked version of the protocol from PATH, with a reason."""
+    # lazy: loads sqlalchemy (start-up time)
     from protocols import load_protocol
     from rct import protocols as store
 
@@ -176,6 +182,7 @@ def amend_cmd(state: State, path: str, reason: str) -> None:
 @pass_state
 def history_cmd(state: State, as_json: bool) -> None:
     """Every stored version of the protocol, oldest first."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.services.protocol import protocol_history
 
     versions = protocol_history(state.workspace())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import click
 
 from rct.cli.common import State, pass_state
@@ -37,9 +40,7 @@ def report(state: State, out: str, as_of: str | None, design_check: str | None) 
 
     Before the allocation is revealed the report carries no arm information.
     """
-    import datetime as dt
-    from pathlib import Path
-
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.errors import InputError
     from rct.report.gather import gather_report
     from rct.report.html import render_report
@@ -50,6 +51,7 @@ def report(state: State, out: str, as_of: str | None, design_check: str | None) 
         raise InputError(f"--as-of {as_of!r} is not a date written YYYY-MM-DD") from None
     operating = None
     if design_check:
+        # lazy: loads rct.report.operating (start-up time)
         from rct.report.operating import load_design_check
 
         operating = load_design_check(design_check)

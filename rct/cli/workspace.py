@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -29,6 +30,7 @@ def init_cmd(state: State, protocol_path: str | None, as_json: bool) -> None:
     On an empty database the acting user is registered as its first admin. Loading a
     protocol that differs from a locked one is refused: use 'rct protocol amend'.
     """
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from protocols import load_protocol, shipped_protocol_path
     from rct.initialise import initialise
 
@@ -98,6 +100,7 @@ def user_add(
     state: State, name: str, role: str, borough: str | None, public_key: str | None
 ) -> None:
     """Register NAME with a role and their public key (admins only; signed by you)."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.users import add_user
 
     pub = _read_public_key(public_key)
@@ -112,14 +115,15 @@ def user_add(
 def _read_public_key(path: str | None) -> PublicKey | None:
     if path is None:
         return None
-    from pathlib import Path
 
+    # lazy: loads cryptography (start-up time)
     from rct.keys import parse_public_key
 
     return parse_public_key(Path(path).read_text(encoding="utf-8"))
 
 
 def _fingerprint(b64: str | None) -> str:
+    # lazy: loads cryptography (start-up time)
     from rct.keys import fingerprint
 
     return fingerprint(b64) if b64 else "(none)"
@@ -137,6 +141,7 @@ def _fingerprint(b64: str | None) -> str:
 @pass_state
 def user_role(state: State, name: str, role: str, borough: str | None) -> None:
     """Change NAME's role (admins only; a signed 'user.role' event)."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.users import change_role
 
     u = change_role(state.workspace(), name, role, borough)
@@ -155,6 +160,7 @@ def user_role(state: State, name: str, role: str, borough: str | None) -> None:
 @pass_state
 def user_key(state: State, name: str, public_key: str) -> None:
     """Register a new public key for NAME (admins only; signed by you)."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.users import register_key
 
     pub = _read_public_key(public_key)
@@ -168,6 +174,7 @@ def user_key(state: State, name: str, public_key: str) -> None:
 @pass_state
 def user_list(state: State, as_json: bool) -> None:
     """List registered users."""
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.services.users import user_records
 
     users = user_records(state.workspace())

@@ -66,6 +66,7 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
 
 
 def _alembic_config(engine: Engine) -> Any:
+    # lazy: loads sqlalchemy, alembic (start-up time)
     from alembic.config import Config
 
     cfg = Config()
@@ -76,6 +77,7 @@ def _alembic_config(engine: Engine) -> Any:
 
 def upgrade(engine: Engine) -> None:
     """Create the schema or bring it up to the newest migration."""
+    # lazy: loads sqlalchemy, alembic (start-up time)
     from alembic import command
 
     try:

@@ -27,17 +27,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rct import protocols as protocol_store
 from rct.allocation import sealing
 from rct.analyses import latest_stored
-from rct.audit import event_record, iter_events
+from rct.audit import event_record, iter_events, utc_now
 from rct.capture.cells_seal import stored_cells_problems
 from rct.checkpoints import describe
 from rct.errors import AuditChainBroken, InputError, PermissionDenied
@@ -67,9 +69,6 @@ def sha256_file(path: Path) -> str:
 
 def software_versions() -> dict[str, str]:
     """Versions of the packages whose behaviour the numbers depend on."""
-    import platform
-    from importlib import metadata
-
     out = {"python": platform.python_version()}
     for name in (
         "rct",
@@ -140,6 +139,7 @@ def export_bundle(
     ``progress`` (if given) is called with 1 after each of :data:`EXPORT_STEPS` steps.
     """
     advance = progress or (lambda _n: None)
+    # lazy: loads rct.capture.dataset, rct.capture.export (start-up time)
     from rct.capture.dataset import open_query_counts
     from rct.capture.export import dataset_rows, snapshot_hash, write_dataset
     from rct.capture.values import current_cells
@@ -190,8 +190,6 @@ def export_bundle(
             events = [{**event_record(e), "payload": e.payload} for e in iter_events(s)]
             actor = record.actor.name
         advance(1)
-        from rct.audit import utc_now
-
         created = utc_now()
         _dump(work / "protocol" / "current.json", current.protocol.canonical())
         _dump(

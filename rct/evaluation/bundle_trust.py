@@ -53,6 +53,7 @@ class Anchors:
 def trust_files(session: Session) -> dict[str, Any]:
     """What a bundle carries so that it can be checked against outside anchors: every
     signed checkpoint kept in the database and every user's registered public key."""
+    # lazy: loads cryptography (start-up time)
     from rct.checkpoints import stored_checkpoints
     from rct.db.models import User
 
@@ -92,6 +93,7 @@ def _load(path: Path) -> Any:
 
 def carried_checks(root: Path, events: list[dict[str, Any]]) -> list[Check]:
     """The checkpoints and public keys the bundle carries, against its own audit trail."""
+    # lazy: loads cryptography (start-up time)
     from rct.audit_checks import verify_records
 
     checks = []
@@ -133,6 +135,7 @@ def anchor_checks(
     genesis: str | None = None,
 ) -> list[Check]:
     """The bundle against what the evaluator holds from outside it."""
+    # lazy: loads cryptography (start-up time)
     from rct.audit_checks import verify_records
 
     checks = []

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rct.allocation.verify import Check
+from protocols import protocol_from_data
+from rct.allocation.verify import Check, verify_allocation
 
 if TYPE_CHECKING:
     from rct.evaluation.bundle_trust import Anchors
@@ -34,6 +35,7 @@ def _load_json(path: Path) -> Any:
 
 
 def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
+    # lazy: loads sqlalchemy, cryptography (start-up time)
     from rct.evaluation.bundle import BUNDLE_FORMAT, sha256_file
 
     path = root / "manifest.json"
@@ -78,6 +80,7 @@ def _manifest(root: Path, checks: list[Check]) -> dict[str, Any] | None:
 def _refuse_unsafe(root: Path, names: list[object] | None, checks: list[Check]) -> bool:
     """FAIL (and stop) on symlinks in the bundle or manifest paths leading out of it,
     before any file they name is read (rct/evaluation/bundle_trust.py)."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.evaluation.bundle_trust import unsafe_layout
 
     problems = unsafe_layout(root, names or [])
@@ -113,6 +116,7 @@ STEPS = 6
 
 def steps(directory: Path) -> int:
     """How many times :func:`reproduce` will call ``progress`` for this bundle."""
+    # lazy: loads rct.evaluation.reproduce_analyses (start-up time)
     from rct.evaluation.reproduce_analyses import analyses_in
 
     return STEPS + analyses_in(Path(directory) / "results" / "results.json")
@@ -136,8 +140,7 @@ def reproduce(
     is readable.
     """
     advance = progress or (lambda _n: None)
-    from protocols import protocol_from_data
-    from rct.allocation.verify import verify_allocation
+    # lazy: loads sqlalchemy (start-up time)
     from rct.audit import verify_events
 
     root = Path(directory)
@@ -223,6 +226,7 @@ def reproduce(
         state["cert"] = cert
 
     def dataset() -> None:
+        # lazy: loads sqlalchemy (start-up time)
         from rct.capture.export import snapshot_hash
         from rct.evaluation.reproduce_dataset import csv_copy_check
 
@@ -251,6 +255,7 @@ def reproduce(
                 Check("analyses", True, "no analyses were run before this bundle was made")
             )
             return
+        # lazy: loads rct.evaluation.reproduce_analyses (start-up time)
         from rct.evaluation.reproduce_analyses import recompute_results
 
         checks.extend(
@@ -349,6 +354,7 @@ def _trust_checks(
     root: Path, events: list[dict[str, Any]], anchors: Anchors | None, checks: list[Check]
 ) -> None:
     """The bundle's own checkpoints and keys, then the evaluator's outside anchors."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.evaluation.bundle_trust import anchor_checks, carried_checks
 
     checks.extend(carried_checks(root, events))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols import Protocol
+from rct.allocation.design import space_for_protocol
 from rct.allocation.verify import Check
 
 __all__ = ["recompute_results", "compare_results", "analyses_in"]
@@ -68,11 +69,11 @@ def recompute_results(
 
     ``progress`` (if given) is called with 1 as each analysis is finished.
     """
+    # lazy: loads numpy, pandas, scipy, sqlalchemy (start-up time)
     import numpy as np
     import pandas as pd
 
     from analysis.sap.runner import run_sap
-    from rct.allocation.design import space_for_protocol
     from rct.analyses import post_hoc_from_records
     from rct.capture.export import snapshot_hash
 
@@ -167,6 +168,7 @@ def _summary_check(path: Path, text: str) -> list[Check]:
     """``results.md`` must say exactly what ``results.json`` (``text``) says: it is
     rendered from it (``analysis.sap.summary``), so an edited summary is caught even with
     a recomputed manifest. No check when the bundle has no summary."""
+    # lazy: loads pandas, numpy, scipy (start-up time)
     from analysis.sap.results import SapResults
     from analysis.sap.summary import summary_markdown
 

@@ -27,6 +27,7 @@ CHECK_NAME = "data snapshot: CSV copy"
 
 def expected_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     """The exact text ``rct bundle export`` writes for ``rows``."""
+    # lazy: loads sqlalchemy (start-up time)
     from rct.capture.export import write_dataset
 
     with tempfile.TemporaryDirectory(prefix="rct-csv-") as tmp:

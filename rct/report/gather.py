@@ -10,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from protocols import Quarter
 from rct import protocols as protocol_store
 from rct.allocation import sealing
+from rct.allocation.design import design_from_protocol, units_frame
 from rct.analyses import StoredResults, latest_stored
 from rct.audit import event_record, iter_events, utc_now
 from rct.audit_checks import verify_records
 from rct.checkpoints import describe, latest_checkpoint
 from rct.report.html import ReportData
+from rct.report.wording import headline_sentences, primary_result
 from rct.workspace import Workspace
 
 __all__ = ["gather_report"]
@@ -27,8 +30,8 @@ _WORST = ("overdue", "not_yet_due", "queried", "amended", "received")
 
 def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
     """Collect the report's data and draw its figures."""
+    # lazy: loads pandas, numpy (start-up time)
     from allocation import build_scheme_space, diagnose
-    from rct.allocation.design import design_from_protocol, units_frame
     from rct.capture.completeness import completeness
     from rct.capture.dataset import open_query_counts
     from rct.capture.export import dataset_rows, snapshot_hash
@@ -72,7 +75,6 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
             worst[key] = c.status
     rates = {(r["borough"], r["period"], r["indicator"]): r["rate_per_10000"] for r in rows}
     go_live = dt.date.fromisoformat(protocol.schedule.go_live)
-    from protocols import Quarter
 
     figures = {
         "completeness": plots.completeness_heatmap(units, periods, worst),
@@ -90,8 +92,6 @@ def gather_report(ws: Workspace, *, as_of: dt.date | None = None) -> ReportData:
     effects, iccs, analysed = _effects(results) if arms and results else ([], [], None)
     headline: list[str] = []
     if arms and results:
-        from rct.report.wording import headline_sentences, primary_result
-
         primary = primary_result(results.results)
         if primary is not None:
             headline = headline_sentences(primary, results.results.level)
@@ -157,6 +157,7 @@ def _effects(
     results: StoredResults,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
     """Forest-plot rows, ICC rows and the primary analysis' cluster count from stored results."""
+    # lazy: loads pandas, numpy, scipy (start-up time)
     from rct.report.results_view import effect_rows
 
     return effect_rows(results.results)

@@ -272,6 +272,7 @@ def _headline(d: ReportData) -> str:
 
 def render_report(d: ReportData) -> str:
     """The whole page."""
+    # lazy: loads rct.report.operating (start-up time)
     from rct.report.operating import operating_section
 
     body = {

@@ -59,6 +59,7 @@ def _drifts(data: dict[str, Any]) -> list[str]:
 
 def operating_figure(data: dict[str, Any]) -> str:
     """Type I error and power per method across scenarios, as a PNG data URI."""
+    # lazy: loads rct.report.plots (start-up time)
     from rct.report.plots import OKABE_ITO, _data_uri, _plt
 
     plt = _plt()

@@ -36,9 +36,11 @@ RATIO_TICKS = (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 1
 
 
 def _plt() -> Any:
+    # lazy: loads numpy, matplotlib (start-up time)
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: loads numpy, matplotlib (start-up time)
     import matplotlib.pyplot as plt
 
     plt.rcParams.update(
@@ -110,9 +112,11 @@ def completeness_figure(
     units: Sequence[str], periods: Sequence[str], status: Mapping[tuple[str, str], str]
 ) -> Any:
     """The completeness heatmap; symbols and colours from the one completeness vocabulary."""
+    # lazy: loads rct.capture.completeness_status (start-up time)
     from rct.capture.completeness_status import STYLE, legend
 
     plt = _plt()
+    # lazy: loads numpy, matplotlib (start-up time)
     from matplotlib.patches import Rectangle
 
     fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(periods) + 2), 0.42 * len(units) + 1.2))
@@ -198,6 +202,7 @@ def rates_figure(
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xticks(x, periods, rotation=90, fontsize=7)
     if arms is not None:
+        # lazy: loads numpy, matplotlib (start-up time)
         from matplotlib.lines import Line2D
 
         handles = []
@@ -279,6 +284,7 @@ def forest_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
 
 def _plain_ratio_axis(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     """Log scale with ticks 0.5, 0.67, 1, 1.5, 2 ... written as plain numbers."""
+    # lazy: loads numpy, matplotlib (start-up time)
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
     values = [
@@ -306,6 +312,7 @@ def text_overlaps(fig: Any, tolerance: float = 1.0) -> list[tuple[str, str]]:
     shrunk by ``tolerance`` pixels on each side so that touching is not overlapping.
     Legend entries, titles, tick labels, axis labels and annotations are all texts.
     """
+    # lazy: loads numpy, matplotlib (start-up time)
     from matplotlib.text import Text
 
     renderer = fig.canvas.get_renderer()

@@ -3,7 +3,17 @@
 import subprocess
 import sys
 
-HEAVY = ("pandas", "numpy", "scipy", "statsmodels", "sqlalchemy", "matplotlib", "alembic")
+HEAVY = (
+    "pandas",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "patsy",
+    "sqlalchemy",
+    "matplotlib",
+    "cryptography",
+    "alembic",
+)
 
 PROBE = """
 import sys
@@ -20,6 +30,20 @@ def test_help_imports_no_heavy_library() -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROBE % (HEAVY,)], capture_output=True, text=True, check=True
     )
+    assert out.stdout.rsplit("HEAVY:", 1)[-1].strip() == ""
+
+
+def test_protocol_validate_imports_no_heavy_library() -> None:
+    """Checking a protocol file needs no database, data frame or key: it stays light too."""
+    from protocols import shipped_protocol_path
+
+    probe = PROBE.replace(
+        '["--help"]', repr(["protocol", "validate", str(shipped_protocol_path())])
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe % (HEAVY,)], capture_output=True, text=True, check=True
+    )
+    assert "HEAVY:" in out.stdout, out.stderr
     assert out.stdout.rsplit("HEAVY:", 1)[-1].strip() == ""
 
 
