@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from analysis.coded_warnings import warning_text
+
 __all__ = [
     "summary_markdown",
     "format_effect",
@@ -162,6 +164,6 @@ def summary_markdown(results: Mapping[str, Any]) -> str:
         if warns:
             out.append("")
             out.append("Warnings:")
-            out += [f"- {meth}: {w}" for meth, w in warns]
+            out += [f"- {meth}: {warning_text(w)}" for meth, w in warns]
         out.append("")
     return "\n".join(out).rstrip() + "\n"

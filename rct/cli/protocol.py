@@ -152,7 +152,8 @@ def lock_cmd(state: State, accept_illustrative: bool) -> None:
         if not accept_illustrative:
             raise ProtocolStateError(
                 "not locked: replace the illustrative covariate values and load the file with "
-                "'rct init --protocol FILE', or lock them as they are with --accept-illustrative"
+                "'rct init --protocol FILE', or lock them as they are with --accept-illustrative",
+                code="illustrative-covariates",
             )
     sp = store.lock(ws, accepted_illustrative=marked if accept_illustrative else ())
     click.echo(f"Locked protocol version {sp.version}, fingerprint {sp.fingerprint}")
