@@ -164,7 +164,7 @@ def error_line(exc: BaseException) -> str:
 
 
 def _report(exc: BaseException, code: int, message: str) -> None:
-    """Print a user error on standard error, and as JSON on standard output after --json."""
+    """After ``--json``, print the error as JSON on standard output too (the line stays)."""
     common = sys.modules.get("rct.cli.common")
     if common is not None and getattr(common, "json_requested", False):
         error = {"code": error_code(exc), "exit_code": code, "message": message}

@@ -26,6 +26,7 @@ def validate(path: str, as_json: bool) -> None:
             echo_json(
                 {
                     "valid": False,
+                    "code": exc.code,
                     "problems": [
                         {"location": x.location, "message": x.message} for x in exc.problems
                     ],
