@@ -27,14 +27,48 @@ import numpy.typing as npt
 from allocation.balance import _levels, prepare_units
 from allocation.design import AllocationDesign
 from allocation.spaces import Allocation, SchemeSpace
+from protocols.errors import CodedWarning, warning_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Diagnostics", "diagnose", "complement_admissible", "coassignment"]
+__all__ = [
+    "Diagnostics",
+    "WARNING_CODES",
+    "diagnose",
+    "complement_admissible",
+    "coassignment",
+]
 
 ALPHA = 0.05
 HIST_BINS = 20
+
+#: code -> (what it means, what to do) for every warning of the diagnostics
+#: (docs/error-codes.md is generated from this and the other registries).
+WARNING_CODES: dict[str, tuple[str, str]] = {
+    "space-sampled": (
+        "The space of schemes is too large to enumerate; the admissible space was chosen "
+        "from a sample of it.",
+        "Nothing to do; the randomisation test uses the same sampled space.",
+    ),
+    "units-always-together": (
+        "Two units are in the same arm in every admissible scheme: their difference can "
+        "never be separated from the intervention effect.",
+        "Relax the constraint or the cutoff that forces them together.",
+    ),
+    "units-never-together": (
+        "Two units are never in the same arm: the design is confounded with the pair.",
+        "Relax the constraint or the cutoff that keeps them apart.",
+    ),
+    "space-too-small": (
+        "Too few admissible schemes: a randomisation test can never reach significance at 0.05.",
+        "Relax the constraint or the cutoff.",
+    ),
+    "chosen-not-admissible": (
+        "The scheme given as chosen is not in the admissible space.",
+        "Check the chosen scheme against the protocol's allocation specification.",
+    ),
+}
 
 
 def _keys(rows: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
@@ -109,7 +143,7 @@ class Diagnostics:
     chosen: Allocation | None
     chosen_p_value: float | None
     baseline: list[dict[str, Any]] | None
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[CodedWarning, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able, deterministic form."""
@@ -130,7 +164,7 @@ class Diagnostics:
             "chosen": self.chosen.to_dict() if self.chosen else None,
             "chosen_p_value": self.chosen_p_value,
             "baseline": self.baseline,
-            "warnings": list(self.warnings),
+            "warnings": [w.to_json() for w in self.warnings],
         }
 
     def summary(self) -> str:
@@ -169,7 +203,7 @@ class Diagnostics:
         if self.warnings:
             lines.append("")
             lines.append("WARNINGS")
-            lines.extend(f"- {w}" for w in self.warnings)
+            lines.extend(f"- {warning_text(w)}" for w in self.warnings)
         return "\n".join(lines)
 
 
@@ -252,33 +286,49 @@ def diagnose(
         }
         counts, edges = np.histogram(a, bins=HIST_BINS)
         histogram = {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
-    warnings: list[str] = []
+    warnings: list[CodedWarning] = []
     if space.sampled:
         warnings.append(
-            f"The full space of {space.total:,} schemes is too large to enumerate; "
-            f"the admissible space was chosen from {space.evaluated:,} sampled schemes."
+            CodedWarning(
+                "space-sampled",
+                f"The full space of {space.total:,} schemes is too large to enumerate; "
+                f"the admissible space was chosen from {space.evaluated:,} sampled schemes.",
+            )
         )
     for a_id, b_id in always:
         warnings.append(
-            f"Units {a_id} and {b_id} are in the same arm in every admissible scheme: "
-            "their difference can never be separated from the intervention effect."
+            CodedWarning(
+                "units-always-together",
+                f"Units {a_id} and {b_id} are in the same arm in every admissible scheme: "
+                "their difference can never be separated from the intervention effect.",
+            )
         )
     for a_id, b_id in never:
         warnings.append(
-            f"Units {a_id} and {b_id} are never in the same arm: one of them is always "
-            "in the intervention arm, so the design is confounded with this pair."
+            CodedWarning(
+                "units-never-together",
+                f"Units {a_id} and {b_id} are never in the same arm: one of them is always "
+                "in the intervention arm, so the design is confounded with this pair.",
+            )
         )
     if min_p > ALPHA:
         warnings.append(
-            f"Only {space.admissible} admissible schemes: a randomisation test can never "
-            f"give p below {min_p:.3g}, so it cannot reach significance at {ALPHA}. "
-            "Relax the constraint or the cutoff."
+            CodedWarning(
+                "space-too-small",
+                f"Only {space.admissible} admissible schemes: a randomisation test can never "
+                f"give p below {min_p:.3g}, so it cannot reach significance at {ALPHA}. "
+                "Relax the constraint or the cutoff.",
+            )
         )
     chosen_p = baseline = None
     if chosen is not None:
         idx = space.index_of(chosen.scheme)
         if idx is None:
-            warnings.append("The chosen scheme is not in the admissible space.")
+            warnings.append(
+                CodedWarning(
+                    "chosen-not-admissible", "The chosen scheme is not in the admissible space."
+                )
+            )
         else:
             chosen_p = (1.0 + float(comp[idx])) / space.admissible
         if design.covariates:

@@ -36,6 +36,7 @@ from scipy import optimize
 from statsmodels.genmod import families as sm_families
 from statsmodels.genmod.generalized_linear_model import GLM
 
+from analysis.coded_warnings import CodedWarning
 from analysis.errors import DataError, ModelSpecificationError, RandomisationSpaceError
 from analysis.glmm.design import Design, build_design
 from analysis.shared.results import TestResult
@@ -57,7 +58,7 @@ class RandomisationResult:
     ci: tuple[float, float]
     level: float
     cluster_residuals: dict[str, float] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[CodedWarning, ...] = ()
 
     def to_test_result(self) -> TestResult:
         return TestResult(
@@ -191,7 +192,7 @@ def randomisation_test(
         return k / len(t), k, t_obs, r
 
     p0, k0, t0, r0 = pvalue(0.0)
-    warns: list[str] = []
+    warns: list[CodedWarning] = []
     alpha = 1 - level
     estimate = float("nan")
     lo, hi = -np.inf, np.inf
@@ -202,8 +203,11 @@ def randomisation_test(
         lo, hi = _invert(lambda d: pvalue(d)[0], estimate, alpha, span)
         if not np.isfinite(lo) or not np.isfinite(hi):
             warns.append(
-                f"the scheme space ({len(S)} schemes) cannot reject any effect at level {alpha:g}: "
-                "the confidence interval is unbounded"
+                CodedWarning(
+                    "unbounded-interval",
+                    f"the scheme space ({len(S)} schemes) cannot reject any effect at level "
+                    f"{alpha:g}: the confidence interval is unbounded",
+                )
             )
     return RandomisationResult(
         statistic=t0,

@@ -146,7 +146,8 @@ def _stored(row: AnalysisRun) -> StoredResults:
     if hashlib.sha256(row.results_json.encode("utf-8")).hexdigest() != row.results_sha256:
         raise ProtocolStateError(
             f"stored results #{row.id} do not match their SHA-256: the database was altered "
-            "outside the toolkit; run 'rct audit verify'"
+            "outside the toolkit; run 'rct audit verify'",
+            code="record-altered",
         )
     return StoredResults(
         row.id,
@@ -220,25 +221,29 @@ def gather_inputs(session: Session) -> AnalysisInputs:
     if not stored.locked:
         raise ProtocolStateError(
             "the protocol is not locked: the prespecified analyses run only on a locked "
-            "protocol; the statistician locks it with 'rct protocol lock'"
+            "protocol; the statistician locks it with 'rct protocol lock'",
+            code="protocol-not-locked",
         )
     row = live(session)
     if row is None:
         raise AllocationStateError(
             "no allocation has been sealed and revealed: the analyses need the arms; seal "
-            "with 'rct allocate seal' and reveal at the agreed time with 'rct allocate reveal'"
+            "with 'rct allocate seal' and reveal at the agreed time with 'rct allocate reveal'",
+            code="no-allocation",
         )
     if row.status != AllocationStatus.REVEALED or not row.arms:
         raise AllocationStateError(
             f"allocation #{row.id} is sealed, not revealed: the analyses need the arms; "
-            "reveal it at the agreed time with 'rct allocate reveal'"
+            "reveal it at the agreed time with 'rct allocate reveal'",
+            code="not-revealed",
         )
     protocol = stored.protocol
     space = space_for_protocol(protocol)
     if space.fingerprint() != row.space_fingerprint:
         raise AllocationStateError(
             "the scheme space rebuilt from the protocol differs from the sealed one; "
-            "run 'rct allocate verify'"
+            "run 'rct allocate verify'",
+            code="scheme-space-changed",
         )
     arms = verified_arms(session, row)  # refuses arms that do not follow from the commitment
     rows = dataset_rows(protocol, current_cells(session), open_query_counts(session), arms)
@@ -322,7 +327,8 @@ def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> Stor
             s.flush()
         except IntegrityError:
             raise ProtocolStateError(
-                "another analysis run was stored at the same moment; run 'rct analyse run' again"
+                "another analysis run was stored at the same moment; run 'rct analyse run' again",
+                code="concurrent-change",
             ) from None
         return _stored(row)
 
@@ -344,7 +350,8 @@ def refuse_if_nothing_analysable(inputs: AnalysisInputs) -> None:
     raise ProtocolStateError(
         "nothing to analyse yet, so nothing was stored: "
         + "; ".join(missing)
-        + ". Import the boroughs' returns ('rct data import') and see 'rct completeness'"
+        + ". Import the boroughs' returns ('rct data import') and see 'rct completeness'",
+        code="nothing-to-analyse",
     )
 
 
@@ -361,7 +368,8 @@ def _check_unchanged(before: AnalysisInputs, now: AnalysisInputs) -> None:
     if changed:
         raise ProtocolStateError(
             f"the {' and '.join(changed)} changed while the analyses ran; nothing was stored: "
-            "run 'rct analyse run' again"
+            "run 'rct analyse run' again",
+            code="concurrent-change",
         )
 
 

@@ -128,7 +128,8 @@ def _passphrase_from_env(user: str) -> str:
     if not value:
         raise MissingKey(
             f"no passphrase for {user}'s key: set RCT_KEY_PASSPHRASE or run the command "
-            "at a terminal to be asked for it"
+            "at a terminal to be asked for it",
+            code="no-passphrase",
         )
     return value
 
@@ -205,7 +206,8 @@ class KeyStore:
             return PublicKey(user, self._read(user)["public_key"])
         raise MissingKey(
             f"no public key for {user} in {self.directory}: {user} runs 'rct key create' "
-            "and gives you NAME.pub; pass it with --public-key FILE"
+            "and gives you NAME.pub; pass it with --public-key FILE",
+            code="public-key-file-missing",
         )
 
     def _read(self, user: str) -> dict[str, Any]:
@@ -220,7 +222,9 @@ class KeyStore:
             if doc.get("format") != _FORMAT:
                 raise ValueError(doc.get("format"))
         except (ValueError, OSError):
-            raise MissingKey(f"{path} is not an rct key file; recreate it") from None
+            raise MissingKey(
+                f"{path} is not an rct key file; recreate it", code="key-file-invalid"
+            ) from None
         return doc  # type: ignore[no-any-return]
 
     def signer(self, user: str) -> Signer:

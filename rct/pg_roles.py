@@ -125,7 +125,8 @@ def _require_superuser(session: Session, what: str) -> None:
         raise PermissionDenied(
             f"{what} needs a PostgreSQL superuser connection; {row[0]} is not one: connect "
             "with --db postgresql://SUPERUSER@HOST/DB, or give the output of 'rct db roles "
-            "--print-sql' to your database administrator"
+            "--print-sql' to your database administrator",
+            code="superuser-required",
         )
 
 
@@ -179,7 +180,8 @@ def add_login(
         if _role(s, group) is None:
             raise ProtocolStateError(
                 f"the trial's database roles do not exist yet ({group}); run 'rct db roles' "
-                "first (with the same --prefix)"
+                "first (with the same --prefix)",
+                code="database-roles-missing",
             )
         mapped = s.execute(
             text("SELECT user_name FROM db_logins WHERE login = :l"), {"l": login}

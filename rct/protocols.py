@@ -67,7 +67,8 @@ def _stored(row: ProtocolVersion) -> StoredProtocol:
     if protocol.fingerprint() != row.fingerprint:
         raise ProtocolStateError(
             f"stored protocol version {row.version} does not match its fingerprint: the "
-            "database was altered outside the toolkit; run 'rct audit verify'"
+            "database was altered outside the toolkit; run 'rct audit verify'",
+            code="record-altered",
         )
     return StoredProtocol(
         row.version,
@@ -93,7 +94,9 @@ def current(session: Session) -> StoredProtocol:
     """The newest protocol version (NotInitialised if none was loaded)."""
     row = _latest(session)
     if row is None:
-        raise NotInitialised("no protocol is loaded; run 'rct init --protocol FILE'")
+        raise NotInitialised(
+            "no protocol is loaded; run 'rct init --protocol FILE'", code="no-protocol"
+        )
     return _stored(row)
 
 
@@ -102,7 +105,8 @@ def current_locked(session: Session) -> StoredProtocol:
     p = current(session)
     if not p.locked:
         raise ProtocolStateError(
-            "the protocol is not locked yet; the statistician runs 'rct protocol lock' first"
+            "the protocol is not locked yet; the statistician runs 'rct protocol lock' first",
+            code="protocol-not-locked",
         )
     return p
 
@@ -170,7 +174,8 @@ def load(ws: Workspace, protocol: Protocol, source: str) -> tuple[StoredProtocol
                 raise ProtocolStateError(
                     f"the protocol is locked (version {last.version}, fingerprint "
                     f"{last.fingerprint[:12]}...) and {source} differs from it; to change a "
-                    "locked protocol use 'rct protocol amend PATH --reason TEXT'"
+                    "locked protocol use 'rct protocol amend PATH --reason TEXT'",
+                    code="protocol-locked",
                 )
             if last.trial_id != protocol.trial.id:
                 raise InputError(
@@ -197,9 +202,13 @@ def lock(ws: Workspace, *, accepted_illustrative: Sequence[str] = ()) -> StoredP
         s = record.session
         last = _latest(s)
         if last is None:
-            raise NotInitialised("no protocol is loaded; run 'rct init --protocol FILE'")
+            raise NotInitialised(
+                "no protocol is loaded; run 'rct init --protocol FILE'", code="no-protocol"
+            )
         if last.status == ProtocolStatus.LOCKED:
-            raise ProtocolStateError(f"protocol version {last.version} is already locked")
+            raise ProtocolStateError(
+                f"protocol version {last.version} is already locked", code="protocol-locked"
+            )
         _stored(last)  # refuse to lock a row that does not match its fingerprint
         last.status = ProtocolStatus.LOCKED.value
         last.locked_at = utc_now()
@@ -228,7 +237,8 @@ def amend(ws: Workspace, protocol: Protocol, source: str, reason: str) -> Stored
         if last is None or last.status != ProtocolStatus.LOCKED:
             raise ProtocolStateError(
                 "only a locked protocol is amended; lock it first "
-                "(or, while it is a draft, load the new file with 'rct init')"
+                "(or, while it is a draft, load the new file with 'rct init')",
+                code="protocol-not-locked",
             )
         if last.fingerprint == protocol.fingerprint():
             raise InputError(f"{source} is identical to the locked protocol: nothing to amend")
@@ -258,5 +268,6 @@ def _refuse_if_allocation_would_change(session: Session, old: Protocol, new: Pro
     ):
         raise ProtocolStateError(
             f"allocation #{row.id} is {row.status}: an amendment may not change the units or the "
-            "allocation specification; void the allocation first if the trial really must"
+            "allocation specification; void the allocation first if the trial really must",
+            code="allocation-fixed",
         )

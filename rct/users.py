@@ -198,10 +198,13 @@ def start_signing(ws: Workspace) -> str:
         actor = ws.actor(s)
         if actor.role != Role.ADMIN:
             raise PermissionDenied(
-                f"{actor.name} ({actor.role}) may not start signing: admins only"
+                f"{actor.name} ({actor.role}) may not start signing: admins only",
+                code="role-not-permitted",
             )
         if s.scalar(select(func.count()).where(User.public_key.is_not(None))):
-            raise ProtocolStateError("this trial's events are signed already")
+            raise ProtocolStateError(
+                "this trial's events are signed already", code="already-signing"
+            )
         signer = ws.keys.signer(actor.name)
         user = s.get(User, actor.name)
         assert user is not None

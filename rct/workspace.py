@@ -128,7 +128,8 @@ class Workspace:
         if claimed:
             raise PermissionDenied(
                 f"the database login {found.login} acts as trial user {found.user} only, not "
-                f"as {self.user}; drop --as/RCT_USER or connect with {self.user}'s own login"
+                f"as {self.user}; drop --as/RCT_USER or connect with {self.user}'s own login",
+                code="login-mismatch",
             )
         self.user = found.user
 
@@ -170,7 +171,8 @@ class Workspace:
                     raise PermissionDenied(
                         f"the database login {self.engine.url.username or ''} may not make "
                         f"this change ({first}); use a login with write access for this "
-                        "trial role"
+                        "trial role",
+                        code="database-refused",
                     ) from None
                 if isinstance(exc, (OperationalError, ProgrammingError)):
                     raise from_driver_error(exc) from None
@@ -209,7 +211,9 @@ class Workspace:
         """Check that the acting user may read (no refusal is recorded for reads)."""
         actor = self.actor(session)
         if not allowed(actor.role, permission):
-            raise PermissionDenied(f"{actor.name} ({actor.role}) may not {permission}")
+            raise PermissionDenied(
+                f"{actor.name} ({actor.role}) may not {permission}", code="role-not-permitted"
+            )
         return actor
 
     def signer(self, session: Session, actor: Actor) -> Signer:
@@ -224,17 +228,20 @@ class Workspace:
             if not signing:
                 raise ProtocolStateError(
                     "this trial's audit trail is not signed yet (created before signed "
-                    "events): an admin runs 'rct audit start-signing' once"
+                    "events): an admin runs 'rct audit start-signing' once",
+                    code="trial-not-signing",
                 )
             raise MissingKey(
                 f"{actor.name} has no registered public key: they run 'rct key create' and "
-                f"an admin runs 'rct user key {actor.name} --public-key {actor.name}.pub'"
+                f"an admin runs 'rct user key {actor.name} --public-key {actor.name}.pub'",
+                code="key-not-registered",
             )
         signer = self.keys.signer(actor.name)
         if signer.public.b64 != registered:
             raise MissingKey(
                 f"the key in {self.keys.key_path(actor.name)} is not the key registered for "
-                f"{actor.name}; use the key file you registered"
+                f"{actor.name}; use the key file you registered",
+                code="key-mismatch",
             )
         return signer
 
@@ -268,7 +275,10 @@ class Workspace:
             with self.transaction() as s:
                 current = self.actor(s)
                 if current != actor:
-                    raise PermissionDenied(f"{self.user}'s registration changed meanwhile; retry")
+                    raise PermissionDenied(
+                        f"{self.user}'s registration changed meanwhile; retry",
+                        code="registration-changed",
+                    )
                 recorder = Recorder(s, current, signer)
                 yield recorder
             if AUTO_CHECKPOINT.intersection(recorder.actions):
@@ -305,5 +315,5 @@ class Workspace:
             with self.session() as s:
                 self.actor(s)  # raises UnknownUser with its guidance
         if error is not None:
-            raise type(error)(f"{error}; {note}")
-        raise PermissionDenied(f"{actor.name} {why}; {note}")
+            raise type(error)(f"{error}; {note}", code=error.code)
+        raise PermissionDenied(f"{actor.name} {why}; {note}", code="role-not-permitted")

@@ -36,6 +36,7 @@ from statsmodels.genmod import families as sm_families
 from statsmodels.genmod.cov_struct import Exchangeable
 from statsmodels.genmod.generalized_estimating_equations import GEE
 
+from analysis.coded_warnings import CodedWarning
 from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
 from analysis.families import FAMILIES, family_info
 from analysis.gee.results import GeeResults
@@ -225,7 +226,9 @@ class GeneralizedEstimatingEquations:
         notes = [str(w.message) for w in caught]
         if res is None or not np.all(np.isfinite(res.params)):
             raise ConvergenceError("GEE did not produce finite estimates")
-        warns = tuple(n for n in notes if _is_convergence_note(n))
+        warns = tuple(
+            CodedWarning("gee-not-converged", n) for n in notes if _is_convergence_note(n)
+        )
         names = list(self.fixed_names)
         covs = {
             key: pd.DataFrame(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from analysis.coded_warnings import CodedWarning
 from analysis.errors import ConvergenceError
 from analysis.glmm.families import Array, Family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun
@@ -89,15 +90,22 @@ def fixed_effect_cov(
 
 def separation_warnings(
     fam: Family, eta: Array, beta: Array, se: Array, names: list[str] | tuple[str, ...]
-) -> list[str]:
-    out: list[str] = []
+) -> list[CodedWarning]:
+    out: list[CodedWarning] = []
     p = fam.mean(eta) / fam.trials
     if np.any(p < 1e-8) or np.any(p > 1 - 1e-8):
-        out.append("(quasi-)separation: some fitted probabilities are numerically 0 or 1")
+        out.append(
+            CodedWarning(
+                "separation", "(quasi-)separation: some fitted probabilities are numerically 0 or 1"
+            )
+        )
     big = [n for n, b, s in zip(names, beta, se) if abs(b) > 10 or not np.isfinite(s) or s > 20]
     if big:
         out.append(
-            "(quasi-)separation suspected: huge coefficients or standard errors for "
-            + ", ".join(big)
+            CodedWarning(
+                "separation-suspected",
+                "(quasi-)separation suspected: huge coefficients or standard errors for "
+                + ", ".join(big),
+            )
         )
     return out

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.coded_warnings import CodedWarning
 from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
 from analysis.families import FAMILIES as REGISTRY
 from analysis.glmm.covariance import fixed_effect_cov, rx_covariance, separation_warnings
@@ -72,9 +73,10 @@ FAMILIES = tuple(name for name, f in REGISTRY.items() if f.mixed_model == "glmm"
 BOUNDARY_TOL = 1e-4
 #: Starting sizes tried for the NB2 fit (besides SIZE_MAX, the Poisson GLMM).
 _NB_START_SIZES = (5.0, 20.0, 200.0)
-SIZE_AT_BOUND = (
+SIZE_AT_BOUND = CodedWarning(
+    "nb-size-at-bound",
     "size at its upper bound: the data show no overdispersion beyond Poisson; the NB fit "
-    "reduces to the Poisson model"
+    "reduces to the Poisson model",
 )
 
 
@@ -306,14 +308,22 @@ def fit_glmm(
     p = design.X.shape[1]
     x, converged, message = best_fit(prob)
 
-    notes: list[str] = []
+    notes: list[CodedWarning] = []
     if not converged:
-        notes.append(f"the optimiser did not converge ({message}); estimates are unreliable")
+        notes.append(
+            CodedWarning(
+                "not-converged",
+                f"the optimiser did not converge ({message}); estimates are unreliable",
+            )
+        )
     thetas = np.abs(x[:1]) if family == "negative_binomial" else np.abs(x[:ntheta])
     if np.any(thetas < BOUNDARY_TOL):
         notes.append(
-            "boundary fit: a random-effect standard deviation is estimated at zero "
-            "(singular fit); the clustering is not identified from these data"
+            CodedWarning(
+                "singular-fit",
+                "boundary fit: a random-effect standard deviation is estimated at zero "
+                "(singular fit); the clustering is not identified from these data",
+            )
         )
     pinned = np.zeros(len(x), dtype=bool)
     pinned[: len(thetas)] = thetas < BOUNDARY_TOL
@@ -331,8 +341,11 @@ def fit_glmm(
         hess_objective = glmer
     elif family != "negative_binomial" and nagq == 1:
         notes.append(
-            "glmer's stage-1 (nAGQ = 0) fit could not be reproduced; the Hessian is the "
-            "exact Laplace one"
+            CodedWarning(
+                "glmer-stage1-fallback",
+                "glmer's stage-1 (nAGQ = 0) fit could not be reproduced; the Hessian is the "
+                "exact Laplace one",
+            )
         )
     try:
         use_exact = hess_objective is not glmer
@@ -348,18 +361,30 @@ def fit_glmm(
         )
     except (ConvergenceError, np.linalg.LinAlgError):
         # glmer's PIRLS failed at a Hessian point: fall back to the exact Laplace deviance
-        notes.append("lme4's PIRLS failed near the optimum; the Hessian is the exact Laplace one")
+        notes.append(
+            CodedWarning(
+                "pirls-fallback",
+                "lme4's PIRLS failed near the optimum; the Hessian is the exact Laplace one",
+            )
+        )
         glmer = None
         cov, hess_ok, cov_ok = fixed_effect_cov(objective, x, ntheta, p, pinned, exact)
     cov_rx = rx_covariance(glmer, x)
     if not hess_ok:
         notes.append(
-            "the Hessian of the deviance is not positive definite; standard errors are unreliable"
+            CodedWarning(
+                "hessian-not-positive-definite",
+                "the Hessian of the deviance is not positive definite; standard errors are "
+                "unreliable",
+            )
         )
     if not cov_ok and cov_rx is not None:
         notes.append(
-            "the covariance from the finite-difference Hessian is not positive definite; "
-            "falling back to the RX-based covariance (as lme4's vcov)"
+            CodedWarning(
+                "covariance-rx-fallback",
+                "the covariance from the finite-difference Hessian is not positive definite; "
+                "falling back to the RX-based covariance (as lme4's vcov)",
+            )
         )
         cov = cov_rx
     beta = x[ntheta:]

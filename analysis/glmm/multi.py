@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.coded_warnings import CodedWarning
 from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.blocks import BlockLaplace
 from analysis.glmm.containment import containment_df
@@ -99,19 +100,32 @@ def fit_glmm_terms(
         objective, x0, lower, upper=upper, value_and_grad=value_and_grad
     )
 
-    notes: list[str] = []
+    notes: list[CodedWarning] = []
     if not converged:
-        notes.append(f"the optimiser did not converge ({message}); estimates are unreliable")
+        notes.append(
+            CodedWarning(
+                "not-converged",
+                f"the optimiser did not converge ({message}); estimates are unreliable",
+            )
+        )
     theta = x[:nt]
     pinned = np.zeros(len(x), dtype=bool)
     pinned[:nt] = diag & (np.abs(theta) < BOUNDARY_TOL)
     if pinned.any():
         notes.append(
-            "boundary fit: a random-effect standard deviation is estimated at zero "
-            "(singular fit); its term is not identified from these data"
+            CodedWarning(
+                "singular-fit",
+                "boundary fit: a random-effect standard deviation is estimated at zero "
+                "(singular fit); its term is not identified from these data",
+            )
         )
     if nb and x[nt] >= log_size_max - BOUNDARY_TOL:
-        notes.append("size at its upper bound: the data show no overdispersion beyond Poisson")
+        notes.append(
+            CodedWarning(
+                "nb-size-at-bound",
+                "size at its upper bound: the data show no overdispersion beyond Poisson",
+            )
+        )
         pinned[nt] = True
     # the NB2 gradient differences log(size) numerically, so its Hessian stays deriv12
     H = fd_hessian(objective, x) if nb else gradient_hessian(value_and_grad, x)
@@ -125,7 +139,11 @@ def fit_glmm_terms(
     else:
         cov = np.full((p, p), np.nan)
         notes.append(
-            "the Hessian of the deviance is not positive definite; standard errors are unreliable"
+            CodedWarning(
+                "hessian-not-positive-definite",
+                "the Hessian of the deviance is not positive definite; standard errors are "
+                "unreliable",
+            )
         )
     deviance = objective(x)
     names = list(design.names)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from analysis.coded_warnings import CodedWarning
 from analysis.shared.results import FitResults
 
 __all__ = ["GlmmResults", "glmm_results"]
@@ -67,7 +68,7 @@ def glmm_results(
     ngroups: int,
     variance_components: dict[str, float],
     converged: bool,
-    warnings: Sequence[str],
+    warnings: Sequence[CodedWarning],
     deviance: float,
     loglik: float,
     n_params: int,

@@ -24,3 +24,5 @@ class DesignError(LMMError, RandomEffectsError):
 
 class FitOptionError(LMMError, ValueError):
     """An unknown or inapplicable fitting option (method, degrees-of-freedom method)."""
+
+    code = "model-specification"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from analysis.coded_warnings import CodedWarning
 from analysis.lmm.design import MixedDesign
 from analysis.lmm.likelihood import covbeta_varpar, deviance_varpar
 from analysis.shared.numderiv import richardson_hessian, richardson_jacobian
@@ -36,7 +37,7 @@ class Satterthwaite:
     vcov_varpar: FloatArray
     jacobian: FloatArray
     hessian_eigenvalues: FloatArray
-    warnings: tuple[str, ...]
+    warnings: tuple[CodedWarning, ...]
 
 
 def satterthwaite(
@@ -47,16 +48,22 @@ def satterthwaite(
     hess = richardson_hessian(lambda v: deviance_varpar(design, v, reml=reml), varpar)
     evals, evecs = np.linalg.eigh(hess)
     tol = 1e-8
-    warns: list[str] = []
+    warns: list[CodedWarning] = []
     if np.any(evals < -tol):
         warns.append(
-            f"Satterthwaite: deviance Hessian has {int(np.sum(evals < -tol))} negative eigenvalue(s); "
-            "model failed to converge"
+            CodedWarning(
+                "satterthwaite-hessian-negative",
+                f"Satterthwaite: deviance Hessian has {int(np.sum(evals < -tol))} negative "
+                "eigenvalue(s); model failed to converge",
+            )
         )
     if np.any(np.abs(evals) <= tol):
         warns.append(
-            f"Satterthwaite: deviance Hessian has {int(np.sum(np.abs(evals) <= tol))} eigenvalue(s) "
-            "close to zero; model may not have converged"
+            CodedWarning(
+                "satterthwaite-hessian-singular",
+                f"Satterthwaite: deviance Hessian has {int(np.sum(np.abs(evals) <= tol))} "
+                "eigenvalue(s) close to zero; model may not have converged",
+            )
         )
     pos = evals > tol
     h_inv = (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T

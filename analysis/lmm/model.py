@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from analysis.coded_warnings import CodedWarning
 from analysis.lmm.design import MixedDesign, design_from_arrays, design_from_formula
 from analysis.lmm.errors import FitOptionError
 from analysis.lmm.inference import kenward_roger, satterthwaite
@@ -40,7 +41,7 @@ class _Inference(NamedTuple):
     df: FloatArray
     cov: FloatArray
     extra: dict[str, Any]
-    warnings: list[str]
+    warnings: list[CodedWarning]
 
 
 class _Fitted:

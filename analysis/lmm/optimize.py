@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize
 
+from analysis.coded_warnings import CodedWarning
 from analysis.shared.numderiv import central_jacobian, relative_steps
 
 __all__ = ["ThetaOptimum", "minimise_theta"]
@@ -38,7 +39,7 @@ class ThetaOptimum:
     converged: bool
     iterations: int
     message: str
-    warnings: tuple[str, ...]
+    warnings: tuple[CodedWarning, ...]
 
 
 def _minimise_scalar(objective: Objective, start: float) -> optimize.OptimizeResult:
@@ -210,12 +211,15 @@ def minimise_theta(
         if res.hess is not None:  # the last Newton Hessian, in the flipped coordinates
             hess_last = res.hess * np.outer(signs, signs)
     converged = bool(res.success)
-    warns: list[str] = []
+    warns: list[CodedWarning] = []
     if not converged:
-        warns.append(f"optimizer did not converge: {res.message}")
+        warns.append(CodedWarning("not-converged", f"optimizer did not converge: {res.message}"))
     if np.any(theta[diag] < SINGULAR_TOL):
         warns.append(
-            "boundary (singular) fit: a random-effect variance is estimated as (near) zero"
+            CodedWarning(
+                "singular-fit",
+                "boundary (singular) fit: a random-effect variance is estimated as (near) zero",
+            )
         )
     idx = np.flatnonzero((theta - lower) >= SINGULAR_TOL)
     if idx.size:
@@ -230,6 +234,10 @@ def minimise_theta(
         if np.max(np.abs(scaled)) > GRAD_TOL:
             converged = False
             warns.append(
-                f"model failed to converge with max|grad| = {np.max(np.abs(scaled)):.3g} (tol = {GRAD_TOL})"
+                CodedWarning(
+                    "convergence-gradient",
+                    f"model failed to converge with max|grad| = {np.max(np.abs(scaled)):.3g} "
+                    f"(tol = {GRAD_TOL})",
+                )
             )
     return ThetaOptimum(theta, dev, converged, n_eval, str(res.message), tuple(warns))

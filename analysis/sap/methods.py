@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from analysis.coded_warnings import CodedWarning
 from analysis.errors import AnalysisError, DataError, ModelSpecificationError
 from analysis.families import FamilyInfo, family_info
 from analysis.sap.dataset import AnalysisFrame
@@ -488,7 +489,7 @@ def fit_method(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodR
             result = fitter(frame, method, ctx)
         except fit_errors() as exc:
             result = MethodResult(method, ok=False, error=error_message(exc))
-    extra = [f"{w.category.__name__}: {w.message}" for w in caught]
+    extra = [CodedWarning("python-warning", f"{w.category.__name__}: {w.message}") for w in caught]
     if extra:
         merged = tuple(dict.fromkeys([*result.warnings, *extra]))
         result = replace(result, warnings=merged)

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis.coded_warnings import CodedWarning
 from analysis.errors import DataError
 
 __all__ = [
@@ -90,6 +91,7 @@ class MethodResult:
     ratio, or the mean difference itself); ``effect`` and ``effect_ci`` on the natural
     scale (``measure``). ``df`` is None for a normal or randomisation reference. A method
     that could not be fitted has ``ok`` False and its ``error``; nothing else is reported.
+    ``warnings`` carry stable codes (:mod:`analysis.coded_warnings`).
     """
 
     method: str
@@ -110,7 +112,7 @@ class MethodResult:
     df: float | None = None
     clusters: int = 0
     observations: int = 0
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[CodedWarning, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,7 +121,7 @@ class MethodResult:
                 "method": self.method,
                 "status": "failed",
                 "error": self.error,
-                "warnings": list(self.warnings),
+                "warnings": [w.to_json() for w in self.warnings],
             }
         return {
             "method": self.method,
@@ -145,7 +147,7 @@ class MethodResult:
             "df": self.df,
             "clusters": self.clusters,
             "observations": self.observations,
-            "warnings": list(self.warnings),
+            "warnings": [w.to_json() for w in self.warnings],
             "details": dict(self.details),
         }
 
@@ -153,7 +155,7 @@ class MethodResult:
     def from_dict(cls, d: Mapping[str, Any]) -> MethodResult:
         """The method result a results JSON stores (``null`` read back as NaN where the
         result holds a float)."""
-        warnings = tuple(str(w) for w in d.get("warnings", ()))
+        warnings = tuple(CodedWarning.from_json(w) for w in d.get("warnings", ()))
         if d["status"] != "ok":
             return cls(str(d["method"]), ok=False, error=str(d["error"]), warnings=warnings)
         effect, coef = d["effect"], d["coefficient"]

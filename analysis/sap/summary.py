@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from analysis.coded_warnings import warning_text
 from analysis.sap.results import AnalysisResult, IccSummary, MethodResult, SapResults
 
 __all__ = [
@@ -161,6 +162,6 @@ def summary_markdown(results: SapResults) -> str:
         if warns:
             out.append("")
             out.append("Warnings:")
-            out += [f"- {meth}: {w}" for meth, w in warns]
+            out += [f"- {meth}: {warning_text(w)}" for meth, w in warns]
         out.append("")
     return "\n".join(out).rstrip() + "\n"

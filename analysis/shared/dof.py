@@ -31,6 +31,8 @@ __all__ = ["DegreesOfFreedomError", "between_cluster_columns", "between_within_d
 class DegreesOfFreedomError(AnalysisError, ValueError):
     """The design leaves no degrees of freedom for one of the two parts."""
 
+    code = "degrees-of-freedom"
+
 
 def between_cluster_columns(
     X: ArrayLike, groups: ArrayLike, *, tol: float = 1e-10

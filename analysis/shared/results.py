@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.coded_warnings import CodedWarning
+
 __all__ = ["FitResults", "TestResult"]
 
 
@@ -61,7 +63,7 @@ class FitResults:
     variance_components : mapping
         Named variance components (e.g. ``{"cluster": 0.12, "residual": 1.3}``).
     converged : bool
-    warnings : tuple of str
+    warnings : tuple of CodedWarning
         Messages a statistician must see (non-convergence, boundary fits, separation).
     extra : mapping
         Family-specific values (log-likelihood, ICC, dispersion, ...).
@@ -76,7 +78,7 @@ class FitResults:
     ngroups: int
     variance_components: Mapping[str, float] = field(default_factory=dict)
     converged: bool = True
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[CodedWarning, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -155,7 +157,7 @@ class FitResults:
             "nobs": int(self.nobs),
             "ngroups": int(self.ngroups),
             "converged": bool(self.converged),
-            "warnings": list(self.warnings),
+            "warnings": [w.to_json() for w in self.warnings],
             "variance_components": {k: float(v) for k, v in self.variance_components.items()},
             "coefficients": {
                 term: {

@@ -25,6 +25,7 @@ class ArmsNotVerified(RctError):
     """The stored arms do not follow from the sealed commitment: refuse to use them."""
 
     exit_code = 8
+    code = "arms-not-verified"
 
 
 def _sealed_commitment(session: Session, allocation_id: int) -> str | None:

@@ -60,6 +60,7 @@ class AllocationStateError(RctError):
     """The allocation is not in the state the action needs."""
 
     exit_code = 6
+    code = "allocation-state"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def seal(
             if current is not None:
                 raise AllocationStateError(
                     f"allocation #{current.id} is already {current.status}; one live allocation "
-                    "per trial: void it first with 'rct allocate void --reason TEXT'"
+                    "per trial: void it first with 'rct allocate void --reason TEXT'",
+                    code="allocation-live",
                 )
             stored = protocol_store.current_locked(s)
             protocol = stored.protocol
@@ -149,7 +151,8 @@ def seal(
             except IntegrityError:
                 raise AllocationStateError(
                     "another allocation was sealed at the same moment; one live allocation per "
-                    "trial: see 'rct allocate show'"
+                    "trial: see 'rct allocate show'",
+                    code="allocation-live",
                 ) from None
             event = record(
                 "allocation.seal",
@@ -199,7 +202,9 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
         s = record.session
         row = live(s)
         if row is None:
-            raise AllocationStateError("no allocation is sealed; run 'rct allocate seal' first")
+            raise AllocationStateError(
+                "no allocation is sealed; run 'rct allocate seal' first", code="no-allocation"
+            )
         if row.status != AllocationStatus.SEALED:
             raise AllocationStateError(f"allocation #{row.id} is already {row.status}")
         allocation_id = row.id
@@ -219,7 +224,9 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
         s = record.session
         row = live(s)
         if row is None or row.id != allocation_id or row.status != AllocationStatus.SEALED:
-            raise AllocationStateError("the allocation changed while it was being revealed")
+            raise AllocationStateError(
+                "the allocation changed while it was being revealed", code="concurrent-change"
+            )
         stored = _protocol_version(s, row.protocol_version)
         version = commitment_version(row)
         inputs = committed_inputs(stored.protocol, version)
@@ -235,7 +242,8 @@ def reveal(ws: Workspace, passphrase: str) -> AllocationRecord:
         if space.fingerprint() != row.space_fingerprint:
             raise AllocationStateError(
                 "the scheme space rebuilt from the protocol differs from "
-                "the one sealed; run 'rct allocate verify'"
+                "the one sealed; run 'rct allocate verify'",
+                code="scheme-space-changed",
             )
         drawn = space.draw(seed)
         row.status = AllocationStatus.REVEALED.value
@@ -267,7 +275,7 @@ def void(ws: Workspace, reason: str) -> AllocationRecord:
         s = record.session
         row = live(s)
         if row is None:
-            raise AllocationStateError("there is no live allocation to void")
+            raise AllocationStateError("there is no live allocation to void", code="no-allocation")
         row.status, row.live_slot = AllocationStatus.VOID.value, None
         row.voided_at, row.voided_by, row.void_reason = utc_now(), record.actor.name, reason.strip()
         record(
@@ -398,7 +406,8 @@ def verify_current(ws: Workspace) -> tuple[list[Check], AllocationRecordView]:
         if row.status == AllocationStatus.SEALED:
             raise AllocationStateError(
                 f"allocation #{row.id} is sealed, not yet revealed: it can be verified after "
-                "'rct allocate reveal' (until then its commitment is all there is to check)"
+                "'rct allocate reveal' (until then its commitment is all there is to check)",
+                code="not-revealed",
             )
         record = allocation_record(row)
         protocol = _protocol_version(s, row.protocol_version).protocol

@@ -31,6 +31,7 @@ class ExplainError(RctError):
     """The certificate's inputs cannot be recomputed step by step."""
 
     exit_code = 8
+    code = "explain-failed"
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,19 @@ __all__ = [
 class CaptureError(RctError):
     """Base of the errors raised by :mod:`rct.capture`."""
 
+    code = "capture"
+
 
 class UnreadableFile(CaptureError, InputError):
     """The file cannot be read as a table (unknown format, empty, no header)."""
 
+    code = "unreadable-file"
+
 
 class SubmissionRejected(CaptureError, InputError):
     """A file has at least one problem: it is rejected whole and nothing is written."""
+
+    code = "submission-rejected"
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
@@ -47,22 +53,30 @@ class SubmissionRejected(CaptureError, InputError):
 class AmendmentRequired(SubmissionRejected):
     """A file would change stored values: only ``rct data amend FILE --reason`` may."""
 
+    code = "amendment-required"
+
 
 class ExcelSupportMissing(CaptureError, ConfigError):
     """Reading or writing .xlsx needs the optional ``excel`` extra (openpyxl)."""
 
+    code = "excel-support-missing"
+
 
 class ExportSupportMissing(CaptureError, ConfigError):
     """Writing Parquet needs the optional ``export`` extra (pyarrow)."""
+
+    code = "export-support-missing"
 
 
 class QueryStateError(CaptureError):
     """A data-quality query is not in a state that allows this step."""
 
     exit_code = 6
+    code = "query-state"
 
 
 class ChildRecordsDisabled(CaptureError):
     """Child-level records are not enabled for this trial."""
 
     exit_code = 6
+    code = "child-records-disabled"

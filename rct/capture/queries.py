@@ -281,7 +281,8 @@ def _scope(actor: Actor, q: DataQuery) -> None:
     if actor.role == "data-manager" and q.unit_id != actor.borough:
         raise PermissionDenied(
             f"{actor.name} manages {actor.borough}'s data, not "
-            f"{q.unit_id}'s: query {q.id} is not theirs"
+            f"{q.unit_id}'s: query {q.id} is not theirs",
+            code="wrong-borough",
         )
 
 

@@ -83,7 +83,9 @@ def pseudonym_key(session: Session) -> bytes:
         return env.encode("utf-8")
     row = session.get(CaptureSetting, "pseudonym_key")
     if row is None:
-        raise DatabaseError("the trial has no pseudonym key; run 'rct init' to upgrade it")
+        raise DatabaseError(
+            "the trial has no pseudonym key; run 'rct init' to upgrade it", code="schema-outdated"
+        )
     return row.value.encode("ascii")
 
 

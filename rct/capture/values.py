@@ -142,6 +142,8 @@ def readable_unit(ws: Workspace, session: Session, borough: str | None) -> str |
             raise InputError(f"unknown borough {borough!r}") from None
     if actor.role == "data-manager":
         if unit is not None and unit != actor.borough:
-            raise PermissionDenied(f"{actor.name} manages {actor.borough}'s data only")
+            raise PermissionDenied(
+                f"{actor.name} manages {actor.borough}'s data only", code="wrong-borough"
+            )
         return actor.borough
     return unit

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
+import json
 import sys
 from typing import Any
 
@@ -147,20 +149,62 @@ def _driver_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+#: The codes of click's own errors (a command line click cannot parse, a value its
+#: parameter type refuses, anything else click reports); docs/error-codes.md.
+USAGE_CODE = "usage"
+CLICK_CODE = "cli-error"
+
+
+def error_code(exc: BaseException) -> str:
+    """The stable code of a user error (docs/error-codes.md)."""
+    if isinstance(exc, click.ClickException):
+        return USAGE_CODE if isinstance(exc, click.UsageError) else CLICK_CODE
+    return str(getattr(exc, "code", CLICK_CODE))
+
+
+def error_line(exc: BaseException) -> str:
+    """``Error: MESSAGE [code]``: the code ends the first line of the message."""
+    first, *rest = (str(exc) or type(exc).__name__).split("\n")
+    return "\n".join([f"Error: {first} [{error_code(exc)}]", *rest])
+
+
+def _report(exc: BaseException, code: int, message: str) -> None:
+    """After ``--json``, print the error as JSON on standard output too (the line stays)."""
+    common = sys.modules.get("rct.cli.common")
+    if common is not None and getattr(common, "json_requested", False):
+        error = {"code": error_code(exc), "exit_code": code, "message": message}
+        click.echo(json.dumps({"error": error}, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _show_click_error(exc: click.ClickException) -> None:
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    lines = buffer.getvalue().rstrip("\n").split("\n")
+    last = max(i for i, line in enumerate(lines) if line.startswith("Error: ") or i == 0)
+    lines[last] += f" [{error_code(exc)}]"
+    click.echo("\n".join(lines), err=True)
+    _report(exc, exc.exit_code, exc.format_message())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rct`` console script."""
+    common = sys.modules.get("rct.cli.common")
+    if common is not None:  # a previous in-process call (tests) may have set it
+        setattr(common, "json_requested", False)  # noqa: B010 - a module found at run time
     try:
         rv = cli.main(args=argv, prog_name="rct", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
         error = _driver_error(exc) or exc
         if isinstance(error, _user_error_types()):
-            click.echo(f"Error: {error}", err=True)
-            sys.exit(exit_code(error))
+            code = exit_code(error)
+            click.echo(error_line(error), err=True)
+            _report(error, code, str(error))
+            sys.exit(code)
         raise
     sys.exit(rv if isinstance(rv, int) else 0)

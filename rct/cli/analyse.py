@@ -30,6 +30,7 @@ def analyse() -> None:
 
 def _method_lines(results: SapResults) -> list[str]:
     # lazy: loads pandas, numpy, scipy (start-up time)
+    from analysis.coded_warnings import warning_text
     from analysis.sap.summary import icc_line, method_line, primary_first
 
     out = []
@@ -50,7 +51,7 @@ def _method_lines(results: SapResults) -> list[str]:
         ]
         out.append(f"  {icc_line(a.icc)}")
         for m in a.methods:
-            out += [f"  warning ({m.method}): {w}" for w in m.warnings]
+            out += [f"  warning ({m.method}): {warning_text(w)}" for w in m.warnings]
     return out
 
 
@@ -187,7 +188,9 @@ def fit_cmd(
     try:
         frame = pd.read_csv(data)
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read {data}: {exc}") from None
+        from rct.errors import RctError
+
+        raise RctError(f"cannot read {data}: {exc}", code="unreadable-data") from None
     names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula)) | {group, offset, exposure}
     used = [c for c in frame.columns if c in names]
     before = len(frame)
@@ -213,7 +216,7 @@ def _fit(
 ) -> Any:
     # lazy: loads pandas, numpy, scipy (start-up time)
     from analysis.sap.methods import fit_mixed_model
-    from rct.errors import InputError
+    from rct.errors import InputError, RctError
 
     if family_info(family).mixed_model == "lmm":
         if offset or exposure:
@@ -240,7 +243,7 @@ def _fit(
         if isinstance(exc, ValueError):  # data or model specification: bad input (exit 2)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputError(f"cannot fit {formula!r}: {first}") from None
-        raise click.ClickException(str(exc)) from None
+        raise RctError(str(exc), code="fit-failed") from None
     except Exception as exc:  # noqa: BLE001 - patsy and pandas errors on a user's formula
         if type(exc).__name__ == "PatsyError" or isinstance(exc, KeyError | ValueError):
             # An unknown column or a formula patsy cannot read: bad input (exit 2).

@@ -80,14 +80,32 @@ def prompt_passphrase(user: str) -> str:
         return value
     if not sys.stdin.isatty():
         raise MissingKey(
-            f"no passphrase for {user}'s key: set RCT_KEY_PASSPHRASE or run at a terminal"
+            f"no passphrase for {user}'s key: set RCT_KEY_PASSPHRASE or run at a terminal",
+            code="no-passphrase",
         )
     return str(click.prompt(f"Passphrase for {user}'s key", hide_input=True))
 
 
+#: Set when a command was given ``--json``: an error is then also printed as JSON on
+#: standard output (rct.cli.main), so a script reading the JSON gets the code too.
+json_requested = False
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    global json_requested
+    json_requested = json_requested or bool(value)
+    return value
+
+
 def json_option(f: F) -> F:
     """``--json``: print machine-readable JSON instead of text."""
-    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_remember_json,
+        help="Print machine-readable JSON.",
+    )(f)
 
 
 def echo_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rct.cli.common import State, echo_json, pass_state
+from rct.cli.common import State, echo_json, json_option, pass_state
 
 #: exit code of ``--fail-on-overdue`` when a return is overdue
 OVERDUE_EXIT = 9
@@ -23,7 +23,7 @@ OVERDUE_EXIT = 9
     default=None,
     help="Judge deadlines as of this date (YYYY-MM-DD; default: today).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per cell.")
 @click.option(
     "--html",

@@ -32,11 +32,12 @@ def _rejected(exc: Any, as_json: bool) -> None:
     """Show every problem of a rejected file, then exit with the error's code."""
     report = exc.report
     if as_json:
-        echo_json({**report.to_dict(), "stored": False, "message": str(exc)})
+        echo_json({**report.to_dict(), "stored": False, "message": str(exc), "code": exc.code})
     else:
         click.echo(
             f"Error: {report.source}: rejected, nothing was stored; "
-            f"{len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}:",
+            f"{len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}: "
+            f"[{exc.code}]",
             err=True,
         )
         shown = report.problems[:200]

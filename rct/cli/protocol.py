@@ -27,6 +27,7 @@ def validate(path: str, as_json: bool) -> None:
             echo_json(
                 {
                     "valid": False,
+                    "code": exc.code,
                     "problems": [
                         {"location": x.location, "message": x.message} for x in exc.problems
                     ],
@@ -157,7 +158,8 @@ def lock_cmd(state: State, accept_illustrative: bool) -> None:
         if not accept_illustrative:
             raise ProtocolStateError(
                 "not locked: replace the illustrative covariate values and load the file with "
-                "'rct init --protocol FILE', or lock them as they are with --accept-illustrative"
+                "'rct init --protocol FILE', or lock them as they are with --accept-illustrative",
+                code="illustrative-covariates",
             )
     sp = store.lock(ws, accepted_illustrative=marked if accept_illustrative else ())
     click.echo(f"Locked protocol version {sp.version}, fingerprint {sp.fingerprint}")

@@ -132,5 +132,6 @@ def ensure_current(engine: Engine) -> None:
     if rev != head_revision():
         raise DatabaseError(
             f"the database schema is at revision {rev}, this toolkit needs {head_revision()}; "
-            "run 'rct init' to upgrade it"
+            "run 'rct init' to upgrade it",
+            code="schema-outdated",
         )

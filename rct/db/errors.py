@@ -32,7 +32,7 @@ def from_driver_error(exc: BaseException) -> RctError:
     line = _first_line(exc)
     low = line.lower()
     if code in _PRIVILEGE or "permission denied" in low or "readonly database" in low:
-        return PermissionDenied(f"the database refused permission: {line}")
+        return PermissionDenied(f"the database refused permission: {line}", code="database-refused")
     missing_relation = "relation" in low and "does not exist" in low
     if code in _MISSING or "no such table" in low or missing_relation:
         return NotInitialised(
@@ -43,7 +43,8 @@ def from_driver_error(exc: BaseException) -> RctError:
         for s in ("connection refused", "could not connect", "connection failed", "unable to open")
     ):
         return DatabaseError(
-            f"cannot reach the database: {line}; check --db URL or RCT_DATABASE_URL"
+            f"cannot reach the database: {line}; check --db URL or RCT_DATABASE_URL",
+            code="database-unreachable",
         )
     return DatabaseError(f"database error: {line}")
 
@@ -52,5 +53,7 @@ def missing_driver(url: str, exc: ImportError) -> RctError | None:
     """One line naming the extra to install when a backend's driver is missing."""
     name = (getattr(exc, "name", None) or str(exc)).lower()
     if url.startswith("postgresql") and "psycopg" in name:
-        return DatabaseError(f"PostgreSQL support is not installed; run: {POSTGRES_HINT}")
+        return DatabaseError(
+            f"PostgreSQL support is not installed; run: {POSTGRES_HINT}", code="driver-missing"
+        )
     return None

@@ -156,7 +156,8 @@ def export_bundle(
             if record.actor.role == "data-manager":
                 raise PermissionDenied(
                     "a bundle holds every borough's data; data managers "
-                    "export their own borough with 'rct data export'"
+                    "export their own borough with 'rct data export'",
+                    code="wrong-borough",
                 )
             tampered = stored_cells_problems(s).problems
             if tampered:  # a bundle must not carry values no signed import stored

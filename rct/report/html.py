@@ -10,6 +10,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.errors import warning_text
 from rct.capture.completeness_status import STATUSES, STYLE, plural
 from rct.report.wording import IMBALANCE_NOTE, IMBALANCE_THRESHOLD, fmt_number, fmt_p
 
@@ -128,7 +129,7 @@ def _randomisation(d: ReportData) -> str:
         pairs += [f"{a}–{b} never together" for a, b in g.get("never_together", [])]
         parts.append(f"<p class='warn'>Over-constrained pairs: {_e('; '.join(pairs))}</p>")
     for w in g.get("warnings", []):
-        parts.append(f"<p class='warn'>Warning: {_e(w)}</p>")
+        parts.append(f"<p class='warn'>Warning: {_e(warning_text(w))}</p>")
     if "histogram" in d.figures:
         parts.append(
             f"<img alt='Balance scores of the scheme space' src='{d.figures['histogram']}'>"

@@ -48,7 +48,7 @@ def test_zero_between_cluster_variance_is_reported_as_boundary_fit() -> None:
     rng = np.random.default_rng(1)
     data = COUNTS.assign(count=rng.poisson(COUNTS["population"] * 30e-4))
     fit = _fit(data)
-    assert any("boundary" in w for w in fit.warnings)
+    assert "singular-fit" in {w.code for w in fit.warnings}
     assert fit.variance_components["cluster"] < 1e-6
 
 
@@ -58,7 +58,7 @@ def test_complete_separation_in_logistic_model_is_warned() -> None:
     data = pd.DataFrame({"borough": np.repeat(list("ABCDEFG"), 20), "x": rng.normal(size=n)})
     data["y"] = (data["x"] > 0).astype(int)
     fit = fit_glmm(data, "y ~ x", "borough", family="binomial")
-    assert any("separation" in w for w in fit.warnings)
+    assert {w.code for w in fit.warnings} & {"separation", "separation-suspected"}
 
 
 def test_adaptive_quadrature_with_observation_level_effect_is_refused() -> None:

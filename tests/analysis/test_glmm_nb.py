@@ -87,7 +87,7 @@ def test_previously_failing_near_poisson_datasets_match_glmmtmb(fits, seed: int)
 def test_size_at_its_upper_bound_is_a_boundary_warning_not_a_failure(fits) -> None:
     fit = fits[15]
     assert fit.converged
-    assert SIZE_AT_BOUND in fit.warnings
+    assert SIZE_AT_BOUND in fit.warnings and SIZE_AT_BOUND.code == "nb-size-at-bound"
     assert fit.extra["size_at_bound"] is True
     assert fit.extra["size"] == pytest.approx(SIZE_MAX)
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 import pytest
 
+from analysis.coded_warnings import LEGACY, CodedWarning
 from analysis.errors import DataError
-from analysis.sap.results import AnalysisResult, IccSummary, MethodResult, SapResults
+from analysis.sap.results import (
+    AnalysisResult,
+    IccSummary,
+    MethodResult,
+    SapResults,
+    results_json,
+)
 from analysis.sap.runner import run_sap
 from tests.analysis.test_sap_runner import ARMS, QUICK, QUICK_VALUES, SPACE, UNITS
 
@@ -31,7 +40,7 @@ def _edge_results() -> SapResults:
         df=None,
         clusters=7,
         observations=84,
-        warnings=("few schemes",),
+        warnings=(CodedWarning("unbounded-interval", "few schemes"),),
         details={"count": 9, "cluster_residuals": {"u1": 0.1}},
     )
     failed = MethodResult("kenward-roger", ok=False, error="Gaussian models only")
@@ -82,6 +91,29 @@ def test_results_of_a_run_read_back_write_the_same_bytes() -> None:
     back = SapResults.from_json(text)
     assert back.to_json() == text
     assert all(isinstance(m, MethodResult) for a in back.analyses for m in a.methods)
+
+
+def _method(data: dict[str, Any]) -> dict[str, Any]:
+    analysis = next(a for a in data["analyses"] if a["name"] == "re-referrals")
+    return analysis["methods"][0]  # type: ignore[no-any-return]
+
+
+def test_warnings_are_stored_with_their_codes() -> None:
+    data = json.loads(_edge_results().to_json())
+    stored = _method(data)["warnings"]
+    assert stored == [{"code": "unbounded-interval", "message": "few schemes"}]
+
+
+def test_results_with_plain_string_warnings_read_back_and_write_the_same_bytes() -> None:
+    # results files written before warnings had codes hold plain strings
+    data = json.loads(_edge_results().to_json())
+    _method(data)["warnings"] = ["few schemes"]
+    text = results_json(data)
+    back = SapResults.from_json(text)
+    assert back.analysis("re-referrals").methods[0].warnings == (
+        CodedWarning(LEGACY, "few schemes"),
+    )
+    assert back.to_json() == text
 
 
 def test_results_read_back_keep_what_was_not_finite_as_nan() -> None:

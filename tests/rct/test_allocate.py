@@ -43,8 +43,9 @@ def everything_readable(url: str, tmp_path: Path) -> str:
 
 
 def test_seal_needs_a_statistician(workspace_as: WS, tmp_path: Path) -> None:
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as refused:
         seal(workspace_as("ann"), tmp_path)
+    assert refused.value.code == "role-not-permitted"
     assert not (tmp_path / "env.json").exists()
 
 
@@ -166,8 +167,9 @@ def test_amendment_may_not_change_units_once_sealed(workspace_as: WS, tmp_path: 
         .read_text()
         .replace("child_population = 43000", "child_population = 44000")
     )
-    with pytest.raises(ProtocolStateError, match="may not change the units"):
+    with pytest.raises(ProtocolStateError) as refused:
         store.amend(ws, changed, "p2.toml", "new population estimates")
+    assert refused.value.code == "allocation-fixed"
     harmless = loads_protocol(
         shipped_protocol_path()
         .read_text()
@@ -274,7 +276,7 @@ def test_plan_on_a_units_file_warns_when_over_constrained(
     assert r.code == 0, r.err
     data = json.loads(r.out)
     assert data["admissible"] == 10 and data["min_p_value"] == pytest.approx(0.1)
-    assert any("0.05" in w for w in data["warnings"])
+    assert "space-too-small" in {w["code"] for w in data["warnings"]}
 
 
 def test_plan_units_file_errors_are_one_line(

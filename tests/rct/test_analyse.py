@@ -71,8 +71,9 @@ def test_run_refuses_an_unlocked_protocol(db_url: str) -> None:
     _initialise(db_url, SMALL, lock=False)
     ws = Workspace(db_url, "sam")
     try:
-        with pytest.raises(ProtocolStateError, match="not locked"):
+        with pytest.raises(ProtocolStateError) as refused:
             analyses.run(ws)
+        assert refused.value.code == "protocol-not-locked"
     finally:
         ws.close()
 
@@ -80,8 +81,9 @@ def test_run_refuses_an_unlocked_protocol(db_url: str) -> None:
 def test_run_refuses_before_an_allocation_is_sealed(small_trial: str) -> None:
     ws = Workspace(small_trial, "sam")
     try:
-        with pytest.raises(AllocationStateError, match="no allocation"):
+        with pytest.raises(AllocationStateError) as refused:
             analyses.run(ws)
+        assert refused.value.code == "no-allocation"
     finally:
         ws.close()
 
@@ -105,8 +107,9 @@ def test_only_a_statistician_runs_the_analyses_and_a_refusal_is_audited(
     ws.close()
     eve = Workspace(small_trial, "eve")
     try:
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as refused:
             analyses.run(eve)
+        assert refused.value.code == "role-not-permitted"
         with eve.session() as s:
             last = event_record(list(iter_events(s))[-1])
         assert (last["action"], last["actor"]) == ("refused", "eve")

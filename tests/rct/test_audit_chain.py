@@ -141,8 +141,9 @@ def test_refusal_is_recorded_but_changes_nothing(workspace_as: WS) -> None:
     from rct.errors import PermissionDenied
 
     ws = workspace_as("sam")
-    with pytest.raises(PermissionDenied, match="user.add needs admin"):
+    with pytest.raises(PermissionDenied) as refused:
         add_user(ws, "eve", "evaluator")
+    assert refused.value.code == "role-not-permitted"
     with ws.session() as s:
         assert s.get(User, "eve") is None
         last = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()

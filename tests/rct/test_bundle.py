@@ -80,8 +80,9 @@ def test_data_managers_cannot_export_a_bundle(workspace_as, tmp_path: Path) -> N
     from rct.users import add_user
 
     add_user(workspace_as("ann"), "dee", "data-manager", "camden")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as refused:
         export_bundle(workspace_as("dee"), tmp_path / "b")
+    assert refused.value.code == "wrong-borough"
     assert not (tmp_path / "b").exists()
 
 

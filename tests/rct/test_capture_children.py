@@ -44,8 +44,9 @@ def test_child_records_are_refused_until_the_trial_enables_them(workspace_as: Ma
 
 def test_only_statisticians_and_admins_enable_child_records(workspace_as: Make) -> None:
     add_user(workspace_as("ann"), "dee", "data-manager", "camden")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as refused:
         set_child_records(workspace_as("dee"), True, "please")
+    assert refused.value.code == "role-not-permitted"
     with pytest.raises(InputError):
         set_child_records(workspace_as("sam"), True, "")
 

@@ -68,10 +68,12 @@ def test_a_closed_query_cannot_be_answered(queried: Make) -> None:
 def test_data_managers_only_see_and_answer_their_own_borough(queried: Make) -> None:
     qid = list_queries(queried("sam"))[0].id
     assert list_queries(queried("gus")) == []
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as refused:
         answer(queried("gus"), qid, "not mine")
-    with pytest.raises(PermissionDenied):
+    assert refused.value.code == "wrong-borough"
+    with pytest.raises(PermissionDenied) as refused:
         close(queried("dee"), qid, "data managers do not close")
+    assert refused.value.code == "role-not-permitted"
 
 
 def test_statistician_raises_a_query_by_hand(queried: Make) -> None:

@@ -118,10 +118,12 @@ def test_data_manager_submits_only_for_own_borough(people: Make) -> None:
 
 def test_evaluator_may_not_submit_and_the_refusal_is_audited(people: Make) -> None:
     eve = people("eve")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as refused:
         submit_return(eve, "r.csv", data=return_csv(RET))
-    with pytest.raises(PermissionDenied):
+    assert refused.value.code == "role-not-permitted"
+    with pytest.raises(PermissionDenied) as refused:
         check_return(eve, "r.csv", data=return_csv(RET))
+    assert refused.value.code == "role-not-permitted"
     assert count(eve.url, "indicator_values") == 0
     with eve.session() as s:
         assert [e.action for e in iter_events(s)][-1] == "refused"

@@ -94,7 +94,7 @@ def test_wrong_role_is_refused_with_one_line(cli_trial: str, capsys: Cap) -> Non
     assert r.code == 5
     assert r.err.strip() == (
         "Error: ann has role admin; protocol.lock needs statistician; "
-        "the refusal was recorded in the audit trail"
+        "the refusal was recorded in the audit trail [role-not-permitted]"
     )
 
 

@@ -198,7 +198,9 @@ def test_an_evaluator_login_reads_and_cannot_write(
     assert r.code == 5
     line = _one_line(r.err)
     assert "eve has role evaluator" in line
-    assert line.endswith("this database login cannot record the refusal in the audit trail")
+    assert line.endswith(
+        "this database login cannot record the refusal in the audit trail [role-not-permitted]"
+    )
     r = run_cli(capsys, "--db", url, "audit", "checkpoint")
     assert r.code == 5
     assert "permission denied for table audit_checkpoints" in _one_line(r.err)
@@ -291,8 +293,9 @@ def test_login_add_refuses_what_would_escape_the_policies(
     plan = plan_roles(pg_trial_url)
     login = f"sam_{uuid.uuid4().hex[:8]}"
     try:
-        with pytest.raises(ProtocolStateError, match="run 'rct db roles' first"):
+        with pytest.raises(ProtocolStateError) as refused:
             add_login(ws, login, "sam", create=True)
+        assert refused.value.code == "database-roles-missing"
         create_roles(ws, plan)
         with pytest.raises(InputError, match="superuser or bypasses row-level security"):
             add_login(ws, "postgres", "sam")
@@ -334,7 +337,8 @@ def test_a_non_superuser_is_told_to_print_the_sql(roled: RoledTrial) -> None:
 
     ws = Workspace(roled.url("ann"), "ann")
     try:
-        with pytest.raises(PermissionDenied, match="--print-sql"):
+        with pytest.raises(PermissionDenied) as refused:
             create_roles(ws, plan_roles(roled.url("ann")))
+        assert refused.value.code == "superuser-required"
     finally:
         ws.close()

@@ -19,7 +19,7 @@ def test_db_roles_on_sqlite_says_postgresql_only(
     assert r.code == 2
     assert r.err.strip().splitlines() == [
         "Error: rct db applies to PostgreSQL only: this trial's database is SQLite, whose "
-        "access control is the file's permissions"
+        "access control is the file's permissions [invalid-input]"
     ]
 
 

@@ -2,7 +2,8 @@
 
 One table of cases: each sets up what the command needs (a file, a trial in a given state, a
 broken database), runs ``rct`` through its real entry point and checks the exit code, that
-standard error is one ``Error: ...`` line (no traceback) and that it names the problem.
+standard error is one ``Error: ... [code]`` line (no traceback) ending with the documented
+code of the problem (docs/error-codes.md).
 """
 
 from __future__ import annotations
@@ -100,26 +101,33 @@ class Case:
     setup: Callable[[Path], str]
     args: list[str]
     code: int
-    says: str
+    #: the error code that ends the message's first line (docs/error-codes.md)
+    error: str
     one_line: bool = True
 
 
 CASES = [
     Case("shipped protocol is valid", _nothing, ["protocol", "validate", "{shipped}"], 0, ""),
-    Case("missing protocol file", _nothing, ["protocol", "validate", "nope.toml"], 4, "no such"),
+    Case(
+        "missing protocol file",
+        _nothing,
+        ["protocol", "validate", "nope.toml"],
+        4,
+        "protocol-file-not-found",
+    ),
     Case(
         "init with a missing protocol file",
         _nothing,
         ["--db", "sqlite:///{tmp}/x.db", "init", "--protocol", "nope.toml"],
         4,
-        "no such",
+        "protocol-file-not-found",
     ),
     Case(
         "invalid protocol",
         _bad_protocol,
         ["protocol", "validate", "bad.toml"],
         2,
-        "problem",
+        "protocol-invalid",
         one_line=False,
     ),
     Case(
@@ -137,14 +145,14 @@ CASES = [
             "gaussian",
         ],
         2,
-        "nosuch",
+        "invalid-input",
     ),
     Case(
         "analyse fit with a bad formula",
         _fit_csv,
         ["analyse", "fit", "d.csv", "--formula", "y ~ x +", "--group", "g", "--family", "gaussian"],
         2,
-        "cannot fit",
+        "invalid-input",
     ),
     Case(
         "analyse fit with an unknown group column",
@@ -161,56 +169,56 @@ CASES = [
             "gaussian",
         ],
         2,
-        "nosuch",
+        "invalid-input",
     ),
     Case(
         "allocate verify before reveal",
         _sealed,
         ["--db", "{url}", "--as", "sam", "allocate", "verify"],
         6,
-        "not yet revealed",
+        "not-revealed",
     ),
     Case(
         "connection refused",
         _nothing,
         ["--db", "postgresql://postgres@127.0.0.1:1/trial", "--as", "sam", "completeness"],
         3,
-        "cannot reach the database",
+        "database-unreachable",
     ),
     Case(
         "no database file",
         _nothing,
         ["--db", "sqlite:///{tmp}/none.db", "--as", "sam", "completeness"],
         3,
-        "rct init",
+        "not-initialised",
     ),
     Case(
         "database not initialised",
         _empty_sqlite,
         ["--db", "{url}", "--as", "sam", "completeness"],
         3,
-        "rct init",
+        "not-initialised",
     ),
     Case(
         "a table of the trial schema is missing",
         _table_dropped,
         ["--db", "{url}", "--as", "sam", "completeness"],
         3,
-        "rct init",
+        "not-initialised",
     ),
     Case(
         "unknown user may not change anything",
         _trial,
         ["--db", "{url}", "--as", "nobody", "user", "add", "x", "--role", "evaluator"],
         5,
-        "not registered",
+        "unknown-user",
     ),
     Case(
         "a role that may not",
         _trial,
         ["--db", "{url}", "--as", "sam", "user", "add", "x", "--role", "evaluator"],
         5,
-        "needs admin",
+        "role-not-permitted",
     ),
 ]
 
@@ -233,7 +241,7 @@ def test_exit_code_is_the_readme_s(
         return
     assert "Traceback" not in run.err
     assert run.err.startswith("Error: "), run.err
-    assert case.says in run.err, run.err
+    assert run.err.splitlines()[0].endswith(f" [{case.error}]"), run.err
     if case.one_line:
         assert len(run.err.strip().splitlines()) == 1, run.err
 
@@ -245,7 +253,8 @@ def test_missing_psycopg_names_the_extra(
     run = run_cli(capsys, "--db", "postgresql://postgres@127.0.0.1:5432/x", "completeness")
     assert run.code == 3, run.err
     assert run.err.strip() == (
-        "Error: PostgreSQL support is not installed; run: pip install 'rct[postgres]'"
+        "Error: PostgreSQL support is not installed; run: pip install 'rct[postgres]' "
+        "[driver-missing]"
     )
 
 

@@ -76,14 +76,16 @@ def test_as_without_the_private_key_changes_nothing(
     before = events(trial_url)
     mallory_keys = KeyStore(tmp_path / "mallory", lambda _u: "mallory's passphrase")
     ws = Workspace(trial_url, "sam", keys=mallory_keys)
-    with pytest.raises(MissingKey, match="no private key for sam"):
+    with pytest.raises(MissingKey) as refused:
         sealing.void(ws, "re-randomise")
+    assert refused.value.code == "missing-key"
     ws.close()
     # a key file of mallory's own named sam.key is not sam's registered key
     mallory_keys.create("sam", log2n=10)
     ws = Workspace(trial_url, "sam", keys=mallory_keys)
-    with pytest.raises(MissingKey, match="not the key registered for sam"):
+    with pytest.raises(MissingKey) as refused:
         sealing.void(ws, "re-randomise")
+    assert refused.value.code == "key-mismatch"
     ws.close()
     # the same through the CLI, with RCT_USER: one line, exit 5
     r = run_cli(
