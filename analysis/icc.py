@@ -168,8 +168,22 @@ def _constrained_fit(prob: Problem, sd: float, z0: Array) -> Array:
             value, grad = full(np.r_[sd, z])
             return value, grad[1:]
 
+    grads = None
+    if prob.gradients is not None:
+        batch = prob.gradients
+
+        def grads(points: Array) -> Array:
+            """The exact gradients at many points in one pass (the quasi-Newton Hessian's)."""
+            return batch(np.column_stack((np.full(len(points), sd), points)))[:, 1:]
+
     z, _, _ = minimise(
-        f, z0, prob.lower[1:], upper=prob.upper[1:], newton_steps=0, value_and_grad=vg
+        f,
+        z0,
+        prob.lower[1:],
+        upper=prob.upper[1:],
+        newton_steps=0,
+        value_and_grad=vg,
+        gradients=grads,
     )
     return z
 

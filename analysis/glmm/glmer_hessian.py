@@ -409,10 +409,16 @@ def stage_one_predictor(
     state: dict[str, tuple[Array, Array, Array]] = {
         "start": (beta.copy(), np.zeros(re.ngroups), np.zeros(n))
     }
+    # the modes at the last theta searched: the search usually ends on the point it
+    # evaluated last, whose modes are then not solved for again
+    last: list[tuple[Array, tuple[Array, Array, Array, Array, float]]] = []
 
     def modes(t: Array) -> tuple[Array, Array, Array, Array, float]:
+        if last and np.array_equal(last[0][0], t):
+            return last[0][1]
         out = _joint_modes(family, X, offset, re, np.abs(t), state["start"])
         state["start"] = (out[0], out[1], out[2])
+        last[:] = [(np.array(t, dtype=np.float64), out)]
         return out
 
     def deviance(t: Array) -> float:

@@ -11,7 +11,29 @@ revealed) the arms, and returns deterministic results; the database stays in ``r
 * :mod:`analysis.sap.emit_r` - the R cross-check script.
 """
 
-from analysis.sap.results import SapResults
-from analysis.sap.runner import run_sap
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analysis.sap.results import SapResults
+    from analysis.sap.runner import run_sap
 
 __all__ = ["SapResults", "run_sap"]
+
+
+def __getattr__(name: str) -> Any:
+    """``run_sap`` and ``SapResults`` on first use: the runner loads every model engine
+    (scipy.stats, statsmodels; seconds to import), which the code that only builds frames
+    or reads stored results (``rct analyse show``, the service module) should not pay for."""
+    if name == "run_sap":
+        # lazy: loads scipy.stats, statsmodels (start-up time)
+        from analysis.sap.runner import run_sap
+
+        return run_sap
+    if name == "SapResults":
+        # lazy: loads numpy (start-up time)
+        from analysis.sap.results import SapResults
+
+        return SapResults
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,6 +54,34 @@ class _Unsupported(Exception):
     """The formula is outside the fast path; patsy builds it."""
 
 
+class _Columns:
+    """The columns of a data frame, each fetched once: under pandas' copy-on-write
+    ``data[c]`` builds a new Series at every access, which cost more than the rest of a
+    small design."""
+
+    def __init__(self, data: pd.DataFrame) -> None:
+        self.frame = data
+        self.columns = data.columns
+        self._series: dict[str, pd.Series] = {}
+
+    def __getitem__(self, name: str) -> pd.Series:
+        col = self._series.get(name)
+        if col is None:
+            col = self._series[name] = self.frame[name]
+        return col
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def missing(self, name: str) -> NDArray[np.bool_] | None:
+        """Rows where column ``name`` is missing; None when its dtype cannot hold a
+        missing value (numpy integers and booleans)."""
+        col = self[name]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub":
+            return None
+        return np.asarray(col.isna().to_numpy(), dtype=np.bool_)
+
+
 @dataclass(frozen=True)
 class _Factor:
     label: str
@@ -61,7 +89,7 @@ class _Factor:
     categorical: bool
 
 
-def _factor(token: str, data: pd.DataFrame) -> _Factor:
+def _factor(token: str, data: _Columns) -> _Factor:
     token = token.strip()
     cat = _CATEGORICAL.match(token)
     column = cat.group(1) if cat else token
@@ -81,7 +109,7 @@ def _factor(token: str, data: pd.DataFrame) -> _Factor:
     return _Factor(token if cat else column, column, bool(cat) or not numeric)
 
 
-def _parse(formula: str, data: pd.DataFrame) -> tuple[str, bool, list[tuple[_Factor, ...]]]:
+def _parse(formula: str, data: _Columns) -> tuple[str, bool, list[tuple[_Factor, ...]]]:
     lhs, _, rhs = formula.partition("~")
     response = lhs.strip()
     if not _IDENT.match(response) or response not in data.columns:
@@ -133,15 +161,16 @@ def _readable(level: object) -> str:
     return level if isinstance(level, str) else repr(level)
 
 
-def _fast(formula: str, data: pd.DataFrame, missing: str, extra: Sequence[str]) -> ModelMatrices:
+def _fast(formula: str, frame: pd.DataFrame, missing: str, extra: Sequence[str]) -> ModelMatrices:
+    data = _Columns(frame)
     response, intercept, terms = _parse(formula, data)
     columns = [response] + [f.column for t in terms for f in t]
     extra_present = [c for c in extra if c in data.columns]
     used = list(dict.fromkeys(columns + extra_present))
     # Column by column: selecting a list of columns copies the frame, which costs more
     # than building the design.
-    na = {c: data[c].isna().to_numpy() for c in used}
-    bad = [c for c in used if na[c].any()]
+    na = {c: m for c in used if (m := data.missing(c)) is not None}
+    bad = [c for c in used if c in na and na[c].any()]
     if missing == "raise" and bad:
         raise DataError(f"missing values in column(s) {', '.join(bad)}")
     keep_mask = ~np.logical_or.reduce([na[c] for c in bad]) if bad else None

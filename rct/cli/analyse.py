@@ -188,6 +188,7 @@ def fit_cmd(
     try:
         frame = pd.read_csv(data)
     except (OSError, ValueError) as exc:
+        # lazy: loads rct.errors (start-up time)
         from rct.errors import RctError
 
         raise RctError(f"cannot read {data}: {exc}", code="unreadable-data") from None

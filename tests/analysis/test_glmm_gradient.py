@@ -115,3 +115,37 @@ def test_block_laplace_gradient_matches_central_differences(
     numeric = fd_gradient(lambda z: dev(z[:nt], z[nt:]), x, step=1e-5)
     assert np.max(np.abs(grad - numeric) / np.maximum(1.0, np.abs(numeric))) < 1e-5
     assert np.max(np.abs(numeric)) > 1.0
+
+
+@pytest.mark.parametrize(
+    ("csv", "random", "family"),
+    [
+        ("sim_cp_counts.csv", "(1|borough) + (1|borough:post)", "poisson"),
+        ("sim_cp_counts.csv", "(1 + t|borough)", "poisson"),
+        ("sim_cp_binary.csv", "(1|borough) + (1|borough:post)", "binomial"),
+    ],
+)
+def test_block_laplace_gradients_at_many_points_match_one_at_a_time(
+    csv: str, random: str, family: str
+) -> None:
+    from analysis.glmm.blocks import BlockLaplace
+    from analysis.glmm.design import build_design
+    from analysis.glmm.families import make_family
+    from analysis.shared.random_effects import build_random_structure
+
+    data = pd.read_csv(DATA / csv)
+    structure = build_random_structure(random, data)
+    outcome, exposure = ("y", None) if family == "binomial" else ("count", "population")
+    design = build_design(data, f"{outcome} ~ arm + post + treat", "borough", exposure=exposure)
+    dev = BlockLaplace(make_family(family, design.y), design.X, design.offset, structure)
+    nt = structure.n_theta
+    start = -0.5 if family == "binomial" else -6.0
+    x = np.r_[np.where(structure.diagonal, 0.2, 0.05), start, 0.1, 0.05, -0.2]
+    # points far apart: every one's modes are searched from the same start
+    points = np.vstack([x, x + 0.3, x - 0.1, np.r_[x[:nt] * 2.0, x[nt:]]])
+    together = dev.gradients(points[:, :nt], points[:, nt:])
+    for point, grad in zip(points, together):
+        _, alone = BlockLaplace(
+            make_family(family, design.y), design.X, design.offset, structure
+        ).value_and_gradient(point[:nt], point[nt:])
+        np.testing.assert_allclose(grad, alone, rtol=1e-7, atol=1e-7)

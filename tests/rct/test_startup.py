@@ -97,3 +97,28 @@ def test_the_head_revision_read_from_the_files_is_alembic_s() -> None:
     from rct.db.engine import MIGRATIONS, head_revision
 
     assert head_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+ENGINES_PROBE = """
+import sys
+import rct.analyses
+from analysis.sap.results import SapResults
+print("ENGINES:" + ",".join(sorted(m for m in ("statsmodels", "scipy.stats", "patsy")
+      if m in sys.modules)))
+"""
+
+
+def test_the_analysis_service_and_stored_results_load_no_model_engine() -> None:
+    # 'rct analyse show' reads stored results; the runner (and scipy.stats, statsmodels)
+    # loads only when an analysis is run
+    out = subprocess.run(
+        [sys.executable, "-c", ENGINES_PROBE], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.rsplit("ENGINES:", 1)[-1].strip() == ""
+
+
+def test_the_runner_is_still_reachable_from_the_sap_package() -> None:
+    from analysis import sap
+    from analysis.sap.runner import run_sap
+
+    assert sap.run_sap is run_sap
