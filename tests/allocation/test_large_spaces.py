@@ -55,7 +55,9 @@ def test_vectorised_diagnostics_equal_the_direct_definitions(n_treated: int) -> 
     assert complement_admissible(space).tolist() == direct
 
 
-def test_an_admissible_list_too_large_for_memory_is_refused_with_advice(monkeypatch) -> None:
+def test_an_admissible_list_too_large_for_memory_is_refused_with_advice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import allocation.spaces as spaces
 
     monkeypatch.setattr(spaces, "MAX_ADMISSIBLE_BYTES", 100)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
@@ -70,11 +71,14 @@ levels = st.fixed_dictionaries({"sex": st.sampled_from("mf"), "site": st.sampled
     imbalance=st.sampled_from(["range", "variance"]),
 )
 def test_minimisation_respects_max_imbalance(
-    seed: bytes, units: list[dict[str, str]], bound: int, imbalance: str
+    seed: bytes,
+    units: list[dict[str, str]],
+    bound: int,
+    imbalance: Literal["range", "variance"],
 ) -> None:
     m = Minimisation(
         seed, {"sex": 1.0, "site": 2.0}, p_preferred=0.7, max_imbalance=bound, imbalance=imbalance
-    )  # type: ignore[arg-type]
+    )
     for i, lv in enumerate(units):
         m.assign(f"u{i}", lv)
         assert max(m.totals) - min(m.totals) <= bound

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ def naive_scores(units: pd.DataFrame, design: AllocationDesign) -> dict[tuple[in
 
 
 @pytest.mark.parametrize("metric", ["l1", "l2"])
-def test_scores_match_brute_force_formula(metric: str) -> None:
+def test_scores_match_brute_force_formula(metric: Literal["l1", "l2"]) -> None:
     units = make_units(9, seed=1)
     design = AllocationDesign(
         n_treated=4,
@@ -68,7 +69,7 @@ def test_scores_match_brute_force_formula(metric: str) -> None:
         categorical=("cat",),
         metric=metric,
         weights={"x2": 2.0},
-    )  # type: ignore[arg-type]
+    )
     space = build_scheme_space(units, design)
     ref = naive_scores(units, design)
     assert space.total == math.comb(9, 4) == space.admissible

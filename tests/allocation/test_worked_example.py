@@ -6,6 +6,8 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
+
 from allocation.commitment import COMMITMENT_V1, COMMITMENT_V2, commitment
 from tools import randomness_worked_example as example
 
@@ -44,7 +46,8 @@ def test_worked_example_covers_every_step_and_stays_small() -> None:
 def _check_vector(heading: str) -> str:
     text = DOC.read_text(encoding="utf-8")
     part = text[text.index(heading) :]
-    return re.findall(r"`([0-9a-f]{64})`", part)[0]
+    vector: str = re.findall(r"`([0-9a-f]{64})`", part)[0]
+    return vector
 
 
 def test_commitment_check_vectors_in_the_document() -> None:
@@ -54,7 +57,9 @@ def test_commitment_check_vectors_in_the_document() -> None:
     assert _check_vector("### 9.2") == commitment(seed, p, u, version=COMMITMENT_V1)
 
 
-def test_the_check_script_fails_on_a_stale_document(tmp_path: Path, monkeypatch) -> None:
+def test_the_check_script_fails_on_a_stale_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stale = DOC.read_text(encoding="utf-8").replace("**arms**", "**arms (edited)**")
     doc = tmp_path / "randomness.md"
     doc.write_text(stale, encoding="utf-8")
