@@ -31,7 +31,7 @@ from scipy import stats
 
 from analysis.cluster_level import cluster_level_analysis
 from analysis.gee import fit_gee
-from analysis.glmm import fit_glmm
+from analysis.glmm import GlmmResults, fit_glmm
 from analysis.icc import icc_anova, profile_cluster_sd
 
 REF_DIR = Path(__file__).resolve().parents[2] / "tools" / "r_reference"
@@ -48,7 +48,7 @@ def _r_vector(values: dict[str, float] | list[float]) -> np.ndarray:
     return np.asarray(list(values.values()) if isinstance(values, dict) else values, dtype=float)
 
 
-def _poisson(nagq: int, family: str = "poisson"):
+def _poisson(nagq: int, family: str = "poisson") -> GlmmResults:
     return fit_glmm(
         COUNTS,
         "count ~ arm + post + treat",
@@ -59,7 +59,7 @@ def _poisson(nagq: int, family: str = "poisson"):
     )
 
 
-def _binomial(nagq: int):
+def _binomial(nagq: int) -> GlmmResults:
     return fit_glmm(BINARY, "y ~ arm + post + treat + age", "borough", family="binomial", nagq=nagq)
 
 
@@ -156,7 +156,12 @@ def test_negative_binomial_matches_glmmtmb_nbinom2() -> None:
     ],
 )
 def test_gee_matches_geeglm_and_direct_mancl_derouen(
-    key, data, formula, family, exposure, terms
+    key: str,
+    data: pd.DataFrame,
+    formula: str,
+    family: str,
+    exposure: str | None,
+    terms: list[str],
 ) -> None:
     ref = R[key]
     fit = fit_gee(data, formula, "borough", family=family, exposure=exposure)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,14 @@ REF = Path(__file__).resolve().parents[2] / "tools" / "r_reference"
 R = json.loads((REF / "glmm_terms_values.json").read_text())
 REL = 1e-4
 CP = "(1|borough) + (1|borough:post)"
+
+
+class _GlmmOptions(TypedDict, total=False):
+    family: str
+    exposure: str
+    random: str
+
+
 CASES = {
     "poisson_cp": ("sim_cp_counts.csv", CP, "poisson"),
     "poisson_cp_boundary": ("sim_cp_counts_boundary.csv", CP, "poisson"),
@@ -95,7 +104,7 @@ def test_containment_df_and_p_values_match_r_ranks() -> None:
 
 def test_containment_reduces_to_between_within_for_a_random_intercept() -> None:
     data = _data("poisson_cp")
-    kw = {"family": "poisson", "exposure": "population"}
+    kw: _GlmmOptions = {"family": "poisson", "exposure": "population"}
     a = fit_glmm(data, "count ~ arm + post + treat", "borough", **kw)
     b = fit_glmm(data, "count ~ arm + post + treat", "borough", df_method="containment", **kw)
     np.testing.assert_array_equal(a.df.to_numpy(), b.df.to_numpy())
@@ -103,7 +112,7 @@ def test_containment_reduces_to_between_within_for_a_random_intercept() -> None:
 
 def test_quadrature_and_between_within_are_refused_for_several_terms() -> None:
     data = _data("poisson_cp")
-    kw = {"family": "poisson", "exposure": "population", "random": CP}
+    kw: _GlmmOptions = {"family": "poisson", "exposure": "population", "random": CP}
     with pytest.raises(ModelSpecificationError, match="single scalar random effect"):
         fit_glmm(data, "count ~ arm + post + treat", "borough", nagq=7, **kw)
     with pytest.raises(ModelSpecificationError, match="containment"):

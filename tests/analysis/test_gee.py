@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ DATA = Path(__file__).resolve().parents[2] / "tools" / "r_reference" / "data"
 COUNTS = pd.read_csv(DATA / "sim_trial_counts.csv")
 
 
-def _fit(**kw):
+def _fit(**kw: Any) -> GeeResults:
     return fit_gee(
         COUNTS,
         "count ~ arm + post + treat",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.errors import DataError, ModelSpecificationError
-from analysis.glmm import fit_glmm
+from analysis.glmm import GlmmResults, fit_glmm
 from analysis.shared.dof import between_within_df
 
 DATA = Path(__file__).resolve().parents[2] / "tools" / "r_reference" / "data"
@@ -19,7 +20,7 @@ COUNTS = pd.read_csv(DATA / "sim_trial_counts.csv")
 FORMULA = "count ~ arm + post + treat"
 
 
-def _fit(data: pd.DataFrame, **kw):
+def _fit(data: pd.DataFrame, **kw: Any) -> GlmmResults:
     return fit_glmm(data, FORMULA, "borough", family="poisson", exposure="population", **kw)
 
 

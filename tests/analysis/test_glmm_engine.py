@@ -8,6 +8,7 @@ cluster sums, the projected quasi-Newton minimiser) give what the plain route gi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -31,11 +32,17 @@ BINARY = pd.read_csv(DATA / "sim_trial_binary.csv")
 FORMULA = "count ~ arm + post + treat"
 
 
+class _GlmmOptions(TypedDict):
+    family: str
+    exposure: str
+    nagq: int
+
+
 @pytest.mark.parametrize(
     ("family", "nagq"), [("poisson", 1), ("poisson", 7), ("negative_binomial", 1)]
 )
 def test_a_fit_started_from_a_previous_fit_has_the_same_estimates(family: str, nagq: int) -> None:
-    kw = {"family": family, "exposure": "population", "nagq": nagq}
+    kw: _GlmmOptions = {"family": family, "exposure": "population", "nagq": nagq}
     cold = fit_glmm(COUNTS, FORMULA, "borough", **kw)
     warm = fit_glmm(COUNTS, FORMULA, "borough", start=cold, **kw)
     np.testing.assert_allclose(warm.params, cold.params, rtol=1e-6)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.glmm.model import build_problem
+from analysis.glmm.model import Problem, build_problem
 from analysis.glmm.optimise import fd_gradient, fd_hessian, gradient_hessian
 
 DATA = Path(__file__).resolve().parents[2] / "tools" / "r_reference" / "data"
@@ -20,7 +20,7 @@ COUNTS = pd.read_csv(DATA / "sim_trial_counts.csv")
 BINARY = pd.read_csv(DATA / "sim_trial_binary.csv")
 
 
-def _problem(family: str, nagq: int):
+def _problem(family: str, nagq: int) -> Problem:
     if family == "binomial":
         data, formula, exposure = BINARY, "y ~ arm + post + treat + age", None
     else:

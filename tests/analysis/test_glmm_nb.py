@@ -37,7 +37,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from analysis.glmm import fit_glmm
+from analysis.glmm import GlmmResults, fit_glmm
 from analysis.glmm.families import make_family, nb_minus_poisson_logpmf
 from analysis.glmm.model import SIZE_AT_BOUND, SIZE_MAX
 from analysis.sap.dataset import build_frame
@@ -58,7 +58,7 @@ GLMMTMB = {
 GLMER_POISSON_LOGLIK_SEED_15 = -271.879016854566
 
 
-def _nb_fit(seed: int):
+def _nb_fit(seed: int) -> GlmmResults:
     values = simulate_values(SHIPPED, ARMS, seed=seed, indicators=[NB_ANALYSIS.outcome])
     frame = build_frame(SHIPPED, values, ARMS, NB_ANALYSIS)
     return fit_glmm(
@@ -71,12 +71,14 @@ def _nb_fit(seed: int):
 
 
 @pytest.fixture(scope="module")
-def fits() -> dict[int, object]:
+def fits() -> dict[int, GlmmResults]:
     return {seed: _nb_fit(seed) for seed in GLMMTMB}
 
 
 @pytest.mark.parametrize("seed", sorted(GLMMTMB))
-def test_previously_failing_near_poisson_datasets_match_glmmtmb(fits, seed: int) -> None:
+def test_previously_failing_near_poisson_datasets_match_glmmtmb(
+    fits: dict[int, GlmmResults], seed: int
+) -> None:
     fit, ref = fits[seed], GLMMTMB[seed]
     assert fit.params["treatment"] == pytest.approx(ref["treatment"], rel=REL_EST)
     assert fit.std_errors["treatment"] == pytest.approx(ref["se"], rel=REL_SE)
@@ -84,7 +86,9 @@ def test_previously_failing_near_poisson_datasets_match_glmmtmb(fits, seed: int)
     assert fit.extra["loglik"] == pytest.approx(ref["loglik"], abs=ABS_LOGLIK)
 
 
-def test_size_at_its_upper_bound_is_a_boundary_warning_not_a_failure(fits) -> None:
+def test_size_at_its_upper_bound_is_a_boundary_warning_not_a_failure(
+    fits: dict[int, GlmmResults],
+) -> None:
     fit = fits[15]
     assert fit.converged
     assert SIZE_AT_BOUND in fit.warnings and SIZE_AT_BOUND.code == "nb-size-at-bound"
@@ -92,7 +96,7 @@ def test_size_at_its_upper_bound_is_a_boundary_warning_not_a_failure(fits) -> No
     assert fit.extra["size"] == pytest.approx(SIZE_MAX)
 
 
-def test_the_nb_fit_at_the_bound_is_the_poisson_glmm_of_lme4(fits) -> None:
+def test_the_nb_fit_at_the_bound_is_the_poisson_glmm_of_lme4(fits: dict[int, GlmmResults]) -> None:
     assert fits[15].extra["loglik"] == pytest.approx(GLMER_POISSON_LOGLIK_SEED_15, abs=ABS_POISSON)
 
 

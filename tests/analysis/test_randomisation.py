@@ -5,15 +5,17 @@ from __future__ import annotations
 import itertools
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from analysis.errors import RandomisationSpaceError
-from analysis.randomisation import randomisation_test
+from analysis.randomisation import RandomisationResult, randomisation_test
 
 DATA = Path(__file__).resolve().parents[2] / "tools" / "r_reference" / "data"
 COUNTS = pd.read_csv(DATA / "sim_trial_counts.csv")
@@ -22,7 +24,12 @@ ACTUAL = COUNTS.groupby("borough")["arm"].first().reindex(UNITS).to_numpy()
 FULL = np.array([[int(i in c) for i in range(7)] for c in itertools.combinations(range(7), 3)])
 
 
-def _test(schemes=FULL, actual=ACTUAL, units=UNITS, **kw):
+def _test(
+    schemes: NDArray[np.int_] = FULL,
+    actual: NDArray[np.int_] = ACTUAL,
+    units: list[str] = UNITS,
+    **kw: Any,
+) -> RandomisationResult:
     return randomisation_test(
         COUNTS,
         "count ~ C(quarter)",

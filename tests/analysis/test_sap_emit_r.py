@@ -15,6 +15,8 @@ from analysis.sap.emit_r import r_script
 from analysis.sap.results import SapResults
 from analysis.sap.runner import run_sap
 from analysis.sap.simulate import SimulationSettings, simulate_values
+from protocols import Protocol
+from protocols.model import Family
 from tests.analysis.test_sap_runner import ARMS, SHIPPED, small_protocol
 from tools.r_reference import make_sap_random_terms as reference
 
@@ -36,9 +38,9 @@ def test_the_script_fits_each_family_with_the_prespecified_package_and_options()
     assert SHIPPED.fingerprint() in text
 
 
-def _script_for(family: str, random: tuple[str, ...], inference: tuple[str, ...]) -> str:
+def _script_for(family: Family, random: tuple[str, ...], inference: tuple[str, ...]) -> str:
     base = SHIPPED.analysis("sensitivity_re_referrals_glmm")
-    offset = None if family == "gaussian" else base.offset
+    offset = "" if family == "gaussian" else base.offset
     a = replace(base, family=family, random=random, inference=inference, offset=offset)
     return r_script(small_protocol((a,)))
 
@@ -115,7 +117,7 @@ def test_the_script_is_balanced_and_names_every_unit_covariate() -> None:
     assert "baseline_da_referral_rate = c(" in text
 
 
-def _export_csv(protocol, values, arms, path: Path) -> None:
+def _export_csv(protocol: Protocol, values: pd.DataFrame, arms: dict[str, str], path: Path) -> None:
     from rct.capture.export import dataset_rows, write_dataset
     from rct.capture.values import StoredCell
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import pytest
 
@@ -10,7 +11,14 @@ from analysis.errors import ModelSpecificationError
 from analysis.sap.power import design_protocol, power_simulation, sd_from_icc
 from tests.analysis.test_sap_runner import SHIPPED, SPACE, UNITS
 
-FAST = dict(method="cluster-level", baseline_quarters=2, follow_up_quarters=2)
+
+class _Fast(TypedDict):
+    method: str
+    baseline_quarters: int
+    follow_up_quarters: int
+
+
+FAST = _Fast(method="cluster-level", baseline_quarters=2, follow_up_quarters=2)
 
 
 def test_power_has_its_monte_carlo_standard_error() -> None:

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from analysis.sap.runner import run_sap
 from analysis.sap.simulate import SimulationSettings, simulate_values
 from protocols import Analysis
+from protocols.model import Family
 from tests.analysis.test_sap_runner import ARMS, SHIPPED, SPACE, UNITS, small_protocol
 
 DRIFT = SimulationSettings(rate_ratios={"da_re_referrals": 0.7}, sd_between=0.2, sd_post=0.1)
 
 
-def _analysis(name: str, family: str, random: tuple[str, ...], inference: tuple[str, ...]):
+def _analysis(
+    name: str, family: Family, random: tuple[str, ...], inference: tuple[str, ...]
+) -> Analysis:
     base = SHIPPED.analysis("sensitivity_re_referrals_rate_lmm")
     return replace(
         base,
@@ -30,13 +34,13 @@ def _analysis(name: str, family: str, random: tuple[str, ...], inference: tuple[
         family=family,
         random=random,
         inference=inference,
-        offset=None if family == "gaussian" else "child_population",
+        offset="" if family == "gaussian" else "child_population",
         primary_inference="",
     )
 
 
 @pytest.fixture(scope="module")
-def results() -> dict:
+def results() -> dict[str, Any]:
     analyses: tuple[Analysis, ...] = (
         _analysis(
             "lmm_post", "gaussian", ("unit", "unit:post"), ("kenward-roger", "satterthwaite")
@@ -48,10 +52,11 @@ def results() -> dict:
     p = small_protocol(analyses)
     values = simulate_values(p, ARMS, seed=11, settings=DRIFT)
     res = run_sap(p, values, ARMS, SPACE, UNITS, icc=False, randomisation_ci=False)
-    return json.loads(res.to_json())
+    results: dict[str, Any] = json.loads(res.to_json())
+    return results
 
 
-def _method(results: dict, analysis: str, method: str) -> dict:
+def _method(results: dict[str, Any], analysis: str, method: str) -> dict[str, Any]:
     a = next(a for a in results["analyses"] if a["name"] == analysis)
     return next(m for m in a["methods"] if m["method"] == method)
 
@@ -67,7 +72,7 @@ def _method(results: dict, analysis: str, method: str) -> dict:
     ],
 )
 def test_each_structure_is_fitted_with_a_finite_effect_and_p(
-    results: dict, analysis: str, method: str
+    results: dict[str, Any], analysis: str, method: str
 ) -> None:
     m = _method(results, analysis, method)
     assert m["status"] == "ok", m
@@ -75,7 +80,7 @@ def test_each_structure_is_fitted_with_a_finite_effect_and_p(
 
 
 def test_the_borough_by_phase_effect_leaves_the_treatment_about_clusters_minus_two_df(
-    results: dict,
+    results: dict[str, Any],
 ) -> None:
     # Treatment varies only between boroughs' follow-up phases: with a borough x phase
     # random effect its df come from the 7 boroughs (containment), not from 50-odd rows.

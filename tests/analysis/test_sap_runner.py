@@ -7,6 +7,8 @@ import itertools
 import json
 import math
 from dataclasses import replace
+from random import Random
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,20 +91,21 @@ STRONG = SimulationSettings(rate_ratios={"da_re_referrals": 0.4}, sd_between=0.2
 
 
 @pytest.fixture(scope="module")
-def every_method() -> dict:
+def every_method() -> dict[str, Any]:
     p = every_method_protocol()
     values = simulate_values(p, ARMS, seed=3, settings=STRONG)
     res = run_sap(p, values, ARMS, SPACE, UNITS)
-    return json.loads(res.to_json())
+    results: dict[str, Any] = json.loads(res.to_json())
+    return results
 
 
-def _method(results: dict, analysis: str, method: str) -> dict:
+def _method(results: dict[str, Any], analysis: str, method: str) -> dict[str, Any]:
     a = next(a for a in results["analyses"] if a["name"] == analysis)
     return next(m for m in a["methods"] if m["method"] == method)
 
 
 def test_every_prespecified_method_reports_an_effect_ci_p_value_and_counts(
-    every_method: dict,
+    every_method: dict[str, Any],
 ) -> None:
     ok = (
         [
@@ -136,7 +139,7 @@ def test_every_prespecified_method_reports_an_effect_ci_p_value_and_counts(
         assert m["clusters"] == 7 and m["observations"] > 0
 
 
-def test_effects_are_on_the_natural_scale(every_method: dict) -> None:
+def test_effects_are_on_the_natural_scale(every_method: dict[str, Any]) -> None:
     bw = _method(every_method, "primary_re_referrals", "between-within")
     assert bw["effect"]["measure"] == "rate ratio"
     assert bw["effect"]["estimate"] == pytest.approx(
@@ -147,7 +150,7 @@ def test_effects_are_on_the_natural_scale(every_method: dict) -> None:
     assert lmm["effect"]["estimate"] == lmm["coefficient"]["estimate"]
 
 
-def test_a_large_simulated_effect_is_recovered(every_method: dict) -> None:
+def test_a_large_simulated_effect_is_recovered(every_method: dict[str, Any]) -> None:
     # true rate ratio 0.4; cluster-level analysis has only 4 df, so its p-value is looser
     for method, p_max in (
         ("between-within", 0.05),
@@ -161,7 +164,9 @@ def test_a_large_simulated_effect_is_recovered(every_method: dict) -> None:
     assert abs(math.log(nb["effect"]["estimate"]) - math.log(0.4)) < 0.3
 
 
-def test_a_fit_that_fails_is_reported_with_its_message_not_raised(every_method: dict) -> None:
+def test_a_fit_that_fails_is_reported_with_its_message_not_raised(
+    every_method: dict[str, Any],
+) -> None:
     gee = _method(every_method, "primary_re_referrals", "gee-mancl-derouen")
     assert gee["status"] == "failed"
     assert "degrees of freedom" in gee["error"]
@@ -178,7 +183,7 @@ def test_the_randomisation_p_value_is_k_over_the_size_of_the_space() -> None:
         assert m.pvalue == m.details["count"] / len(rows)
 
 
-def test_every_analysis_reports_an_icc_with_interval(every_method: dict) -> None:
+def test_every_analysis_reports_an_icc_with_interval(every_method: dict[str, Any]) -> None:
     for a in every_method["analyses"]:
         icc = a["icc"]
         assert icc["status"] == "ok", a["name"]
@@ -186,7 +191,7 @@ def test_every_analysis_reports_an_icc_with_interval(every_method: dict) -> None
 
 
 def test_between_within_df_of_the_follow_up_only_analysis_is_clusters_minus_between_terms(
-    every_method: dict,
+    every_method: dict[str, Any],
 ) -> None:
     # treatment and baseline are both constant within a borough in follow-up: 7 - 3 = 4 df
     assert (
@@ -294,7 +299,7 @@ QUICK_VALUES = simulate_values(QUICK, ARMS, seed=21)
 def _quick(
     values: pd.DataFrame,
     protocol: Protocol = QUICK,
-    arms: dict = ARMS,
+    arms: dict[str, str] = ARMS,
     units: tuple[str, ...] = UNITS,
 ) -> str:
     return run_sap(
@@ -315,7 +320,9 @@ def test_results_json_is_byte_identical_across_two_runs(reference_json: str) -> 
     max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.randoms(use_true_random=False))
-def test_results_json_is_byte_identical_under_row_shuffling(reference_json: str, rnd) -> None:
+def test_results_json_is_byte_identical_under_row_shuffling(
+    reference_json: str, rnd: Random
+) -> None:
     order = list(range(len(QUICK_VALUES)))
     rnd.shuffle(order)
     assert _quick(QUICK_VALUES.iloc[order].reset_index(drop=True)) == reference_json
@@ -325,7 +332,9 @@ def test_results_json_is_byte_identical_under_row_shuffling(reference_json: str,
     max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.permutations(range(7)))
-def test_estimates_are_invariant_to_relabelling_the_clusters(reference_json: str, perm) -> None:
+def test_estimates_are_invariant_to_relabelling_the_clusters(
+    reference_json: str, perm: list[int]
+) -> None:
     new_ids = [f"b{perm[i]}" for i in range(7)]
     rename = dict(zip(UNITS, new_ids))
     protocol = replace(QUICK, units=tuple(replace(u, id=rename[u.id]) for u in QUICK.units))

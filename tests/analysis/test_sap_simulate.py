@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import numpy as np
 import pytest
@@ -17,7 +18,15 @@ from analysis.sap.simulate import (
 from protocols import Quarter
 from tests.analysis.test_sap_runner import ARMS, SHIPPED
 
-QUIET = dict(sd_between=0.0, quarter_sd=0.0, sd_observation=0.0)
+
+class _Noise(TypedDict, total=False):
+    sd_between: float
+    quarter_sd: float
+    sd_observation: float
+    missing: float
+
+
+QUIET = _Noise(sd_between=0.0, quarter_sd=0.0, sd_observation=0.0)
 
 
 def test_the_same_seed_gives_the_same_values_and_another_seed_others() -> None:
@@ -115,7 +124,7 @@ def test_without_trends_a_seed_gives_the_values_it_gave_before_trends_existed() 
 
 def test_trends_change_values_only_through_the_trend() -> None:
     # Deterministic means (no observation noise) so a count changes only if its mean does.
-    quiet = dict(sd_observation=0.0, missing=0.3)
+    quiet = _Noise(sd_observation=0.0, missing=0.3)
     flat = simulate_values(SHIPPED, ARMS, seed=11, settings=SimulationSettings(**quiet))
     trended = simulate_values(
         SHIPPED, ARMS, seed=11, settings=SimulationSettings(sd_trend=0.05, **quiet)

@@ -105,11 +105,11 @@ def test_other_formulas_go_to_patsy(formula: str) -> None:
         called.append(True)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    design_module._with_patsy = spy  # type: ignore[assignment]
+    design_module._with_patsy = spy
     try:
         _assert_same(formula, _data())
     finally:
-        design_module._with_patsy = real  # type: ignore[assignment]
+        design_module._with_patsy = real
     assert called
 
 

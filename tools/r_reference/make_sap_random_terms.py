@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from protocols import Protocol, load_protocol, shipped_protocol_path
+from protocols.model import Family
 
 HERE = Path(__file__).resolve().parent
 VALUES = HERE / "data" / "sap_random_terms_values.csv"
@@ -38,7 +39,7 @@ R_RESULTS = HERE / "sap_random_terms_r.csv"
 SEED = 20261130
 
 #: name -> (family, random entries, inference methods)
-ANALYSES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+ANALYSES: dict[str, tuple[Family, tuple[str, ...], tuple[str, ...]]] = {
     "glmm_borough_phase": ("poisson", ("unit", "unit:post"), ("between-within", "wald-normal")),
     "glmm_borough_quarter": ("poisson", ("unit", "unit:period"), ("between-within",)),
     "glmm_trend": ("poisson", ("unit_trend",), ("between-within",)),
@@ -69,7 +70,7 @@ def reference_protocol() -> Protocol:
             family=family,
             random=random,
             inference=inference,
-            offset=None if family == "gaussian" else base.offset,
+            offset="" if family == "gaussian" else base.offset,
             nagq=1,
             description="",
         )

@@ -1,5 +1,5 @@
 # R cross-check of the prespecified analyses of safe-and-together-london-rct
-# protocol version 0.1-illustrative, fingerprint c90dbba856f0ad709877cfb351b5da72c0d009294acfe96bcd5f63c81af61fed
+# protocol version 0.1-illustrative, fingerprint 7286f29a1ba1593da0f429fc9ed535d0ba623ae9ac1b4e21f2d3a3b8eb63cfb0
 # Written by 'rct analyse emit-r'. Usage:
 #   Rscript sap.R analysis_dataset.csv [results_r.csv]
 # Needs the R packages lme4, lmerTest (with pbkrtest for Kenward-Roger) and glmmTMB.
