@@ -24,6 +24,8 @@ import itertools
 import math
 import resource
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -47,13 +49,14 @@ def baseline(table: pd.DataFrame, k: int) -> np.ndarray:
     combos = np.array(list(itertools.combinations(range(n), k)), dtype=np.intp)
     pmt = np.zeros((len(combos), n))
     pmt[np.arange(len(combos))[:, None], combos] = 1.0
-    return ((pmt @ z) ** 2).sum(axis=1)
+    scores: np.ndarray = ((pmt @ z) ** 2).sum(axis=1)
+    return scores
 
 
 CPU: dict[int, float] = {}
 
 
-def timed(fn: object, repeat: int) -> float:
+def timed(fn: Callable[[], object], repeat: int) -> float:
     """Best wall-clock time of ``repeat`` runs; the CPU time of that run goes to ``CPU``.
 
     On a shared machine the wall clock measures the queue as much as the code; the
@@ -62,7 +65,7 @@ def timed(fn: object, repeat: int) -> float:
     best, cpu = math.inf, math.inf
     for _ in range(repeat):
         start, start_cpu = time.perf_counter(), time.process_time()
-        fn()  # type: ignore[operator]
+        fn()
         wall = time.perf_counter() - start
         if wall < best:
             best, cpu = wall, time.process_time() - start_cpu
@@ -70,7 +73,7 @@ def timed(fn: object, repeat: int) -> float:
     return best
 
 
-def cpu_of(fn: object) -> float:
+def cpu_of(fn: Callable[[], object]) -> float:
     return CPU[id(fn)]
 
 
@@ -81,7 +84,13 @@ def line(what: str, ours: float, base: float, ours_cpu: float, base_cpu: float) 
     )
 
 
-def compare(what: str, ours: object, base: object, repeat_ours: int, repeat_base: int) -> None:
+def compare(
+    what: str,
+    ours: Callable[[], object],
+    base: Callable[[], object],
+    repeat_ours: int,
+    repeat_base: int,
+) -> None:
     o, b = timed(ours, repeat_ours), timed(base, repeat_base)
     line(what, o, b, cpu_of(ours), cpu_of(base))
 
@@ -167,8 +176,8 @@ def main() -> None:
         table = units(n)
         design = AllocationDesign(n_treated=n // 2, covariates=COVARIATES, cutoff_quantile=0.1)
         count = math.comb(n, n // 2)
-        ours = timed(lambda t=table, d=design: build_scheme_space(t, d), 3)
-        base = timed(lambda t=table, k=n // 2: baseline(t, k), 1 if n == 24 else 2)
+        ours = timed(partial(build_scheme_space, table, design), 3)
+        base = timed(partial(baseline, table, n // 2), 1 if n == 24 else 2)
         check = build_scheme_space(table, design).all_scores
         assert (
             np.allclose(np.sort(check), np.sort(baseline(table, n // 2)), rtol=1e-8)

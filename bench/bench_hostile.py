@@ -28,8 +28,16 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class Measurement(TypedDict):
+    seconds: float
+    peak_kb: int
+    outcome: str
+
 
 WORKER = """
 import json, resource, sys, time
@@ -56,7 +64,7 @@ HEADER = ["borough", "period", "indicator", "value", "comment"]
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 
-def measure(path: Path, repeat: int) -> dict[str, object]:
+def measure(path: Path, repeat: int) -> Measurement:
     """The least CPU time and the least peak memory of ``repeat`` fresh processes (the
     least is the cost without the noise of other work on a shared machine)."""
     runs = []

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
 from analysis.lmm import LinearMixedModel
+from analysis.shared.results import FitResults
 
 N_ROWS = 100_000
 N_CLUSTERS = 200
 SEED = 12345
+T = TypeVar("T")
 
 
 def simulate() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -31,8 +35,8 @@ def simulate() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y, X, groups
 
 
-def best_of(fn, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    times, out = [], None
+def best_of(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
+    times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         out = fn()
@@ -44,24 +48,24 @@ def main() -> None:
     y, X, groups = simulate()
     names = ["(Intercept)", "x1", "x2", "x3", "x4"]
 
-    def ours() -> object:
+    def ours() -> FitResults:
         model = LinearMixedModel(y, X, groups, fixed_names=names, group_name="g")
         return model.fit(method="reml", df_method="normal")
 
-    def theirs() -> object:
+    def theirs() -> Any:  # statsmodels has no type stubs
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return sm.MixedLM(y, X, groups).fit(reml=True)  # statsmodels' default optimisers
 
     t_ours, res_ours = best_of(ours, 3)
     t_theirs, res_theirs = best_of(theirs, 3)
-    beta_ours = res_ours.params.to_numpy()  # type: ignore[attr-defined]
-    beta_theirs = np.asarray(res_theirs.fe_params)  # type: ignore[attr-defined]
-    vc_ours = res_ours.variance_components  # type: ignore[attr-defined]
-    tau2_theirs = float(np.asarray(res_theirs.cov_re)[0, 0])  # type: ignore[attr-defined]
-    s2_theirs = float(res_theirs.scale)  # type: ignore[attr-defined]
-    se_ours = res_ours.std_errors.to_numpy()  # type: ignore[attr-defined]
-    se_theirs = np.asarray(res_theirs.bse_fe)  # type: ignore[attr-defined]
+    beta_ours = res_ours.params.to_numpy()
+    beta_theirs = np.asarray(res_theirs.fe_params)
+    vc_ours = res_ours.variance_components
+    tau2_theirs = float(np.asarray(res_theirs.cov_re)[0, 0])
+    s2_theirs = float(res_theirs.scale)
+    se_ours = res_ours.std_errors.to_numpy()
+    se_theirs = np.asarray(res_theirs.bse_fe)
     print(f"rows {N_ROWS}, clusters {N_CLUSTERS}, fixed effects {X.shape[1]}, REML")
     print(f"analysis.lmm      : {t_ours:8.3f} s (best of 3, incl. design set-up)")
     print(f"statsmodels MixedLM: {t_theirs:8.3f} s (best of 3)")
@@ -74,7 +78,7 @@ def main() -> None:
     theta_theirs = np.sqrt(tau2_theirs / s2_theirs)
     print(
         "REML criterion, ours minus at statsmodels' estimate: "
-        f"{res_ours.extra['reml_criterion'] - model.deviance([theta_theirs]):.2e}"  # type: ignore[attr-defined]
+        f"{res_ours.extra['reml_criterion'] - model.deviance([theta_theirs]):.2e}"
     )
     print(pd.Series(beta_ours - beta_theirs, index=names).to_string())
 

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,13 @@ def simulate(seed: int = 20261130) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+class RTiming(TypedDict):
+    """One model's timing from the R script: best seconds and lme4's fixed effects."""
+
+    seconds: float
+    fixef: dict[str, float]
+
+
 def time_rct(data: pd.DataFrame, random: str, reps: int) -> tuple[float, pd.Series]:
     formula = f"{FIXED} + {random}"
     res = fit_lmm(data, formula, df_method="normal")  # warm-up
@@ -93,7 +101,7 @@ def time_rct(data: pd.DataFrame, random: str, reps: int) -> tuple[float, pd.Seri
     return best, res.params
 
 
-def time_r(data: pd.DataFrame, reps: int) -> dict[str, dict[str, object]] | None:
+def time_r(data: pd.DataFrame, reps: int) -> dict[str, RTiming] | None:
     rscript = shutil.which("Rscript")
     if rscript is None:
         return None
@@ -111,7 +119,7 @@ def time_r(data: pd.DataFrame, reps: int) -> dict[str, dict[str, object]] | None
     if proc.returncode != 0:
         print(f"R skipped: Rscript failed ({proc.stderr.strip().splitlines()[-1:]})")
         return None
-    parsed: dict[str, dict[str, object]] = json.loads(proc.stdout)
+    parsed: dict[str, RTiming] = json.loads(proc.stdout)
     return parsed
 
 
@@ -131,7 +139,7 @@ def main() -> None:
         t_ours, params = ours[name]
         line = f"{name:13s} {random:36s} rct {1000 * t_ours:7.2f} ms"
         if theirs is not None:
-            t_r = float(theirs[name]["seconds"])  # type: ignore[arg-type]
+            t_r = float(theirs[name]["seconds"])
             fixef = theirs[name]["fixef"]
             assert isinstance(fixef, dict)
             diff = max(abs(float(params[k]) - float(v)) for k, v in fixef.items())

@@ -33,10 +33,10 @@ import statsmodels.formula.api as smf
 from analysis.sap.dataset import build_frame
 from analysis.sap.power import power_simulation
 from analysis.sap.simulate import simulate_values
-from protocols import load_protocol, shipped_protocol_path
+from protocols import Protocol, load_protocol, shipped_protocol_path
 
 
-def glm_baseline(protocol, n: int) -> float:  # type: ignore[no-untyped-def]
+def glm_baseline(protocol: Protocol, n: int) -> float:
     """Seconds to simulate and fit ``n`` trials with a Poisson GLM (no random effect)."""
     analysis = next(a for a in protocol.analyses if a.role == "primary")
     units = sorted(u.id for u in protocol.units)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -70,7 +71,10 @@ def main() -> int:
             protocols.run(toml)
             progress("protocols", protocols.tally)
 
-        kinds = [("returns", run_returns, returns), ("protocols", run_protocols, protocols)]
+        kinds: list[tuple[str, Callable[[], None], ReturnsRig | ProtocolRig]] = [
+            ("returns", run_returns, returns),
+            ("protocols", run_protocols, protocols),
+        ]
         for name, fn, rig in [k for k in kinds if getattr(args, k[0])]:
             start = time.perf_counter()
             fn()
