@@ -61,7 +61,7 @@ def _expected_cells(name: str, data: bytes) -> tuple[dict[tuple[str, str, str], 
     """What an accepted file says, read independently of :mod:`rct.capture`, and which
     reader said it (``csv``, ``openpyxl``, or ``etree`` where openpyxl fails on a part
     that holds no cells: see :mod:`tests.fuzz.oracle`)."""
-    units = {}
+    units: dict[str, str] = {}
     for u in PROTOCOL.units:
         for k in (u.id, u.gss_code, u.name):
             units.setdefault(k, u.id)

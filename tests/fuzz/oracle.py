@@ -93,7 +93,7 @@ def etree_rows(data: bytes) -> list[list[Any]]:
             rows.append([])
         cells: list[Any] = []
         for c in row.findall(f"{M}c"):
-            col = _column(c.get("r")) if c.get("r") else len(cells)
+            col = _column(ref) if (ref := c.get("r")) else len(cells)
             cells += [None] * (col + 1 - len(cells))
             cells[col] = _value(c, strings, dates)
         rows[n - 1] = cells
