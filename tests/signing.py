@@ -34,4 +34,4 @@ def use_test_keys(directory: Path) -> None:
 
     os.environ.update(make_test_keys(directory))
     os.environ.setdefault("RCT_CHECKPOINT_DIR", str(directory / "checkpoints"))
-    keys.KEY_FILE_LOG2N = TEST_KEY_LOG2N  # type: ignore[misc]
+    keys.KEY_FILE_LOG2N = TEST_KEY_LOG2N

@@ -9,13 +9,14 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from protocols import load_protocol, shipped_protocol_path
+from protocols import Protocol, load_protocol, shipped_protocol_path
 from rct.allocation import sealing
-from rct.allocation.verify import verify_allocation
+from rct.allocation.verify import Check, verify_allocation
 from rct.audit import event_record, iter_events
 from rct.errors import InputError, PermissionDenied, ProtocolStateError
 from rct.workspace import Workspace
@@ -83,8 +84,10 @@ def test_reveal_recomputes_the_allocation_and_verify_passes(
 
 
 def _verify(
-    ws: Workspace, cert_change: Callable[[dict], None] | None = None, protocol=None
-) -> list:
+    ws: Workspace,
+    cert_change: Callable[[dict[str, Any]], None] | None = None,
+    protocol: Protocol | None = None,
+) -> list[Check]:
     with ws.session() as s:
         row = sealing.live(s)
         assert row is not None
@@ -112,7 +115,7 @@ def test_any_change_makes_verification_fail(workspace_as: WS, tmp_path: Path, wh
     sealing.reveal(ws, PASS)
     protocol = None
 
-    def change(cert: dict) -> None:
+    def change(cert: dict[str, Any]) -> None:
         if what == "seed":
             cert["seed"] = ("0" if cert["seed"][0] != "0" else "1") + cert["seed"][1:]
         elif what == "arms":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from analysis.sap.simulate import simulate_values
 from protocols import Protocol
@@ -151,7 +152,7 @@ def test_a_run_is_stored_with_its_provenance_and_audited_in_the_same_transaction
         ws.close()
 
 
-def _export_snapshot(session) -> str:  # type: ignore[no-untyped-def]
+def _export_snapshot(session: Session) -> str:
     from rct.allocation.sealing import revealed_arms
     from rct.capture.dataset import open_query_counts
     from rct.capture.export import dataset_rows, snapshot_hash

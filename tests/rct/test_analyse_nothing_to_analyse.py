@@ -4,6 +4,7 @@ for a data reason says so in words; an internal error is raised, never stored as
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from analysis.errors import DataError
 from analysis.sap import methods
-from analysis.sap.dataset import build_frame
+from analysis.sap.dataset import AnalysisFrame, build_frame
 from analysis.sap.methods import MethodContext, fit_method
 from analysis.sap.simulate import simulate_values
 from rct.db.analysis_models import AnalysisRun
@@ -72,7 +73,7 @@ def test_run_with_baseline_data_only_refuses_naming_the_follow_up(
     assert _stored_runs(small_trial) == (0, 0)
 
 
-def _frame_and_ctx() -> tuple[object, MethodContext]:
+def _frame_and_ctx() -> tuple[AnalysisFrame, MethodContext]:
     units = [u.id for u in SMALL.units]
     arms = {u: ("intervention" if i < 3 else "control") for i, u in enumerate(units)}
     values = simulate_values(SMALL, arms, seed=3)
@@ -99,7 +100,7 @@ def test_a_method_failing_for_a_data_reason_is_reported_in_words(
         raise DataError("too few clusters with follow-up values")
 
     monkeypatch.setitem(methods.INFERENCE_METHODS, "cluster-level", data_problem)
-    result = fit_method(frame, "cluster-level", ctx)  # type: ignore[arg-type]
+    result = fit_method(frame, "cluster-level", ctx)
     assert not result.ok
     assert result.error == "too few clusters with follow-up values"
 
@@ -114,7 +115,7 @@ def test_an_internal_error_is_raised_not_stored_as_failed(
 
     monkeypatch.setitem(methods.INFERENCE_METHODS, "cluster-level", bug)
     with pytest.raises(ValueError, match="negative dimensions"):
-        fit_method(frame, "cluster-level", ctx)  # type: ignore[arg-type]
+        fit_method(frame, "cluster-level", ctx)
 
 
 def test_results_of_a_normal_run_name_no_internal_exception_types(
@@ -138,12 +139,10 @@ def test_analyse_run_shows_one_progress_bar_and_none_under_json(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import rct.cli.progress
-
     ws, arms = _revealed(small_trial, tmp_path)
     _import(ws, arms)
     ws.close()
-    monkeypatch.setattr(rct.cli.progress.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     run = run_cli(capsys, "--db", small_trial, "--as", "sam", "analyse", "run")
     assert run.code == 0, run.err
     assert "Running the SAP: 100%" in run.err and "elapsed" in run.err and "left" in run.err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -33,7 +34,7 @@ def seal_event(url: str) -> AuditEvent:
         ws.close()
 
 
-def latest_stored(url: str) -> dict:  # type: ignore[type-arg]
+def latest_stored(url: str) -> dict[str, Any]:
     ws = Workspace(url, "sam")
     try:
         with ws.session() as s:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,9 @@ def test_bundle_before_reveal_carries_no_arms(trial_url: str, tmp_path: Path) ->
     assert {r["arm"] for r in rows} == {""}
 
 
-def test_data_managers_cannot_export_a_bundle(workspace_as, tmp_path: Path) -> None:
+def test_data_managers_cannot_export_a_bundle(
+    workspace_as: Callable[[str], Workspace], tmp_path: Path
+) -> None:
     from rct.errors import PermissionDenied
     from rct.users import add_user
 

@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from protocols.canonical import canonical_json
 from rct import audit
 from rct.allocation import sealing
 from rct.checkpoints import load_checkpoint
@@ -125,7 +126,7 @@ def rewrite_chain(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "public_key" in payload:
             payload["public_key"] = b64pub(payload["name"])
             payload.pop("fingerprint", None)
-        body = audit.canonical_json(payload)
+        body = canonical_json(payload)
         fields = audit._hashed_fields(
             i, e["occurred_at"], e["actor"], e["role"], e["action"], e["entity"], e["reason"], body
         )
@@ -208,7 +209,11 @@ def test_manifest_paths_out_of_the_bundle_are_refused_before_reading(
     read: list[Path] = []
     import rct.evaluation.bundle
 
-    monkeypatch.setattr(rct.evaluation.bundle, "sha256_file", lambda p: read.append(p) or "")
+    def record_read(p: Path) -> str:
+        read.append(p)
+        return ""
+
+    monkeypatch.setattr(rct.evaluation.bundle, "sha256_file", record_read)
     checks = reproduce(b)
     assert [c.name for c in checks] == ["bundle layout"] and not checks[0].ok
     assert repr(name) in checks[0].detail and read == []

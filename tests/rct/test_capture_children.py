@@ -119,7 +119,7 @@ def test_every_row_problem_is_reported_with_row_and_column(enabled: Make) -> Non
     ]  # plan before referral
     with pytest.raises(SubmissionRejected) as err:
         check_children(enabled("sam"), "c.csv", data=csv_bytes(rows=rows))
-    got = {(p.row, p.column.split(" ")[0]) for p in err.value.report.problems}
+    got = {(p.row, (p.column or "").split(" ")[0]) for p in err.value.report.problems}
     assert got == {(2, "referral_date"), (3, "borough"), (3, "da_at_intake"), (4, "cp_plan_date")}
 
 

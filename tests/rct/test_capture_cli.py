@@ -6,19 +6,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.rct.capture_helpers import return_csv
-from tests.rct.helpers import run_cli
+from tests.rct.helpers import Run, run_cli
 
 Cap = pytest.CaptureFixture[str]
+CLI = Callable[..., Run]
 
 
 @pytest.fixture
-def cli(trial_url: str, capsys: Cap):  # type: ignore[no-untyped-def]
-    def run(user: str, *args: str):  # type: ignore[no-untyped-def]
+def cli(trial_url: str, capsys: Cap) -> CLI:
+    def run(user: str, *args: str) -> Run:
         return run_cli(capsys, "--db", trial_url, "--as", user, *args)
 
     assert (
@@ -27,7 +29,7 @@ def cli(trial_url: str, capsys: Cap):  # type: ignore[no-untyped-def]
     return run
 
 
-def test_template_filled_in_imports(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_template_filled_in_imports(cli: CLI, tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     r = cli("dee", "data", "template", "--period", "2025-Q3", "-o", str(path))
     assert r.code == 0, r.err
@@ -45,7 +47,7 @@ def test_template_filled_in_imports(cli, tmp_path: Path) -> None:  # type: ignor
     assert again.code == 0 and "nothing changed" in again.out
 
 
-def test_excel_template_round_trip(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_excel_template_round_trip(cli: CLI, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     path = tmp_path / "t.xlsx"
@@ -72,7 +74,7 @@ def test_excel_template_round_trip(cli, tmp_path: Path) -> None:  # type: ignore
     assert r.code == 0 and "5 new cells" in r.out
 
 
-def test_rejected_file_lists_every_problem_and_stores_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rejected_file_lists_every_problem_and_stores_nothing(cli: CLI, tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_bytes(
         return_csv(
@@ -90,7 +92,7 @@ def test_rejected_file_lists_every_problem_and_stores_nothing(cli, tmp_path: Pat
     assert json.loads(cli("sam", "data", "history", "--json").out) == []
 
 
-def test_amend_then_history_shows_both_versions(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_amend_then_history_shows_both_versions(cli: CLI, tmp_path: Path) -> None:
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first.write_bytes(return_csv([("camden", "2025-Q1", "da_re_referrals", 4)]))
     second.write_bytes(return_csv([("camden", "2025-Q1", "da_re_referrals", 5)]))
@@ -106,7 +108,7 @@ def test_amend_then_history_shows_both_versions(cli, tmp_path: Path) -> None:  #
     assert cli("dee", "data", "history", "--borough", "enfield").code != 0
 
 
-def test_queries_workflow_from_the_command_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_queries_workflow_from_the_command_line(cli: CLI, tmp_path: Path) -> None:
     assert (
         cli(
             "sam",
@@ -132,7 +134,7 @@ def test_queries_workflow_from_the_command_line(cli, tmp_path: Path) -> None:  #
     assert "closed" in cli("sam", "data", "queries").out
 
 
-def test_export_and_settings_commands(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_and_settings_commands(cli: CLI, tmp_path: Path) -> None:
     r = cli("sam", "data", "export", "-o", str(tmp_path / "x"), "--format", "csv", "--json")
     assert r.code == 0 and len(json.loads(r.out)["snapshot_hash"]) == 64
     assert "off" in cli("sam", "data", "settings").out

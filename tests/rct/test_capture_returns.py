@@ -4,12 +4,14 @@ problem reported by row and column, blank is missing never zero."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 
 from protocols import load_protocol, shipped_protocol_path
 from rct.capture.reading import read_table
-from rct.capture.returns import validate_return
+from rct.capture.report import ValidationReport
+from rct.capture.returns import ReturnCell, validate_return
 from tests.rct.capture_helpers import return_csv
 
 P = load_protocol(shipped_protocol_path())
@@ -20,8 +22,8 @@ GOOD = [
 ]
 
 
-def check(data: bytes, name: str = "r.csv", **kw: object):  # type: ignore[no-untyped-def]
-    return validate_return(read_table(name, data), P, **kw)  # type: ignore[arg-type]
+def check(data: bytes, name: str = "r.csv", **kw: Any) -> tuple[list[ReturnCell], ValidationReport]:
+    return validate_return(read_table(name, data), P, **kw)
 
 
 def test_boroughs_are_found_by_gss_code_id_or_exact_name() -> None:
@@ -71,7 +73,7 @@ def test_every_problem_is_reported_at_once_with_row_column_and_value() -> None:
         ("camden", "2026-Q3", "da_re_referrals", 5),
     ]  # row 12: duplicate
     _, report = check(return_csv(rows))
-    got = {(p.row, p.column.split(" ")[0]) for p in report.problems}
+    got = {(p.row, (p.column or "").split(" ")[0]) for p in report.problems}
     assert got == {
         (2, "borough"),
         (3, "period"),
@@ -125,7 +127,7 @@ def test_gss_code_column_must_agree_with_borough() -> None:
         header=("borough", "gss_code", "period", "indicator", "value"),
     )
     _, report = check(data)
-    assert report.problems[0].column.startswith("gss_code")
+    assert (report.problems[0].column or "").startswith("gss_code")
 
 
 def test_unknown_columns_are_warned_about_not_read() -> None:

@@ -87,7 +87,7 @@ def nb_pmf(k: int, mean: float, var: float) -> float:
 def test_overdispersed_tails_agree_with_the_negative_binomial_sum(x: int) -> None:
     from rct.capture.rules import tails
 
-    history = [20, 60, 30, 55, 40]  # median 40, MAD 15: variance (1.4826 * 15)^2
+    history: list[float] = [20, 60, 30, 55, 40]  # median 40, MAD 15: variance (1.4826 * 15)^2
     lower, upper, m, v = tails(x, history)
     assert m == 40 and v == pytest.approx((1.4826 * 15) ** 2)
     exact_lower = sum(nb_pmf(k, m, v) for k in range(x + 1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from random import Random
 
 import pytest
 from hypothesis import given
@@ -17,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from rct.audit_checks import verify_trail
-from rct.capture.cells_seal import cells_digest
+from rct.capture.cells_seal import CellRow, cells_digest
 from rct.capture.submit import submit_return
 from rct.errors import AuditChainBroken
 from rct.evaluation.bundle import export_bundle
@@ -127,7 +128,7 @@ rows = st.lists(
 
 
 @given(rows, st.randoms())
-def test_the_digest_is_order_free_and_sees_every_change(data: list, rnd) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_the_digest_is_order_free_and_sees_every_change(data: list[CellRow], rnd: Random) -> None:
     shuffled = list(data)
     rnd.shuffle(shuffled)
     assert cells_digest(shuffled) == cells_digest(data)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from rct.audit_checks import verify_trail
+from rct.audit_checks import TrailVerdict, verify_trail
 from rct.capture.settings import set_child_records
 from rct.capture.submit import submit_return
 from rct.checkpoints import record_checkpoint
@@ -17,7 +18,7 @@ from tests.rct.helpers import raw_connection, run_cli, triggers_bypassed
 from tests.rct.trial_helpers import returns_csv
 
 
-def verify(url: str, *files: Path):  # type: ignore[no-untyped-def]
+def verify(url: str, *files: Path) -> TrailVerdict:
     ws = Workspace(url, "ann")
     try:
         with ws.session() as s:
@@ -35,7 +36,7 @@ def toggle(url: str, n: int) -> None:
         ws.close()
 
 
-def checkpoint(url: str, user: str, path: Path) -> dict:  # type: ignore[type-arg]
+def checkpoint(url: str, user: str, path: Path) -> dict[str, Any]:
     ws = Workspace(url, user)
     try:
         return record_checkpoint(ws, path).document

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,9 +32,9 @@ def v2_commitment(p: Protocol) -> str:
     )
 
 
-def with_unit(p: Protocol, index: int, **changes: object) -> Protocol:
+def with_unit(p: Protocol, index: int, **changes: Any) -> Protocol:
     units = list(p.units)
-    units[index] = dataclasses.replace(units[index], **changes)  # type: ignore[arg-type]
+    units[index] = dataclasses.replace(units[index], **changes)
     return dataclasses.replace(p, units=tuple(units))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from protocols import load_protocol, shipped_protocol_path
-from rct.capture.completeness import compute_completeness
+from rct.capture.completeness import CompletenessMatrix, Key, compute_completeness
 from rct.capture.completeness_render import render_csv, render_html, render_terminal
 from tests.rct.helpers import run_cli
 
@@ -20,7 +20,9 @@ Cap = pytest.CaptureFixture[str]
 K = ("camden", "2025-Q1", "da_re_referrals")
 
 
-def matrix(as_of: dt.date, versions: dict | None = None, queries: dict | None = None):  # type: ignore[no-untyped-def]
+def matrix(
+    as_of: dt.date, versions: dict[Key, int] | None = None, queries: dict[Key, int] | None = None
+) -> CompletenessMatrix:
     return compute_completeness(P, versions or {}, queries or {}, as_of)
 
 

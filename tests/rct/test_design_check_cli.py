@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import analysis.sap.methods as methods
+from analysis.sap.dataset import AnalysisFrame
+from analysis.sap.methods import MethodContext
 from analysis.sap.results import MethodResult
 from protocols import shipped_protocol_path
 from rct.errors import InputError
@@ -80,7 +82,7 @@ def test_a_checkpoint_of_another_run_is_refused(
     assert ckpt.read_text() == '{"run_key": "something else"}\n'  # left alone
 
 
-def _liberal(frame, method, ctx):  # type: ignore[no-untyped-def]
+def _liberal(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
     res: MethodResult = methods._cluster_level(frame, method, ctx)
     return replace(res, pvalue=res.pvalue / 10)
 

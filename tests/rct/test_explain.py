@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,9 @@ def worked_example_keys() -> list[str]:
     return re.findall(r"^\*\*([A-Za-z0-9_.]+)\*\* \(§", example.render(), re.M)
 
 
-def sealed_and_revealed(trial_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path):  # type: ignore[no-untyped-def]
+def sealed_and_revealed(
+    trial_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> tuple[list[str], dict[str, Any]]:
     db = ["--db", trial_url, "--as", "sam"]
     assert (
         run_cli(capsys, *db, "allocate", "seal", "--envelope", str(tmp_path / "e.json")).code == 0

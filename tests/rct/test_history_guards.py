@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from rct.allocation import sealing
@@ -22,7 +22,7 @@ from tests.rct.helpers import raw_connection, run_cli
 from tests.rct.trial_helpers import populated_trial, returns_csv
 
 
-def _bypass(conn, table: str) -> None:  # type: ignore[no-untyped-def]
+def _bypass(conn: Connection, table: str) -> None:
     if conn.dialect.name == "sqlite":
         conn.execute(text(f"DROP TRIGGER {table}_fixed_fields"))
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -232,8 +233,8 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_return_is_one_error_line_exit_2_and_stores_nothing(
-    name: str, trial_url: str, tmp_path, capsys
-) -> None:  # type: ignore[no-untyped-def]
+    name: str, trial_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.rct.capture_helpers import snapshot
     from tests.rct.helpers import run_cli
 
@@ -273,7 +274,9 @@ def test_child_level_file_with_damaged_rows_is_refused(data: bytes) -> None:
         ("id,pop\na,1\x00\nb,2\n", "control character"),
     ],
 )
-def test_units_file_damage_is_one_error_line_exit_2(tmp_path, capsys, body: str, why: str) -> None:  # type: ignore[no-untyped-def]
+def test_units_file_damage_is_one_error_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, why: str
+) -> None:
     from tests.rct.helpers import run_cli
 
     f = tmp_path / "units.csv"
@@ -377,7 +380,9 @@ def test_xlsx_part_with_an_unreadable_zip_entry_is_refused(
     assert "the workbook is damaged" in msg and why in msg
 
 
-def test_xlsx_time_budget_counts_the_work_not_a_busy_machine(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_xlsx_time_budget_counts_the_work_not_a_busy_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # a loaded server: every glance at the wall clock finds another 1000 s gone; the
     # valid workbook is still read (the budget counts the reading's own CPU time)
     import itertools

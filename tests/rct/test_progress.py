@@ -3,6 +3,8 @@ silent under --json and off a terminal."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import rct.cli.progress as progress
@@ -11,7 +13,7 @@ import rct.cli.progress as progress
 def test_step_bar_counts_and_shows_elapsed_and_time_left(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     with progress.progress_bar(4, "Simulating trials") as advance:
         for _ in range(4):
             advance(1)
@@ -23,7 +25,7 @@ def test_step_bar_counts_and_shows_elapsed_and_time_left(
 def test_total_bar_follows_absolute_progress(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     with progress.progress_to_total("Storing records") as step:
         step(500, 2000)
         step(2000, 2000)
@@ -35,7 +37,7 @@ def test_total_bar_follows_absolute_progress(
 def test_no_bar_under_json_or_off_a_terminal(
     tty: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: tty)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     with progress.progress_bar(3, "Quiet", as_json=tty) as advance:
         advance(3)
     with progress.progress_to_total("Quiet too", as_json=tty) as step:

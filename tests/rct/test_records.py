@@ -16,7 +16,8 @@ def test_every_permission_of_the_table_has_its_enum_member() -> None:
 
 
 def test_enum_members_compare_and_check_as_the_stored_strings() -> None:
-    assert Role.DATA_MANAGER == "data-manager"
+    stored: str = "data-manager"
+    assert Role.DATA_MANAGER == stored
     assert allowed(Role.STATISTICIAN, Permission.PROTOCOL_LOCK)
     assert not allowed(Role.EVALUATOR, Permission.ANALYSIS_RUN)
     assert not allowed(Role.UNREGISTERED, Permission.READ)

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,7 +127,7 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def layout_overlaps(browser: str, html_text: str, path: Path, width: int) -> dict:
+def layout_overlaps(browser: str, html_text: str, path: Path, width: int) -> dict[str, Any]:
     """Render ``html_text`` in headless Chromium at ``width`` pixels; the overlap report."""
     import html as html_module
     import json
@@ -141,7 +142,8 @@ def layout_overlaps(browser: str, html_text: str, path: Path, width: int) -> dic
     assert dom.returncode == 0, dom.stderr[-2000:]
     found = re.search(r'<pre id="rct-overlaps">(.*?)</pre>', dom.stdout, re.S)
     assert found, "the measuring script did not run"
-    return json.loads(html_module.unescape(found.group(1)))
+    overlaps: dict[str, Any] = json.loads(html_module.unescape(found.group(1)))
+    return overlaps
 
 
 @pytest.mark.parametrize("width", [1200, 760])

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 
 from rct import audit, keys
 from rct.allocation import sealing
-from rct.audit_checks import verify_trail
+from rct.audit_checks import TrailVerdict, verify_trail
 from rct.db.models import AuditEvent, User
 from rct.errors import MissingKey, WrongKeyPassphrase
 from rct.keys import KeyStore
@@ -26,7 +26,7 @@ from tests.signing import TEST_PASSPHRASE
 WS = Callable[[str], Workspace]
 
 
-def verdict(url: str, user: str = "ann", checkpoints: tuple[Path, ...] = ()):  # type: ignore[no-untyped-def]
+def verdict(url: str, user: str = "ann", checkpoints: tuple[Path, ...] = ()) -> TrailVerdict:
     ws = Workspace(url, user)
     try:
         with ws.session() as s:

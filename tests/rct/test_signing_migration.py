@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from protocols.canonical import canonical_json
 from rct import audit
-from rct.audit_checks import verify_trail
+from rct.audit_checks import TrailVerdict, verify_trail
 from rct.capture.settings import set_child_records
 from rct.db.engine import _alembic_config, make_engine, upgrade
 from rct.errors import ProtocolStateError
@@ -15,7 +16,7 @@ from rct.users import register_key, start_signing
 from rct.workspace import Workspace
 from tests.rct.helpers import run_cli
 
-LEGACY = [
+LEGACY: list[tuple[str, str, str, dict[str, str | None]]] = [
     ("ann", "admin", "user.bootstrap", {"name": "ann", "role": "admin"}),
     ("ann", "admin", "user.add", {"name": "sam", "role": "statistician", "borough": None}),
 ]
@@ -46,7 +47,7 @@ def legacy_trial(url: str) -> None:
                 action,
                 f"user/{payload['name']}",
                 "",
-                audit.canonical_json(payload),
+                canonical_json(payload),
             )
             h = audit.event_hash(prev, fields)
             conn.execute(
@@ -62,7 +63,7 @@ def legacy_trial(url: str) -> None:
     engine.dispose()
 
 
-def verdict(url: str):  # type: ignore[no-untyped-def]
+def verdict(url: str) -> TrailVerdict:
     ws = Workspace(url, "ann")
     try:
         with ws.session() as s:

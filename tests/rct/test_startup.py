@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = (
     "pandas",
@@ -74,7 +75,9 @@ print("LOADED:" + ",".join(sorted(m for m in sys.modules
 """
 
 
-def test_read_only_commands_import_neither_alembic_nor_the_migrations(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_commands_import_neither_alembic_nor_the_migrations(
+    tmp_path: Path,
+) -> None:
     from protocols import load_protocol, shipped_protocol_path
     from rct.initialise import initialise
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from protocols import load_protocol, shipped_protocol_path
@@ -25,7 +27,7 @@ def returns_csv(last_period: str = "2027-Q2", seed: int = 1) -> bytes:
     rng = np.random.default_rng(seed)
     lines = ["borough,period,indicator,value"]
     for u in p.units:
-        pop = float(u.covariates["child_population"])  # type: ignore[arg-type]
+        pop = float(u.covariates["child_population"])
         for q in p.schedule.quarters:
             if str(q) > last_period:
                 continue
@@ -34,10 +36,9 @@ def returns_csv(last_period: str = "2027-Q2", seed: int = 1) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def populated_trial(url: str, *, reveal: bool = True, tmp_dir=None) -> None:
+def populated_trial(url: str, *, reveal: bool = True, tmp_dir: Path | None = None) -> None:
     """On an initialised trial (``trial_url``): import returns, seal and (optionally) reveal."""
     import tempfile
-    from pathlib import Path
 
     ws = Workspace(url, "sam")
     try:

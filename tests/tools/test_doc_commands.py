@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tools.doc_commands import ILLUSTRATIVE, guide_script, readme_commands, sh_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +81,7 @@ def test_every_guide_has_commands_that_run() -> None:
         assert any(not b.illustrative for b in blocks), guide.name
 
 
-def test_an_unknown_guide_is_one_error_line_and_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_guide_is_one_error_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     from tools.doc_commands import run_guides
 
     assert run_guides(["docs/guide-nobody.md"]) == 2
