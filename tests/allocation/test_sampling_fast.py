@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocation.enumeration import sample_space, strata_plan
+from allocation.enumeration import StrataPlan, sample_space, strata_plan
 from allocation.errors import DesignError
 from allocation.stream import RandomStream
 
 
 @st.composite
-def plans(draw: st.DrawFn):  # type: ignore[no-untyped-def]
+def plans(draw: st.DrawFn) -> StrataPlan:
     n = draw(st.integers(4, 34))
     n_treated = draw(st.integers(1, n - 1))
     stratified = draw(st.booleans())
@@ -26,7 +26,9 @@ def plans(draw: st.DrawFn):  # type: ignore[no-untyped-def]
 
 @settings(max_examples=60, deadline=None)
 @given(plan=plans(), seed=st.binary(min_size=32, max_size=32), share=st.floats(0.01, 0.99))
-def test_fast_sampling_equals_the_sequential_specification(plan, seed: bytes, share: float) -> None:  # type: ignore[no-untyped-def]
+def test_fast_sampling_equals_the_sequential_specification(
+    plan: StrataPlan, seed: bytes, share: float
+) -> None:
     if plan.total < 3:
         return
     size = max(1, min(plan.total - 1, 400, int(plan.total * share)))

@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from analysis.errors import ModelSpecificationError
-from analysis.glmm import fit_glmm
+from analysis.glmm import GlmmResults, fit_glmm
 
 REF = Path(__file__).resolve().parents[2] / "tools" / "r_reference"
 R = json.loads((REF / "glmm_terms_values.json").read_text())
@@ -42,14 +42,14 @@ CASES = {
     "binomial_cp": ("sim_cp_binary.csv", CP, "binomial"),
     "nb_cp": ("sim_cp_counts_nb.csv", CP, "negative_binomial"),
 }
-_FITS: dict[str, object] = {}
+_FITS: dict[str, GlmmResults] = {}
 
 
 def _data(name: str) -> pd.DataFrame:
     return pd.read_csv(REF / "data" / CASES[name][0])
 
 
-def _fit(name: str):  # type: ignore[no-untyped-def]
+def _fit(name: str) -> GlmmResults:
     if name not in _FITS:
         _, random, family = CASES[name]
         outcome = "y" if family == "binomial" else "count"

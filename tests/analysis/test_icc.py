@@ -10,6 +10,7 @@ import pytest
 
 from analysis.errors import ModelSpecificationError
 from analysis.glmm import fit_glmm
+from analysis.glmm.families import Array
 from analysis.icc import icc_anova, icc_latent
 
 DATA = Path(__file__).resolve().parents[2] / "tools" / "r_reference" / "data"
@@ -64,7 +65,7 @@ def test_profile_limits_solve_the_profile_equation_with_a_handful_of_refits(
     from scipy import stats
 
     import analysis.icc as icc
-    from analysis.glmm.model import best_fit, build_problem
+    from analysis.glmm.model import Problem, best_fit, build_problem
 
     prob = build_problem(
         COUNTS,
@@ -80,7 +81,7 @@ def test_profile_limits_solve_the_profile_equation_with_a_handful_of_refits(
     refits: list[float] = []
     original = icc._constrained_fit
 
-    def counting(p, sd, z0):  # type: ignore[no-untyped-def]
+    def counting(p: Problem, sd: float, z0: Array) -> Array:
         refits.append(sd)
         return original(p, sd, z0)
 

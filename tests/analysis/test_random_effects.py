@@ -15,6 +15,7 @@ import pytest
 from analysis.errors import AnalysisError
 from analysis.shared.random_effects import (
     DesignError,
+    RandomStructure,
     build_random_structure,
     parse_random,
 )
@@ -110,7 +111,7 @@ def test_cluster_period_block_design_and_lambda() -> None:
     assert rs.variables == ("g", "quarter")
 
 
-def _marginal_cov(rs, theta: np.ndarray, sigma: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _marginal_cov(rs: RandomStructure, theta: np.ndarray, sigma: float) -> np.ndarray:
     """Covariance of y from the block structure: sum over clusters of Z_g D Z_g' + sigma^2 I."""
     d = rs.covariance_block(theta, sigma)
     same = rs.codes[:, None] == rs.codes[None, :]

@@ -13,6 +13,8 @@ import pytest
 import analysis.sap.methods as methods
 from analysis.errors import ModelSpecificationError
 from analysis.sap.characteristics import characteristics, flag_threshold
+from analysis.sap.dataset import AnalysisFrame
+from analysis.sap.methods import MethodContext
 from analysis.sap.operating import OperatingPlan, SimulationRecord, run_key, run_simulations
 from analysis.sap.results import MethodResult
 from analysis.sap.scenarios import Scenario, apply_missing, default_grid
@@ -91,7 +93,7 @@ def test_failed_fits_are_counted_not_dropped() -> None:
     assert cl.fitted + cl.failed == 3 and cl.coverage is not None and cl.bias is not None
 
 
-def _anti_conservative(frame, method, ctx):  # type: ignore[no-untyped-def]
+def _anti_conservative(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
     """The cluster-level analysis with every p-value divided by ten: far too liberal."""
     res: MethodResult = methods._cluster_level(frame, method, ctx)
     return replace(res, pvalue=res.pvalue / 10)

@@ -8,13 +8,14 @@ from dataclasses import replace
 import pytest
 
 from analysis.sap.methods import random_terms
+from analysis.sap.results import SapResults
 from analysis.sap.runner import run_sap
 from analysis.sap.simulate import simulate_values
 from analysis.sap.summary import primary_first
 from tests.analysis.test_sap_runner import ARMS, SHIPPED, SPACE, UNITS, small_protocol
 
 
-def _results(primary_inference: str):  # type: ignore[no-untyped-def]
+def _results(primary_inference: str) -> SapResults:
     a = SHIPPED.analysis("primary_re_referrals")
     p = small_protocol(
         (
