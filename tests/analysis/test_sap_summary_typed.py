@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analysis.coded_warnings import LEGACY, CodedWarning
 from analysis.sap.results import AnalysisResult, IccSummary, MethodResult, SapResults
 from analysis.sap.summary import format_p, method_line, primary_first, summary_markdown
 from rct.report.results_view import effect_rows
@@ -22,7 +23,9 @@ words = st.text("abcdefghij _-", min_size=1, max_size=10)
 @st.composite
 def method_results(draw: st.DrawFn, method: str) -> MethodResult:
     if not draw(st.booleans()):
-        return MethodResult(method, ok=False, error=draw(words), warnings=(draw(words),))
+        return MethodResult(
+            method, ok=False, error=draw(words), warnings=(CodedWarning(LEGACY, draw(words)),)
+        )
     details = (
         {"count": draw(st.integers(0, 40)), "n_schemes": draw(st.integers(1, 40))}
         if method == "randomisation"
@@ -46,7 +49,7 @@ def method_results(draw: st.DrawFn, method: str) -> MethodResult:
         df=draw(st.none() | st.floats(1, 200)),
         clusters=draw(st.integers(0, 50)),
         observations=draw(st.integers(0, 5000)),
-        warnings=tuple(draw(st.lists(words, max_size=2))),
+        warnings=tuple(CodedWarning(LEGACY, w) for w in draw(st.lists(words, max_size=2))),
         details=details,
     )
 

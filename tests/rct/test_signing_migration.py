@@ -117,6 +117,6 @@ def test_start_signing_is_for_admins_and_once(db_url: str) -> None:
         start_signing(Workspace(db_url, "sam"))
     assert refused.value.code == "role-not-permitted"
     start_signing(Workspace(db_url, "ann"))
-    with pytest.raises(ProtocolStateError) as refused:
+    with pytest.raises(ProtocolStateError) as again:
         start_signing(Workspace(db_url, "ann"))
-    assert refused.value.code == "already-signing"
+    assert again.value.code == "already-signing"
