@@ -30,7 +30,11 @@ ERROR_REGISTRIES = (
     "allocation.errors:CODES",
     "analysis.errors:CODES",
 )
-WARNING_REGISTRIES = ("analysis.coded_warnings:CODES", "allocation.diagnostics:WARNING_CODES")
+WARNING_REGISTRIES = (
+    "analysis.coded_warnings:CODES",
+    "allocation.diagnostics:WARNING_CODES",
+    "rct.coded_warnings:WARNING_CODES",
+)
 #: exit codes of click's own errors (rct.cli.main): usage errors 2, anything else 1
 CLICK_EXITS = {"usage": 2, "cli-error": 1}
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.errors import CodedWarning
+
 __all__ = ["Problem", "ValidationReport", "column_letter"]
 
 
@@ -56,7 +58,7 @@ class ValidationReport:
     kind: str = "returns"
     rows: int = 0
     problems: list[Problem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[CodedWarning] = field(default_factory=list)
     summary: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -74,6 +76,6 @@ class ValidationReport:
             "rows": self.rows,
             "ok": self.ok,
             "problems": [p.to_dict() for p in self.problems],
-            "warnings": list(self.warnings),
+            "warnings": [w.to_json() for w in self.warnings],
             "summary": dict(self.summary),
         }

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from protocols import Protocol
+from protocols.errors import CodedWarning
 from protocols.model import Indicator, Unit
 from protocols.quarters import Quarter, QuarterError
 from rct.capture.reading import RawTable
@@ -235,7 +236,7 @@ def validate_return(
             continue
         col[name] = i
         if name not in REQUIRED and name not in OPTIONAL and name not in INFORMATIONAL:
-            report.warnings.append(f"column {label} is not read")
+            report.warnings.append(CodedWarning("column-not-read", f"column {label} is not read"))
     for name in REQUIRED:
         if name not in col:
             report.add(

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from protocols.errors import warning_text
 from rct.cli.common import State, echo_json, json_option, pass_state, table
 
 
@@ -55,7 +56,7 @@ def _show(result: Any, as_json: bool) -> None:
         echo_json(result.to_dict())
         return
     for w in result.report.warnings:
-        click.echo(f"Warning: {w}", err=True)
+        click.echo(f"Warning: {warning_text(w)}", err=True)
     click.echo(result.message)
 
 

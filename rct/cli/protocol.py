@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from protocols.errors import CodedWarning, warning_text
 from rct.cli.common import State, echo_json, json_option, pass_state, table
 
 
@@ -150,11 +151,12 @@ def lock_cmd(state: State, accept_illustrative: bool) -> None:
     marked = illustrative_before_lock(ws)
     if marked:
         shown = ", ".join(marked[:4]) + (f" and {len(marked) - 4} more" if len(marked) > 4 else "")
-        click.echo(
-            f"Warning: {len(marked)} covariate values are marked illustrative ({shown}); "
+        warning = CodedWarning(
+            "covariates-illustrative",
+            f"{len(marked)} covariate values are marked illustrative ({shown}); "
             "the protocol says they must be replaced by confirmed values before locking.",
-            err=True,
         )
+        click.echo(f"Warning: {warning_text(warning)}", err=True)
         if not accept_illustrative:
             raise ProtocolStateError(
                 "not locked: replace the illustrative covariate values and load the file with "

@@ -136,4 +136,8 @@ def test_unknown_columns_are_warned_about_not_read() -> None:
         header=("borough", "period", "indicator", "value", "extra"),
     )
     _, report = check(data)
-    assert report.ok and "extra" in report.warnings[0]
+    assert report.ok and [w.code for w in report.warnings] == ["column-not-read"]
+    assert "extra" in report.warnings[0].message
+    assert report.to_dict()["warnings"] == [
+        {"code": "column-not-read", "message": report.warnings[0].message}
+    ]

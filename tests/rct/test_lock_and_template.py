@@ -36,6 +36,7 @@ def test_lock_names_illustrative_covariates_and_refuses_without_the_flag(
     assert run.code == 6
     warning, error = run.err.strip().splitlines()
     assert warning.startswith("Warning: 14 covariate values are marked illustrative (camden.")
+    assert warning.endswith("[covariates-illustrative]")
     assert error.startswith("Error: not locked:") and "--accept-illustrative" in error
     assert _status(db_url, capsys) == "draft"
 
