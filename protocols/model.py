@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from protocols.canonical import fingerprint as _fingerprint
 from protocols.quarters import Quarter
+from protocols.serialise import protocol_to_data
 
 __all__ = [
     "Trial",
@@ -233,9 +234,6 @@ class Protocol:
 
     def canonical(self) -> dict[str, Any]:
         """Plain-data form used for the fingerprint and for storage (see module docstring)."""
-        # lazy: import cycle, protocols.serialise imports this module
-        from protocols.serialise import protocol_to_data
-
         return protocol_to_data(self)
 
     def fingerprint(self) -> str:

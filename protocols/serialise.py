@@ -8,9 +8,10 @@ implicit or spelling it out gives the same fingerprint.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from protocols.model import Protocol
+if TYPE_CHECKING:  # an annotation only: protocols.model imports this module
+    from protocols.model import Protocol
 
 __all__ = ["protocol_to_data"]
 

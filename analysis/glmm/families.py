@@ -27,9 +27,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from analysis.errors import DataError
+
 Array = NDArray[np.float64]
 
-__all__ = ["Family", "make_family", "nb_minus_poisson_logpmf"]
+__all__ = ["Family", "check_outcome", "make_family", "nb_minus_poisson_logpmf"]
 
 #: Above this size the log-gamma difference uses Stirling's series (error < 1e-16).
 _STIRLING_FROM = 30.0
@@ -197,3 +199,14 @@ def make_family(name: str, y: Array, trials: Array | None = None) -> Family:
     """Build a :class:`Family` (validation of the outcome is done by the caller)."""
     t = np.ones_like(y) if trials is None else np.asarray(trials, dtype=np.float64)
     return Family(name=name, y=np.asarray(y, dtype=np.float64), trials=t)
+
+
+def check_outcome(family: str, y: Array, trials: Array | None) -> None:
+    """Refuse an outcome outside the count family's support: negative or non-integer
+    counts, or binomial successes beyond their number of trials."""
+    if np.any(y < 0) or np.any(np.abs(y - np.round(y)) > 1e-9):
+        raise DataError(f"{family} outcome must be non-negative integers")
+    if family == "binomial":
+        m = np.ones_like(y) if trials is None else trials
+        if np.any(y > m):
+            raise DataError("binomial outcome exceeds its number of trials")

@@ -43,9 +43,10 @@ from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
 from analysis.families import FAMILIES as REGISTRY
 from analysis.glmm.covariance import fixed_effect_cov, rx_covariance, separation_warnings
 from analysis.glmm.design import Design, build_design
-from analysis.glmm.families import Array, Family, make_family
+from analysis.glmm.families import Array, Family, check_outcome, make_family
 from analysis.glmm.glmer_hessian import GlmerLaplaceDevfun, stage_one_predictor
 from analysis.glmm.likelihood import MarginalDeviance
+from analysis.glmm.multi import fit_random_terms
 from analysis.glmm.optimise import BatchGradient, ValueAndGradient, minimise
 from analysis.glmm.results import GlmmResults, glmm_results
 from analysis.glmm.starts import (
@@ -78,15 +79,6 @@ SIZE_AT_BOUND = CodedWarning(
     "size at its upper bound: the data show no overdispersion beyond Poisson; the NB fit "
     "reduces to the Poisson model",
 )
-
-
-def _check_outcome(family: str, y: Array, trials: Array | None) -> None:
-    if np.any(y < 0) or np.any(np.abs(y - np.round(y)) > 1e-9):
-        raise DataError(f"{family} outcome must be non-negative integers")
-    if family == "binomial":
-        m = np.ones_like(y) if trials is None else trials
-        if np.any(y > m):
-            raise DataError("binomial outcome exceeds its number of trials")
 
 
 @dataclass
@@ -139,7 +131,7 @@ def build_problem(
     if design.ngroups < 2:
         raise DataError("a GLMM needs at least two clusters")
     m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
-    _check_outcome(family, design.y, m)
+    check_outcome(family, design.y, m)
     if np.linalg.matrix_rank(design.X) < design.X.shape[1]:
         raise DataError("the fixed-effects design is rank deficient")
 
@@ -277,9 +269,6 @@ def fit_glmm(
     if df_method not in (None, "between-within", "containment", "normal"):
         raise ModelSpecificationError(f"unknown df_method {df_method!r}")
     if random is not None:
-        # lazy: import cycle, analysis.glmm.multi imports this module
-        from analysis.glmm.multi import fit_random_terms
-
         multi = fit_random_terms(
             data, formula, group, random, family, offset, exposure, trials, nagq, df_method
         )

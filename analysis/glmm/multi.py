@@ -26,11 +26,10 @@ from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.blocks import BlockLaplace
 from analysis.glmm.containment import containment_df
 from analysis.glmm.design import Design, build_design
-from analysis.glmm.families import Array, Family, make_family
-from analysis.glmm.model import SIZE_MAX, _check_outcome
+from analysis.glmm.families import Array, Family, check_outcome, make_family
 from analysis.glmm.optimise import fd_hessian, gradient_hessian_batched, minimise
 from analysis.glmm.results import GlmmResults, glmm_results
-from analysis.glmm.starts import start_beta
+from analysis.glmm.starts import SIZE_MAX, start_beta
 from analysis.shared.random_effects import RandomStructure, build_random_structure
 
 __all__ = ["fit_glmm_terms", "fit_random_terms"]
@@ -249,7 +248,7 @@ def fit_random_terms(
     # validation, outcome checks and GLM start values as for the random intercept
     prob_design = build_design(data, formula, group, offset=offset, exposure=exposure)
     m = None if trials is None else data[trials].to_numpy(dtype=np.float64)
-    _check_outcome(family, prob_design.y, m)
+    check_outcome(family, prob_design.y, m)
     if np.linalg.matrix_rank(prob_design.X) < prob_design.X.shape[1]:
         raise DataError("the fixed-effects design is rank deficient")
     return fit_glmm_terms(

@@ -14,6 +14,10 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from allocation import CommitmentError, commitment
+from rct import protocols as protocol_store
+from rct.allocation.design import committed_inputs, space_for_protocol
+from rct.allocation.state import commitment_version
 from rct.db.allocation_models import AllocationRecord
 from rct.db.models import AuditEvent
 from rct.errors import RctError
@@ -42,11 +46,6 @@ def _sealed_commitment(session: Session, allocation_id: int) -> str | None:
 
 def verified_arms(session: Session, row: AllocationRecord) -> dict[str, str]:
     """The row's arms, once they are shown to follow from its sealed commitment."""
-    # lazy: import cycle, rct.allocation.sealing imports this module
-    from allocation import CommitmentError, commitment
-    from rct import protocols as protocol_store
-    from rct.allocation.design import committed_inputs, space_for_protocol
-    from rct.allocation.sealing import commitment_version
 
     def refuse(why: str) -> ArmsNotVerified:
         return ArmsNotVerified(

@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
-from allocation.commitment import COMMITMENT_V1, COMMITMENT_VERSION
+from allocation.commitment import COMMITMENT_VERSION
 from rct import protocols as protocol_store
 from rct.allocation.arms_guard import verified_arms
 from rct.allocation.design import algorithm_versions, committed_inputs, space_for_protocol
 from rct.allocation.records import AllocationCertificate, AllocationRecordView
-from rct.allocation.state import AllocationStatus, latest, live
+from rct.allocation.state import AllocationStatus, commitment_version, latest, live
 from rct.allocation.verify import Check, verify_allocation
 from rct.audit import append, event_record, iter_events, utc_now
 from rct.db.allocation_models import AllocationRecord
@@ -297,12 +297,6 @@ def _protocol_version(session: Session, version: int) -> protocol_store.StoredPr
         if sp.version == version:
             return sp
     raise NotFound(f"protocol version {version} is not stored")
-
-
-def commitment_version(row: AllocationRecord) -> str:
-    """The commitment algorithm the allocation was sealed with (its stored label)."""
-
-    return str(json.loads(row.algorithm).get("commitment", COMMITMENT_V1))
 
 
 def _committed(row: AllocationRecord) -> dict[str, Any]:

@@ -7,13 +7,16 @@ ask without importing the allocation service that itself builds on protocols.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from allocation.commitment import COMMITMENT_V1
 from rct.allocation.records import AllocationStatus
 from rct.db.allocation_models import AllocationRecord
 
-__all__ = ["AllocationStatus", "live", "latest"]
+__all__ = ["AllocationStatus", "commitment_version", "live", "latest"]
 
 
 def live(session: Session) -> AllocationRecord | None:
@@ -24,3 +27,8 @@ def live(session: Session) -> AllocationRecord | None:
 def latest(session: Session) -> AllocationRecord | None:
     """The most recent allocation record, live or void."""
     return session.scalars(select(AllocationRecord).order_by(AllocationRecord.id.desc())).first()
+
+
+def commitment_version(row: AllocationRecord) -> str:
+    """The commitment algorithm the allocation was sealed with (its stored label)."""
+    return str(json.loads(row.algorithm).get("commitment", COMMITMENT_V1))
