@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from protocols.canonical import canonical_bytes
 from rct.audit import utc_now
-from rct.db.models import AuditCheckpoint, AuditEvent
-from rct.errors import InputError
+from rct.db.models import AuditCheckpoint, AuditEvent, ProtocolVersion
+from rct.errors import InputError, NotInitialised
 from rct.keys import fingerprint, verify_signature
 
 if TYPE_CHECKING:
@@ -100,13 +100,19 @@ def record_checkpoint(ws: Workspace, output: Path | None = None) -> Checkpoint:
     """Sign the current head as the acting user, keep it in the database (so bundles carry
     it) and write it to ``output`` (default: ``checkpoint-SEQ.json`` in
     :func:`checkpoint_dir`)."""
-    # lazy: loads rct.protocols (start-up time)
-    from rct import protocols as protocol_store
-
     with ws.session() as s:
         actor = ws.actor(s)
         signer = ws.signer(s, actor)
-        trial = protocol_store.current(s).protocol.trial.id
+        # the trial's id as every protocol version records it (rct.protocols refuses a
+        # version of another trial); read directly, so the workspace's automatic
+        # checkpoints do not load the protocol store, which imports the workspace
+        trial = s.scalar(
+            select(ProtocolVersion.trial_id).order_by(ProtocolVersion.version.desc()).limit(1)
+        )
+        if trial is None:
+            raise NotInitialised(
+                "no protocol is loaded; run 'rct init --protocol FILE'", code="no-protocol"
+            )
     with ws.transaction() as s:
         doc = make_checkpoint(s, signer, trial)
         s.add(

@@ -23,6 +23,7 @@ from typing import Any
 
 from analysis.coded_warnings import CodedWarning
 from analysis.errors import DataError
+from analysis.sap.summary import summary_markdown
 
 __all__ = [
     "SIGNIFICANT_DIGITS",
@@ -363,7 +364,4 @@ class SapResults:
     def summary_markdown(self) -> str:
         """The Markdown summary of the results as their JSON stores them (see
         :mod:`analysis.sap.summary`)."""
-        # lazy: loads analysis.sap.summary (start-up time)
-        from analysis.sap.summary import summary_markdown
-
         return summary_markdown(SapResults.from_json(self.to_json()))

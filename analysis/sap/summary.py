@@ -10,9 +10,12 @@ analyses carry their label in the heading and again in a line of their own.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from analysis.coded_warnings import warning_text
-from analysis.sap.results import AnalysisResult, IccSummary, MethodResult, SapResults
+
+if TYPE_CHECKING:  # annotations only: analysis.sap.results renders its summary with this
+    from analysis.sap.results import AnalysisResult, IccSummary, MethodResult, SapResults
 
 __all__ = [
     "summary_markdown",

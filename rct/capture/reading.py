@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rct.capture.errors import UnreadableFile
+from rct.capture.headers import normalise_header, require_columns
 from rct.capture.report import column_letter
 
 __all__ = [
@@ -67,23 +68,6 @@ class RawTable:
 
 def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def normalise_header(name: Any) -> str:
-    """``" Borough Name "`` -> ``borough_name``: case, spaces and hyphens do not matter."""
-    return "_".join(str(name or "").strip().lower().replace("-", " ").split())
-
-
-def require_columns(source: str, header: Collection[str], required: Collection[str]) -> None:
-    """Refuse a file whose (normalised) header lacks a required column, before its rows
-    are read: a wrong file costs no more than its first line."""
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise UnreadableFile(
-            f"{source}: row 1: required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} missing (columns needed: {', '.join(required)}; "
-            f"found: {', '.join(h or '(blank)' for h in header) or 'none'})"
-        )
 
 
 def _where(text: str, offset: int) -> str:

@@ -37,6 +37,7 @@ from typing import IO, Any
 from xml.parsers import expat
 
 from rct.capture.errors import UnreadableFile
+from rct.capture.headers import normalise_header, require_columns
 from rct.capture.report import column_letter
 from rct.capture.xlsx_sheet import CHUNK as _CHUNK
 from rct.capture.xlsx_sheet import Malformed as _Bad
@@ -334,8 +335,6 @@ def read_xlsx(
     Rows are ``(spreadsheet row number, cells)`` with blank rows left out. ``required``
     columns are checked on row 1 before any other row is read.
     """
-    # lazy: loads rct.capture.reading (start-up time)
-    from rct.capture.reading import normalise_header, require_columns
 
     try:
         book = _Book(data, limits or XlsxLimits())
