@@ -271,8 +271,11 @@ def gather_inputs(session: Session) -> AnalysisInputs:
     )
 
 
-def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> StoredResults:
-    """Run every analysis of the locked SAP on the current data and store the results."""
+def run(
+    ws: Workspace, *, progress: Callable[[str], None] | None = None, workers: int = 1
+) -> StoredResults:
+    """Run every analysis of the locked SAP on the current data and store the results
+    (``workers`` processes fit analyses at once; the results do not depend on it)."""
     # The runner loads the model engines (scipy.stats, statsmodels, patsy: seconds), which
     # 'rct analyse show' does not need. Here they load in a thread while this one opens the
     # signing key and reads the inputs: the key's scrypt derivation releases the GIL, so
@@ -296,6 +299,7 @@ def run(ws: Workspace, *, progress: Callable[[str], None] | None = None) -> Stor
         post_hoc=inputs.post_hoc,
         provenance=inputs.provenance(),
         progress=progress,
+        workers=workers,
     )
     text = results.to_json()
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

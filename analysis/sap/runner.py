@@ -12,10 +12,13 @@ logistic ICC. Analyses sharing outcome, model and quarters share one ICC computa
 
 from __future__ import annotations
 
+import importlib
+import multiprocessing as mp
 import warnings as pywarnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Any
 
@@ -78,6 +81,13 @@ def one_blas_thread() -> AbstractContextManager[object]:
     return limits
 
 
+def _icc_key(frame: AnalysisFrame, ctx: MethodContext) -> tuple[str, ...]:
+    """What an ICC depends on: analyses with the same key share one computation."""
+    a = frame.analysis
+    family = family_info(family_info(a.family).icc_model_family).name
+    return (a.outcome, family, model_formula(frame), a.periods, frame.offset or "", str(ctx.level))
+
+
 def _icc(
     frame: AnalysisFrame, ctx: MethodContext, cache: dict[tuple[str, ...], IccSummary]
 ) -> IccSummary:
@@ -85,7 +95,7 @@ def _icc(
     formula = model_formula(frame)
     info = family_info(family_info(a.family).icc_model_family)
     family = info.name
-    key = (a.outcome, family, formula, a.periods, frame.offset or "", str(ctx.level))
+    key = _icc_key(frame, ctx)
     if key in cache:
         return cache[key]
     # lazy: loads analysis.icc (start-up time)
@@ -113,6 +123,17 @@ def _icc(
             out = IccSummary(error=error_message(exc))
     cache[key] = out
     return out
+
+
+def _prepare(
+    protocol: Protocol, analysis: Analysis, values: pd.DataFrame, ctx: MethodContext
+) -> tuple[AnalysisFrame, MethodContext]:
+    """The analysis' model frame, and the context its fits use (binomial trials set)."""
+    frame = build_frame(protocol, values, ctx.arms, analysis)
+    indicator = protocol.indicator(analysis.outcome)
+    if family_info(analysis.family).trials and indicator.denominator:
+        ctx = replace(ctx, trials=indicator.denominator)
+    return frame, ctx
 
 
 def run_analysis(
@@ -147,11 +168,9 @@ def run_analysis(
         primary_inference=analysis.deciding_inference,
     )
     try:
-        frame = build_frame(protocol, values, ctx.arms, analysis)
+        frame, ctx = _prepare(protocol, analysis, values, ctx)
     except fit_errors() as exc:
         return replace(head, error=error_message(exc))
-    if family_info(analysis.family).trials and indicator.denominator:
-        ctx = replace(ctx, trials=indicator.denominator)
     methods = tuple(fit_method(frame, m, ctx) for m in analysis.inference)
     icc_result = _icc(frame, ctx, icc_cache if icc_cache is not None else {}) if icc else None
     return replace(
@@ -163,6 +182,116 @@ def run_analysis(
         icc=icc_result,
         methods=methods,
     )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One SAP run's inputs, inherited by forked workers (a protocol holds mapping proxies,
+    which do not pickle, so the workers get it by fork, not by message)."""
+
+    protocol: Protocol
+    values: pd.DataFrame
+    ctx: MethodContext
+    icc: bool
+    marks: Mapping[str, str]
+    todo: Sequence[Analysis]
+
+    def run(
+        self, i: int, cache: dict[tuple[str, ...], IccSummary], *, icc: bool | None = None
+    ) -> AnalysisResult:
+        """Analysis ``i`` under each of its methods (and its ICC unless ``icc`` is False)."""
+        analysis = self.todo[i]
+        return run_analysis(
+            self.protocol,
+            analysis,
+            self.values,
+            self.ctx,
+            icc=self.icc if icc is None else icc,
+            icc_cache=cache,
+            post_hoc_reason=self.marks.get(analysis.name, ""),
+        )
+
+    def icc_key(self, i: int) -> tuple[str, ...] | None:
+        """The key of analysis ``i``'s ICC (None when its frame cannot be built)."""
+        try:
+            frame, ctx = _prepare(self.protocol, self.todo[i], self.values, self.ctx)
+        except fit_errors():
+            return None
+        return _icc_key(frame, ctx)
+
+    def icc_of(self, i: int) -> IccSummary:
+        """The ICC of analysis ``i``'s outcome, computed alone."""
+        frame, ctx = _prepare(self.protocol, self.todo[i], self.values, self.ctx)
+        return _icc(frame, ctx, {})
+
+
+#: The model engines the methods load on first use (analysis.sap.methods, _icc).
+ENGINES = (
+    "analysis.cluster_level",
+    "analysis.randomisation",
+    "analysis.gee",
+    "analysis.glmm",
+    "analysis.lmm",
+    "analysis.icc",
+)
+
+#: The job a forked worker runs (set in the parent just before the workers fork).
+_FORKED_JOB: _Job | None = None
+
+
+def _task(kind: str, i: int) -> tuple[str, int, AnalysisResult | IccSummary]:
+    """In a worker: analysis ``i``'s fits (``"fit"``) or its outcome's ICC (``"icc"``)."""
+    job = _FORKED_JOB
+    assert job is not None, "a forked worker inherits the job"
+    with one_blas_thread():
+        if kind == "fit":
+            return kind, i, job.run(i, {}, icc=False)
+        return kind, i, job.icc_of(i)
+
+
+def _run_forked(
+    job: _Job, workers: int, progress: Callable[[str], None] | None
+) -> list[AnalysisResult]:
+    """Every analysis of ``job`` over ``workers`` forked processes: one task per analysis'
+    fits and one per distinct ICC (analyses sharing an ICC key share its computation, as
+    in one process); the results are put together in the analyses' order."""
+    global _FORKED_JOB
+    keys = {i: job.icc_key(i) for i in range(len(job.todo))} if job.icc else {}
+    first: dict[tuple[str, ...], int] = {}
+    for i, key in keys.items():
+        if key is not None:
+            first.setdefault(key, i)
+    fits: dict[int, AnalysisResult] = {}
+    iccs: dict[int, IccSummary] = {}
+    for engine in ENGINES:  # loaded once here, not once per worker: the workers inherit it
+        importlib.import_module(engine)
+    _FORKED_JOB = job
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            # the ICC profiles are the longest tasks: they start first
+            tasks = [("icc", i) for i in first.values()]
+            tasks += [("fit", i) for i in range(len(job.todo))]
+            futures = [pool.submit(_task, kind, i) for kind, i in tasks]
+            for future in as_completed(futures):
+                kind, i, value = future.result()
+                if kind == "fit":
+                    assert isinstance(value, AnalysisResult)
+                    fits[i] = value
+                    if progress is not None:
+                        progress(job.todo[i].name)
+                else:
+                    assert isinstance(value, IccSummary)
+                    iccs[i] = value
+    finally:
+        _FORKED_JOB = None
+    results = []
+    for i in range(len(job.todo)):
+        key = keys.get(i)
+        if key is None or fits[i].error:
+            results.append(fits[i])
+        else:
+            results.append(replace(fits[i], icc=iccs[first[key]]))
+    return results
 
 
 def run_sap(
@@ -178,6 +307,7 @@ def run_sap(
     icc: bool = True,
     randomisation_ci: bool = True,
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> SapResults:
     """Run every analysis of ``protocol``'s SAP on ``values``.
 
@@ -207,7 +337,13 @@ def run_sap(
     randomisation_ci : bool
         Whether randomisation tests invert for a confidence interval.
     progress : callable, optional
-        Called with each analysis' name before it runs.
+        Called with each analysis' name before it runs (with ``workers > 1``: as its
+        result comes back).
+    workers : int
+        Processes fitting analyses at once (default 1). Analyses that share an outcome
+        run in one process, so they still share its ICC; the results are identical
+        whatever the number, because each analysis is computed alone from the same
+        inputs. Where the platform cannot fork, analyses run in this process.
 
     Returns
     -------
@@ -222,24 +358,19 @@ def run_sap(
         randomisation_ci=randomisation_ci,
     )
     marks = dict(post_hoc or {})
-    cache: dict[tuple[str, ...], IccSummary] = {}
-    results = []
     order = {"primary": 0, "secondary": 1, "sensitivity": 2}
+    todo = sorted(protocol.analyses, key=lambda a: (order.get(a.role, 9), a.name))
+    job = _Job(protocol, values, ctx, icc, marks, todo)
     with one_blas_thread():
-        for analysis in sorted(protocol.analyses, key=lambda a: (order.get(a.role, 9), a.name)):
-            if progress is not None:
-                progress(analysis.name)
-            results.append(
-                run_analysis(
-                    protocol,
-                    analysis,
-                    values,
-                    ctx,
-                    icc=icc,
-                    icc_cache=cache,
-                    post_hoc_reason=marks.get(analysis.name, ""),
-                )
-            )
+        if workers > 1 and len(todo) > 1 and "fork" in mp.get_all_start_methods():
+            results = _run_forked(job, workers, progress)
+        else:
+            cache: dict[tuple[str, ...], IccSummary] = {}
+            results = []
+            for i, analysis in enumerate(todo):
+                if progress is not None:
+                    progress(analysis.name)
+                results.append(job.run(i, cache))
     prov = {
         "protocol_fingerprint": protocol.fingerprint(),
         "packages": package_versions(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -76,9 +77,15 @@ def _print_results(stored: StoredResults, as_json: bool) -> None:
     type=click.Path(file_okay=False),
     help="Also write results.json and results.md into this directory.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes fitting analyses at once (default: all cores). Results are identical "
+    "for any number.",
+)
 @json_option
 @pass_state
-def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
+def run_cmd(state: State, out_dir: str | None, workers: int | None, as_json: bool) -> None:
     """Run every analysis of the locked SAP on the current data snapshot and store the results.
 
     Needs the statistician role, a locked protocol and a revealed allocation. The results
@@ -104,7 +111,7 @@ def run_cmd(state: State, out_dir: str | None, as_json: bool) -> None:
                 advance.append(stack.enter_context(bar))
             advance[0](1)
 
-        stored = analyses.run(ws, progress=tick)
+        stored = analyses.run(ws, progress=tick, workers=workers or os.cpu_count() or 1)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

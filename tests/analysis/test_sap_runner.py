@@ -350,3 +350,51 @@ def test_estimates_are_invariant_to_relabelling_the_clusters(
         if want["statistic"] is not None:
             assert got["statistic"] == pytest.approx(want["statistic"], rel=1e-6)
         assert got["pvalue"] == pytest.approx(want["pvalue"], rel=1e-4)
+
+
+def test_analyses_fitted_in_parallel_give_the_same_bytes_and_report_each_one() -> None:
+    """``workers`` forked processes (a task per analysis' fits and per distinct ICC) give
+    byte-identical results to one process, and progress names every analysis once."""
+    protocol = small_protocol(
+        tuple(
+            SHIPPED.analysis(name)
+            for name in (
+                "primary_re_referrals",
+                "sensitivity_re_referrals_glmm",  # shares the primary's ICC
+                "secondary_cp_plans",
+                "secondary_into_care",
+            )
+        )
+    )
+    values = simulate_values(protocol, ARMS, seed=5)
+    one = run_sap(protocol, values, ARMS, SPACE, UNITS, randomisation_ci=False)
+    names: list[str] = []
+    many = run_sap(
+        protocol,
+        values,
+        ARMS,
+        SPACE,
+        UNITS,
+        randomisation_ci=False,
+        workers=3,
+        progress=names.append,
+    )
+    assert len({a.outcome for a in protocol.analyses}) == 3
+    assert all(a.icc is not None and not a.icc.error for a in one.analyses)
+    assert many.to_json() == one.to_json()
+    assert sorted(names) == sorted(a.name for a in protocol.analyses)
+
+
+def test_the_engines_loaded_before_forking_are_the_ones_the_methods_load() -> None:
+    """``ENGINES`` names modules that exist and that the methods import lazily, so the
+    forked workers inherit them instead of importing each on their own."""
+    import importlib
+    from pathlib import Path
+
+    from analysis.sap.runner import ENGINES
+
+    root = Path(__file__).resolve().parents[2] / "analysis" / "sap"
+    source = (root / "methods.py").read_text() + (root / "runner.py").read_text()
+    for engine in ENGINES:
+        importlib.import_module(engine)
+        assert f"from {engine} import" in source, engine
