@@ -36,6 +36,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,7 +319,7 @@ def _analyse(ctx: DemoContext) -> str:
 
     ws = ctx.workspace(STATISTICIAN)
     try:
-        stored = analyses.run(ws)
+        stored = analyses.run(ws, workers=os.cpu_count() or 1)  # as 'rct analyse run'
     finally:
         ws.close()
     out = ctx.directory / "results"

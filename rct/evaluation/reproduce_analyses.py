@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,7 @@ def recompute_results(
         post_hoc=post_hoc_from_records(events, history, protocol),
         provenance=provenance,
         progress=None if progress is None else _finished(progress, started),
+        workers=os.cpu_count() or 1,  # all cores, as 'rct analyse run': the same bytes
     )
     if progress is not None and started:
         progress(1)  # the last analysis
