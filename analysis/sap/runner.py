@@ -17,6 +17,7 @@ import multiprocessing as mp
 import warnings as pywarnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -362,9 +363,15 @@ def run_sap(
     todo = sorted(protocol.analyses, key=lambda a: (order.get(a.role, 9), a.name))
     job = _Job(protocol, values, ctx, icc, marks, todo)
     with one_blas_thread():
+        results = []
         if workers > 1 and len(todo) > 1 and "fork" in mp.get_all_start_methods():
-            results = _run_forked(job, workers, progress)
-        else:
+            try:
+                results = _run_forked(job, workers, progress)
+            except BrokenProcessPool:
+                # a worker died (killed, out of memory): the same analyses, in this process,
+                # give the same bytes
+                results = []
+        if not results:
             cache: dict[tuple[str, ...], IccSummary] = {}
             results = []
             for i, analysis in enumerate(todo):

@@ -398,3 +398,29 @@ def test_the_engines_loaded_before_forking_are_the_ones_the_methods_load() -> No
     for engine in ENGINES:
         importlib.import_module(engine)
         assert f"from {engine} import" in source, engine
+
+
+def _die(kind: str, i: int) -> Any:
+    """A worker killed in the middle of its task (as by kill -9 or the OOM killer)."""
+    import os
+
+    os._exit(9)
+
+
+def test_a_worker_that_dies_leaves_the_analyses_to_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A killed worker breaks the pool; the run finishes in this process with the same
+    bytes instead of failing with a traceback."""
+    from analysis.sap import runner
+
+    monkeypatch.setattr(runner, "_task", _die)
+    protocol = small_protocol(
+        (SHIPPED.analysis("primary_re_referrals"), SHIPPED.analysis("secondary_cp_plans"))
+    )
+    values = simulate_values(protocol, ARMS, seed=5)
+    alone = run_sap(protocol, values, ARMS, SPACE, UNITS, icc=False, randomisation_ci=False)
+    broken = run_sap(
+        protocol, values, ARMS, SPACE, UNITS, icc=False, randomisation_ci=False, workers=2
+    )
+    assert broken.to_json() == alone.to_json()
