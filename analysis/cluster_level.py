@@ -24,17 +24,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.genmod import families as sm_families
-from statsmodels.genmod.generalized_linear_model import GLM
 
 from analysis.errors import DataError, ModelSpecificationError
 from analysis.glmm.design import build_design
 from analysis.shared.dof import between_cluster_columns
+from analysis.shared.glm import GLM_FAMILIES, fit_glm
 from analysis.shared.results import FitResults
 
 __all__ = ["cluster_level_analysis", "cluster_arms"]
 
-_FAMILIES = ("poisson", "binomial", "gaussian")
+_FAMILIES = GLM_FAMILIES
 
 
 def cluster_arms(data: pd.DataFrame, group: str, arm: str) -> pd.Series:
@@ -133,13 +132,7 @@ def cluster_level_analysis(
             df_rows["_baseline"] = df_rows["_cluster"].map(summary)
             rhs = f"{covariates} + _baseline"
     design = build_design(df_rows, f"{outcome} ~ {rhs}", "_cluster", exposure=exposure)
-    fam = {
-        "poisson": sm_families.Poisson(),
-        "binomial": sm_families.Binomial(),
-        "gaussian": sm_families.Gaussian(),
-    }[family]
-    stage1 = GLM(design.y, design.X, family=fam, offset=design.offset).fit()
-    expected = np.asarray(stage1.fittedvalues, dtype=np.float64)
+    expected = fit_glm(design.y, design.X, family, offset=design.offset).fitted
     ngroups = design.ngroups
     obs = np.bincount(design.group, weights=design.y, minlength=ngroups)
     exp_ = np.bincount(design.group, weights=expected, minlength=ngroups)

@@ -33,12 +33,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy import optimize
-from statsmodels.genmod import families as sm_families
-from statsmodels.genmod.generalized_linear_model import GLM
 
 from analysis.coded_warnings import CodedWarning
 from analysis.errors import DataError, ModelSpecificationError, RandomisationSpaceError
 from analysis.glmm.design import Design, build_design
+from analysis.shared.glm import GLM_FAMILIES, fit_glm
 from analysis.shared.results import TestResult
 
 __all__ = ["RandomisationResult", "randomisation_test"]
@@ -96,11 +95,6 @@ class _Tester:
         self, design: Design, family: str, residual: str, exposed: NDArray[np.float64]
     ) -> None:
         self.design, self.family, self.residual, self.exposed = design, family, residual, exposed
-        self.fam = {
-            "poisson": sm_families.Poisson(),
-            "binomial": sm_families.Binomial(),
-            "gaussian": sm_families.Gaussian(),
-        }[family]
 
     def residuals(self, delta: float) -> NDArray[np.float64]:
         d = self.design
@@ -109,7 +103,7 @@ class _Tester:
             y = y - delta * self.exposed
         else:
             off = off + delta * self.exposed
-        fitted = np.asarray(GLM(y, d.X, family=self.fam, offset=off).fit().fittedvalues)
+        fitted = fit_glm(y, d.X, self.family, offset=off).fitted
         g, G = d.group, d.ngroups
         if self.residual == "ratio":
             obs = np.bincount(g, weights=y, minlength=G)
@@ -163,7 +157,7 @@ def randomisation_test(
     ci : bool
         Whether to compute the interval (a few hundred GLM fits).
     """
-    if family not in ("poisson", "binomial", "gaussian"):
+    if family not in GLM_FAMILIES:
         raise ModelSpecificationError(f"unknown family {family!r}")
     if residual not in ("ratio", "mean") or (residual == "ratio" and family == "gaussian"):
         raise ModelSpecificationError("residual must be 'ratio' (counts, binary) or 'mean'")

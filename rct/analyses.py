@@ -21,7 +21,6 @@ labelled post hoc in the results JSON, the Markdown summary and the CLI.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -271,22 +270,30 @@ def gather_inputs(session: Session) -> AnalysisInputs:
     )
 
 
+def _load_engines() -> None:
+    """Import the SAP runner and every model engine (run in a thread by :func:`run`)."""
+    # lazy: the runner and engines cost about a second; read-only commands never load them
+    from analysis.sap.runner import load_engines
+
+    load_engines()
+
+
 def run(
     ws: Workspace, *, progress: Callable[[str], None] | None = None, workers: int = 1
 ) -> StoredResults:
     """Run every analysis of the locked SAP on the current data and store the results
     (``workers`` processes fit analyses at once; the results do not depend on it)."""
-    # The runner loads the model engines (scipy.stats, statsmodels, patsy: seconds), which
-    # 'rct analyse show' does not need. Here they load in a thread while this one opens the
-    # signing key and reads the inputs: the key's scrypt derivation releases the GIL, so
-    # on two cores the two overlap instead of adding up. (The inputs' reading imports only
+    # The runner and its model engines (SciPy's optimisers, pandas: about a second), which
+    # 'rct analyse show' does not need, load in a thread while this one opens the signing
+    # key and reads the inputs: the key's scrypt derivation releases the GIL, so on two
+    # cores the two overlap instead of adding up. (The inputs' reading imports only
     # allocation and protocols modules, none of which the runner's import touches.)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        engines = pool.submit(importlib.import_module, "analysis.sap.runner")
+        engines = pool.submit(_load_engines)
         with ws.change("analysis.run", "analysis") as record:
             inputs = gather_inputs(record.session)
         engines.result()
-    # lazy: loads scipy.stats, statsmodels, patsy (start-up time; imported above in a thread)
+    # lazy: the runner and engines (start-up time; imported above in a thread)
     from analysis.sap.runner import run_sap
 
     refuse_if_nothing_analysable(inputs)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special
 
 from analysis.errors import ConvergenceError
 from analysis.glmm.design import Design
 from analysis.glmm.families import Array, Family
 from analysis.glmm.likelihood import MarginalDeviance
 from analysis.glmm.optimise import ValueAndGradient, minimise
+from analysis.shared.glm import fit_glm
 
 __all__ = [
     "LOG_SIZE_MAX",
@@ -33,47 +33,15 @@ def start_beta(design: Design, family: str, trials: Array | None) -> Array:
     """Maximum-likelihood fit of the GLM without random effects (Poisson/log or
     binomial/logit, with the offset): the fixed effects' starting values.
 
-    Iteratively reweighted least squares in numpy, started as R's ``glm`` and statsmodels
-    start (``mu = (y + mean y) / 2``, binomial ``(y + 1/2) / (m + 1)``); a few
-    milliseconds less than building a statsmodels model for every fit. Separated data give
-    large coefficients after the iteration limit, as they do in ``glm``: separation shows
-    up again, and is reported, in the GLMM fit itself.
+    :func:`analysis.shared.glm.fit_glm` (IRLS in numpy, started as R's ``glm``). Separated
+    data give large coefficients after the iteration limit, as they do in ``glm``:
+    separation shows up again, and is reported, in the GLMM fit itself; non-finite
+    coefficients give a start of zeros.
     """
-    X, y, off = design.X, design.y, design.offset
-    binomial = family == "binomial"
-    m = np.ones_like(y) if trials is None else trials
-    if binomial:
-        mu = m * (y + 0.5) / (m + 1.0)
-        eta = np.log(mu / (m - mu))
-    else:
-        mu = 0.5 * (y + y.mean())
-        eta = np.log(mu)
-    beta: Array = np.zeros(X.shape[1])
-    old = np.inf
-    with np.errstate(all="ignore"):
-        for _ in range(100):
-            if binomial:
-                w = mu * (1.0 - mu / m)
-            else:
-                w = mu
-            z = eta - off + (y - mu) / w
-            sw = np.sqrt(w)
-            beta = np.asarray(
-                np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0], dtype=np.float64
-            )
-            eta = X @ beta + off
-            if binomial:
-                mu = m * special.expit(eta)
-                dev = float(
-                    np.sum(special.xlogy(y, y / mu) + special.xlogy(m - y, (m - y) / (m - mu)))
-                )
-            else:
-                mu = np.exp(eta)
-                dev = float(np.sum(special.xlogy(y, y / mu) - (y - mu)))
-            if not np.isfinite(dev) or abs(dev - old) <= 1e-10 * (abs(dev) + 0.1):
-                break
-            old = dev
-    return np.asarray(beta, dtype=np.float64) if np.all(np.isfinite(beta)) else np.zeros(X.shape[1])
+    glm_family = "binomial" if family == "binomial" else "poisson"  # NB, OLRE: the Poisson GLM
+    fit = fit_glm(design.y, design.X, glm_family, offset=design.offset, trials=trials)
+    beta = fit.beta
+    return beta if np.all(np.isfinite(beta)) else np.zeros(design.X.shape[1])
 
 
 def grid_start(

@@ -236,6 +236,14 @@ ENGINES = (
     "analysis.icc",
 )
 
+
+def load_engines() -> None:
+    """Import every model engine the analyses may use, once: ``rct analyse run`` does it
+    in a thread while the signing key is opened, and forked workers inherit them."""
+    for engine in ENGINES:
+        importlib.import_module(engine)
+
+
 #: The job a forked worker runs (set in the parent just before the workers fork).
 _FORKED_JOB: _Job | None = None
 
@@ -264,8 +272,7 @@ def _run_forked(
             first.setdefault(key, i)
     fits: dict[int, AnalysisResult] = {}
     iccs: dict[int, IccSummary] = {}
-    for engine in ENGINES:  # loaded once here, not once per worker: the workers inherit it
-        importlib.import_module(engine)
+    load_engines()  # loaded once here, not once per worker: the workers inherit them
     _FORKED_JOB = job
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from analysis.coded_warnings import CodedWarning
 
@@ -93,8 +93,12 @@ class FitResults:
     def pvalues(self) -> pd.Series:
         t = np.abs(self.tstats.to_numpy())
         df = self.df.reindex(self.params.index).to_numpy(dtype=float)
+        # scipy.special, not scipy.stats (which costs ~0.5 s to import): the functions
+        # scipy.stats' norm.sf and t.sf evaluate, so the values are the same to the bit.
         p = np.where(
-            np.isinf(df), 2 * stats.norm.sf(t), 2 * stats.t.sf(t, np.where(np.isinf(df), 1.0, df))
+            np.isinf(df),
+            2 * special.ndtr(-t),
+            2 * special.stdtr(np.where(np.isinf(df), 1.0, df), -t),
         )
         return pd.Series(p, index=self.params.index)
 
@@ -103,7 +107,7 @@ class FitResults:
         q = 1 - (1 - level) / 2
         df = self.df.reindex(self.params.index).to_numpy(dtype=float)
         crit = np.where(
-            np.isinf(df), stats.norm.ppf(q), stats.t.ppf(q, np.where(np.isinf(df), 1.0, df))
+            np.isinf(df), special.ndtri(q), special.stdtrit(np.where(np.isinf(df), 1.0, df), q)
         )
         half = crit * self.std_errors.to_numpy()
         return pd.DataFrame(
