@@ -23,7 +23,9 @@ geepack's estimators:
 * The start is the GLM (independence) fit, as in statsmodels; each iteration updates
   ``(alpha, phi)`` at the current ``beta`` and then takes one scoring step
   ``beta += B^-1 U`` with ``B = sum_i D_i' V_i^-1 D_i`` and ``U = sum_i D_i' V_i^-1 e_i``.
-  Convergence is a relative step ``|step| <= tol * (1 + |beta|)`` (Euclidean norms). The
+  Convergence: a relative step ``|step| <= tol * (1 + |beta|)`` (Euclidean norms) and a
+  change of ``alpha`` of at most ``tol`` since the previous step. (statsmodels stops on
+  the score norm instead, so the two differ by the tolerance: ~1e-8 relative.) The
   reported ``alpha`` and ``phi`` and both covariances are evaluated at the final ``beta``.
 * ``robust = B^-1 M B^-1`` with ``M = sum_i D_i' V_i^-1 e_i e_i' V_i^-1 D_i``;
   ``bias_reduced`` replaces ``e_i`` by ``(I - H_ii)^-1 e_i`` with
@@ -266,7 +268,7 @@ def fit_exchangeable_gee(
     maxiter : int
         Scoring steps after the GLM start.
     tol : float
-        Relative step size at which the iteration stops.
+        Relative step size (and change of ``alpha``) at which the iteration stops.
 
     Raises
     ------
