@@ -1,19 +1,22 @@
 """The GEE model: exchangeable working correlation, small-sample sandwich inference.
 
-Marginal (population-averaged) models for few clusters: statsmodels' GEE solves the
-estimating equations; this module fixes the choices a prespecified analysis needs and adds
-the inference, with the same shape as :class:`analysis.lmm.LinearMixedModel` (build from
-arrays or :meth:`~GeneralizedEstimatingEquations.from_formula`, then ``fit`` with
+Marginal (population-averaged) models for few clusters: :mod:`analysis.gee.solver` (numpy
+Fisher scoring; it replaced statsmodels' GEE, whose import alone cost 0.3-1 s of
+``rct analyse run``) solves the estimating equations; this module fixes the choices a
+prespecified analysis needs and adds the inference, with the same shape as
+:class:`analysis.lmm.LinearMixedModel` (build from arrays or :meth:`~GeneralizedEstimatingEquations.from_formula`, then ``fit`` with
 keyword-only options looked up in registries).
 
 * Working correlation: exchangeable, with geepack's moment estimators
   (``phi = sum r^2 / N`` and ``alpha = sum_{pairs} r_ij r_ik / (phi * pairs)``, no degrees
-  of freedom correction; statsmodels with ``ddof_scale=0`` computes exactly these), so the
-  estimates agree with ``geepack::geeglm(..., corstr = "exchangeable")``.
+  of freedom correction, as statsmodels with ``ddof_scale=0``), so the estimates agree with
+  ``geepack::geeglm(..., corstr = "exchangeable")``. ``scale`` on the results is this
+  ``phi`` for every family (statsmodels reported 1 for Poisson and binomial); it cancels
+  from the estimating equations and the sandwiches and only enters ``alpha``.
 * Covariance (:data:`COVARIANCES`): ``"mancl-derouen"`` (default) is the bias-reduced
   sandwich of Mancl & DeRouen (2001, Biometrics 57:126-134),
   ``B^-1 [sum_i D_i' V_i^-1 (I - H_ii)^-1 e_i e_i' (I - H_ii)^-T V_i^-1 D_i] B^-1`` with
-  ``H_ii = D_i B^-1 D_i' V_i^-1``; this is statsmodels' ``cov_type="bias_reduced"``
+  ``H_ii = D_i B^-1 D_i' V_i^-1``, as statsmodels' ``cov_type="bias_reduced"``
   (checked against a direct computation in R in ``tools/r_reference/glmm_reference.R``).
   ``"robust"`` is the Liang-Zeger sandwich (geepack's ``vbeta``). Both are computed by
   one fit and kept on the results.
@@ -26,20 +29,17 @@ keyword-only options looked up in registries).
 
 from __future__ import annotations
 
-import warnings as pywarnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from statsmodels.genmod import families as sm_families
-from statsmodels.genmod.cov_struct import Exchangeable
-from statsmodels.genmod.generalized_estimating_equations import GEE
 
 from analysis.coded_warnings import CodedWarning
-from analysis.errors import ConvergenceError, DataError, ModelSpecificationError
+from analysis.errors import DataError, ModelSpecificationError
 from analysis.families import FAMILIES, family_info
 from analysis.gee.results import GeeResults
+from analysis.gee.solver import ITERATION_LIMIT_NOTE, fit_exchangeable_gee
 from analysis.glmm.design import build_design
 
 __all__ = ["COVARIANCES", "DF_METHODS", "GEE_FAMILIES", "GeneralizedEstimatingEquations"]
@@ -49,15 +49,8 @@ FloatArray = NDArray[np.float64]
 #: Families with a GEE (from the registry), each fitted with its canonical link.
 GEE_FAMILIES = tuple(name for name, info in FAMILIES.items() if info.gee)
 
-#: statsmodels' family for each link of the registry's GEE families.
-_LINK_FAMILY: dict[str, Callable[[], sm_families.Family]] = {
-    "identity": sm_families.Gaussian,
-    "log": sm_families.Poisson,
-    "logit": sm_families.Binomial,
-}
-
-#: Covariance of the estimates -> the statsmodels results attribute that holds it.
-COVARIANCES = {"mancl-derouen": "cov_robust_bc", "robust": "cov_robust"}
+#: Covariance of the estimates -> the solver's field that holds it.
+COVARIANCES = {"mancl-derouen": "cov_bias_reduced", "robust": "cov_robust"}
 
 
 def _df_clusters_minus_parameters(ngroups: int, p: int) -> FloatArray:
@@ -86,11 +79,6 @@ def _check_family(family: str) -> None:
         raise ModelSpecificationError(
             f"no GEE for the {family} family; choose from {', '.join(GEE_FAMILIES)}"
         )
-
-
-def _is_convergence_note(note: str) -> bool:
-    low = note.lower()
-    return "not converge" in low or "iteration limit" in low
 
 
 class GeneralizedEstimatingEquations:
@@ -199,7 +187,7 @@ class GeneralizedEstimatingEquations:
         DataError
             When the clusters leave no degrees of freedom for the parameters.
         ConvergenceError
-            When the solver produces no finite estimates.
+            When the solver produces no finite estimates (or working correlation).
         """
         if cov_type not in COVARIANCES:
             raise ModelSpecificationError(
@@ -211,24 +199,16 @@ class GeneralizedEstimatingEquations:
             )
         p = self.X.shape[1]
         df = DF_METHODS[df_method](self.ngroups, p)
-        link = family_info(self.family).link
-        model = GEE(
+        res = fit_exchangeable_gee(
             self.y,
             self.X,
-            groups=self.groups,
-            family=_LINK_FAMILY[link](),
-            cov_struct=Exchangeable(),
+            self.groups,
+            link=family_info(self.family).link,
             offset=self.offset,
+            maxiter=500,
+            tol=1e-10,
         )
-        with pywarnings.catch_warnings(record=True) as caught:
-            pywarnings.simplefilter("always")
-            res = model.fit(maxiter=500, ctol=1e-10, cov_type="bias_reduced", ddof_scale=0)
-        notes = [str(w.message) for w in caught]
-        if res is None or not np.all(np.isfinite(res.params)):
-            raise ConvergenceError("GEE did not produce finite estimates")
-        warns = tuple(
-            CodedWarning("gee-not-converged", n) for n in notes if _is_convergence_note(n)
-        )
+        warns = () if res.converged else (CodedWarning("gee-not-converged", ITERATION_LIMIT_NOTE),)
         names = list(self.fixed_names)
         covs = {
             key: pd.DataFrame(
@@ -247,8 +227,8 @@ class GeneralizedEstimatingEquations:
             converged=not warns,
             warnings=warns,
             family=self.family,
-            alpha=float(np.asarray(model.cov_struct.dep_params)),
-            scale=float(res.scale),
+            alpha=res.alpha,
+            scale=res.scale,
             cov_type=cov_type,
             cov_mancl_derouen=covs["mancl-derouen"],
             cov_robust=covs["robust"],

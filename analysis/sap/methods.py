@@ -302,7 +302,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
 
 
 def _gee(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
-    # lazy: loads statsmodels, patsy (start-up time)
+    # lazy: loads scipy.stats, patsy (start-up time); no statsmodels since the numpy solver
     from analysis.gee import fit_gee
 
     a = frame.analysis

@@ -167,6 +167,7 @@ def test_gee_matches_geeglm_and_direct_mancl_derouen(
     fit = fit_gee(data, formula, "borough", family=family, exposure=exposure)
     np.testing.assert_allclose(fit.params[terms], _r_vector(ref["coef"]), rtol=REL)
     np.testing.assert_allclose(fit.alpha, ref["alpha"], rtol=REL)
+    np.testing.assert_allclose(fit.scale, ref["phi"], rtol=REL)
     np.testing.assert_allclose(fit.std_errors[terms], ref["se_md"], rtol=REL)
     np.testing.assert_allclose(fit.std_errors_under("robust"), ref["se_geepack"], rtol=REL)
 
