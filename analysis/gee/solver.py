@@ -20,7 +20,8 @@ geepack's estimators:
   sandwiches (``B`` and the residuals' middle term scale by ``1/phi`` and ``1/phi^2``), so it
   only enters ``alpha``.
 * ``D_i = d mu_i / d beta = diag(v(mu_i)) X_i`` for a canonical link.
-* The start is the GLM (independence) fit, as in statsmodels; each iteration updates
+* The start is the GLM (independence) fit (:func:`analysis.shared.glm.fit_glm`), as in
+  statsmodels; each iteration updates
   ``(alpha, phi)`` at the current ``beta`` and then takes one scoring step
   ``beta += B^-1 U`` with ``B = sum_i D_i' V_i^-1 D_i`` and ``U = sum_i D_i' V_i^-1 e_i``.
   Convergence: a relative step ``|step| <= tol * (1 + |beta|)`` (Euclidean norms) and a
@@ -43,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.errors import ConvergenceError
+from analysis.shared.glm import fit_glm
 
 __all__ = ["ITERATION_LIMIT_NOTE", "LINKS", "ExchangeableGeeFit", "fit_exchangeable_gee"]
 
@@ -55,8 +57,8 @@ LINKS = ("identity", "log", "logit")
 #: The note a fit that reached the iteration limit carries (statsmodels' wording).
 ITERATION_LIMIT_NOTE = "Iteration limit reached prior to convergence"
 
-#: Iterations of the independence (GLM) fit that gives the starting values.
-_GLM_MAXITER = 100
+#: The GLM family (of :mod:`analysis.shared.glm`) whose fit starts each link's GEE.
+_GLM_FAMILY = {"identity": "gaussian", "log": "poisson", "logit": "binomial"}
 
 
 @dataclass(frozen=True)
@@ -157,22 +159,6 @@ def _vinv_one(values: FloatArray, sdev: FloatArray, alpha: float) -> FloatArray:
     scaled = values / sdev
     out: FloatArray = (scaled - c * scaled.sum()) / (1.0 - alpha) / sdev
     return out
-
-
-def _glm_start(y: FloatArray, X: FloatArray, offset: FloatArray, link: str) -> FloatArray:
-    """First IRLS step of the GLM from statsmodels' starting means (``(y + mean y) / 2``,
-    ``(y + 1/2) / 2`` for the logit); scoring with ``alpha = 0`` then finishes the GLM."""
-    mu0 = (y + 0.5) / 2.0 if link == "logit" else (y + y.mean()) / 2.0
-    if link == "identity":
-        eta0, var0 = mu0, np.ones_like(mu0)
-    elif link == "log":
-        eta0, var0 = np.log(mu0), mu0
-    else:
-        eta0, var0 = np.log(mu0 / (1.0 - mu0)), mu0 * (1.0 - mu0)
-    work = eta0 + (y - mu0) / var0 - offset
-    root = np.sqrt(var0)
-    beta: FloatArray = np.linalg.lstsq(X * root[:, None], work * root, rcond=None)[0]
-    return beta
 
 
 @dataclass(frozen=True)
@@ -290,13 +276,8 @@ def fit_exchangeable_gee(
         return _moments((y - mu) / np.sqrt(var), clusters)
 
     with np.errstate(all="ignore"):
-        beta = _glm_start(y, X, off, link)
-        for _ in range(_GLM_MAXITER):
-            st = state_at(beta, 0.0)
-            step = _solve(st.bread, st.score)
-            beta = beta + step
-            if not np.all(np.isfinite(beta)) or _small_step(step, beta, tol):
-                break
+        # the independence (GLM) fit is the start, by the same IRLS as every other GLM
+        beta = fit_glm(y, X, _GLM_FAMILY[link], offset=off).beta
 
         converged = False
         iterations = 0

@@ -24,10 +24,10 @@ __all__ = ["SapResults", "run_sap"]
 
 def __getattr__(name: str) -> Any:
     """``run_sap`` and ``SapResults`` on first use: the runner loads every model engine
-    (scipy.stats, statsmodels; seconds to import), which the code that only builds frames
+    (SciPy's optimisers, patsy: about a second to import), which the code that only builds frames
     or reads stored results (``rct analyse show``, the service module) should not pay for."""
     if name == "run_sap":
-        # lazy: loads scipy.stats, statsmodels (start-up time)
+        # lazy: loads the model engines (start-up time)
         from analysis.sap.runner import run_sap
 
         return run_sap

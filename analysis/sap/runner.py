@@ -52,7 +52,7 @@ __all__ = [
     "fit_errors",
 ]
 
-PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "patsy", "rct")
+PACKAGES = ("numpy", "scipy", "pandas", "patsy", "rct")
 
 
 def package_versions() -> dict[str, str]:

@@ -75,7 +75,6 @@ def software_versions() -> dict[str, str]:
         "numpy",
         "scipy",
         "pandas",
-        "statsmodels",
         "patsy",
         "sqlalchemy",
         "cryptography",

@@ -135,7 +135,7 @@ def test_a_run_is_stored_with_its_provenance_and_audited_in_the_same_transaction
         assert prov["protocol_fingerprint"] == SMALL.fingerprint()
         assert prov["allocation_commitment"] == commitment
         assert prov["data_snapshot_hash"] == snapshot == stored.snapshot_hash
-        assert set(prov["packages"]) >= {"numpy", "scipy", "pandas", "statsmodels", "rct"}
+        assert set(prov["packages"]) >= {"numpy", "scipy", "pandas", "patsy", "rct"}
         event = events[-1]
         assert event["action"] == "analysis.run" and event["entity"] == f"analysis/{stored.id}"
         assert event["payload"]["results_sha256"] == stored.results_sha256
