@@ -135,8 +135,16 @@ class GeneralizedEstimatingEquations:
         if len(names) != self.X.shape[1]:
             raise DataError(f"{len(names)} names for {self.X.shape[1]} columns of X")
         self.fixed_names = tuple(names)
-        if family_info(family).link == "logit" and np.any((self.y != 0) & (self.y != 1)):
+        link = family_info(family).link
+        if link == "logit" and np.any((self.y != 0) & (self.y != 1)):
             raise DataError(f"{family} GEE needs a 0/1 outcome")
+        if link == "log" and np.any(self.y < 0):
+            raise DataError(f"{family} GEE needs non-negative counts")
+        if link in ("log", "logit") and np.all(self.y == 0):
+            # the estimating equations have no solution: the intercept runs off to -inf
+            raise DataError(f"{family} GEE needs at least one event: every outcome is 0")
+        if link == "logit" and np.all(self.y == 1):
+            raise DataError(f"{family} GEE needs at least one non-event: every outcome is 1")
 
     @classmethod
     def from_formula(

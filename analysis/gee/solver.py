@@ -281,7 +281,7 @@ def fit_exchangeable_gee(
 
         converged = False
         iterations = 0
-        alpha_before = 0.0
+        alpha = alpha_before = 0.0
         while iterations < maxiter and not converged:
             iterations += 1
             alpha, _ = moments_at(beta)
@@ -294,6 +294,13 @@ def fit_exchangeable_gee(
             alpha_before = alpha
 
         if not np.all(np.isfinite(beta)):
+            last = alpha if np.isfinite(alpha) else alpha_before
+            if last > 0.999:  # V_i near singular: residuals alike within clusters
+                raise ConvergenceError(
+                    f"the GEE's working correlation reached 1 (alpha = {last:.6g}): "
+                    "the residuals hardly vary within clusters, so the exchangeable GEE "
+                    "cannot be fitted to these data"
+                )
             raise ConvergenceError("GEE did not produce finite estimates")
         alpha, phi = moments_at(beta)
         if not np.isfinite(alpha):

@@ -106,3 +106,31 @@ def test_binomial_gee_refuses_an_outcome_that_is_not_zero_or_one() -> None:
 
 def _fit_family(family: str) -> GeeResults:
     return fit_gee(COUNTS, "count ~ arm + post + treat", "borough", family=family)
+
+
+@pytest.mark.parametrize(
+    ("family", "values", "message"),
+    [
+        ("poisson", [0, 0, 0, 0], "every outcome is 0"),
+        ("poisson", [1, -2, 0, 3], "non-negative counts"),
+        ("binomial", [0, 0, 0, 0], "every outcome is 0"),
+        ("binomial", [1, 1, 1, 1], "every outcome is 1"),
+    ],
+)
+def test_an_outcome_the_equations_cannot_fit_is_refused_naming_it(
+    family: str, values: list[int], message: str
+) -> None:
+    y = np.tile(np.asarray(values, dtype=float), 3)
+    X = np.ones((12, 1))
+    with pytest.raises(DataError, match=message):
+        GeneralizedEstimatingEquations(y, X, np.repeat(np.arange(6), 2), family=family)
+
+
+def test_a_working_correlation_of_one_is_a_clear_convergence_error() -> None:
+    # a constant count with borough-level exposures: the Pearson residuals are the same
+    # within every borough, so alpha goes to 1 and V_i to a singular matrix
+    from analysis.errors import ConvergenceError
+
+    data = pd.read_csv(DATA / "sim_trial_counts.csv").assign(count=5)
+    with pytest.raises(ConvergenceError, match="working correlation reached 1"):
+        fit_gee(data, "count ~ arm + post + treat", "borough", exposure="population")
