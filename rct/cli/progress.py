@@ -9,6 +9,7 @@ error is not a terminal (pipes, CI, tests), so machine-readable output is never 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,24 @@ ProgressCallback = Callable[[int], None]
 
 def _no_progress(_steps: int) -> None:
     """The callback used when no bar is shown."""
+
+
+#: Size of the screen where the terminal reports none (a pseudo-terminal opened by a
+#: program, some editors' shells): at 0 x 0 tqdm hides the bar as off the screen and
+#: draws nothing at all.
+FALLBACK_SIZE = (80, 24)
+
+
+def _width() -> dict[str, Any]:
+    """tqdm's size options: follow the terminal's width while it reports a size, else
+    the fixed :data:`FALLBACK_SIZE`."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return {"ncols": FALLBACK_SIZE[0], "nrows": FALLBACK_SIZE[1]}
+    if size.columns > 0 and size.lines > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": size.columns or FALLBACK_SIZE[0], "nrows": size.lines or FALLBACK_SIZE[1]}
 
 
 def bar_wanted(as_json: bool = False) -> bool:
@@ -50,8 +69,8 @@ def progress_bar(total: int, label: str, *, as_json: bool = False) -> Iterator[P
         desc=label,
         unit="step",
         file=sys.stderr,
-        dynamic_ncols=True,
         bar_format=_FORMAT,
+        **_width(),
     ) as bar:
         yield bar.update
 
@@ -79,8 +98,8 @@ def progress_to_total(label: str, *, as_json: bool = False) -> Iterator[Callable
                     desc=label,
                     unit="row",
                     file=sys.stderr,
-                    dynamic_ncols=True,
                     bar_format=_FORMAT,
+                    **_width(),
                 )
             )
         bar = bars[0]

@@ -43,3 +43,39 @@ def test_no_bar_under_json_or_off_a_terminal(
     with progress.progress_to_total("Quiet too", as_json=tty) as step:
         step(3, 3)
     assert capsys.readouterr().err == ""
+
+
+PTY_PROBE = """
+from rct.cli.progress import progress_bar
+with progress_bar(3, "Simulating trials") as advance:
+    for _ in range(3):
+        advance(1)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_bar_is_drawn_at_a_terminal_that_reports_no_width() -> None:
+    # A pseudo-terminal opened by a program reports 0 x 0; tqdm then drew an empty line.
+    import os
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", PTY_PROBE], stderr=follower, stdout=subprocess.DEVNULL
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # EIO: the child side is closed and everything was read
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    assert "Simulating trials: 100%" in b"".join(chunks).decode(errors="replace")
