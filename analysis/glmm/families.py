@@ -202,10 +202,14 @@ def make_family(name: str, y: Array, trials: Array | None = None) -> Family:
 
 
 def check_outcome(family: str, y: Array, trials: Array | None) -> None:
-    """Refuse an outcome outside the count family's support: negative or non-integer
-    counts, or binomial successes beyond their number of trials."""
+    """Refuse an outcome outside the count family's support (negative or non-integer
+    counts, binomial successes beyond their number of trials) and one with no events at
+    all, whose fixed intercept has no finite estimate (glmer returns an arbitrary large
+    negative intercept with standard errors in the millions)."""
     if np.any(y < 0) or np.any(np.abs(y - np.round(y)) > 1e-9):
         raise DataError(f"{family} outcome must be non-negative integers")
+    if y.size and np.all(y == 0):
+        raise DataError(f"every {family} outcome is 0: there are no events to model")
     if family == "binomial":
         m = np.ones_like(y) if trials is None else trials
         if np.any(y > m):

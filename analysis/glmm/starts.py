@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from analysis.errors import ConvergenceError
+from analysis.errors import ConvergenceError, DataError
 from analysis.glmm.design import Design
 from analysis.glmm.families import Array, Family
 from analysis.glmm.likelihood import MarginalDeviance
@@ -39,8 +39,10 @@ def start_beta(design: Design, family: str, trials: Array | None) -> Array:
     coefficients give a start of zeros.
     """
     glm_family = "binomial" if family == "binomial" else "poisson"  # NB, OLRE: the Poisson GLM
-    fit = fit_glm(design.y, design.X, glm_family, offset=design.offset, trials=trials)
-    beta = fit.beta
+    try:
+        beta = fit_glm(design.y, design.X, glm_family, offset=design.offset, trials=trials).beta
+    except DataError:  # no events at all: the GLMM's own checks say what is wrong
+        return np.zeros(design.X.shape[1])
     return beta if np.all(np.isfinite(beta)) else np.zeros(design.X.shape[1])
 
 

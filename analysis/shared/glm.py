@@ -26,6 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from analysis.errors import DataError
+
 __all__ = ["GLM_FAMILIES", "GlmFit", "fit_glm"]
 
 FloatArray = NDArray[np.float64]
@@ -89,6 +91,9 @@ def fit_glm(
     ------
     ValueError
         For a family other than :data:`GLM_FAMILIES`.
+    DataError
+        When every count is 0 (or every binomial outcome 0, or equal to its trials): the
+        maximum likelihood estimate does not exist.
     """
     if family not in GLM_FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose from {GLM_FAMILIES}")
@@ -96,20 +101,24 @@ def fit_glm(
     X = np.asarray(X, dtype=np.float64)
     off = np.zeros_like(y) if offset is None else np.asarray(offset, dtype=np.float64)
     m = np.ones_like(y) if trials is None else np.asarray(trials, dtype=np.float64)
+    if family != "gaussian" and (np.all(y == 0) or (family == "binomial" and np.all(y == m))):
+        # the likelihood rises without bound as the intercept runs off to -inf (+inf)
+        which = "0" if np.all(y == 0) else "equal to its number of trials"
+        raise DataError(f"every outcome is {which}: a {family} GLM has no finite fit to such data")
     if family == "gaussian":
         beta = _solve(X, y - off, np.ones_like(y))
         mu = X @ beta + off
         return GlmFit(beta, mu, deviance(y, mu, family, m), True, 1)
     binomial = family == "binomial"
-    if binomial:
-        mu = m * (y + 0.5) / (m + 1.0)
-        eta = np.log(mu / (m - mu))
-    else:
-        mu = 0.5 * (y + y.mean())
-        eta = np.log(mu)
     beta = np.zeros(X.shape[1])
     old, dev, converged, it = np.inf, np.inf, False, 0
     with np.errstate(all="ignore"):
+        if binomial:
+            mu = m * (y + 0.5) / (m + 1.0)
+            eta = np.log(mu / (m - mu))
+        else:
+            mu = 0.5 * (y + y.mean())
+            eta = np.log(mu)
         while it < MAX_ITERATIONS:
             it += 1
             w = mu * (1.0 - mu / m) if binomial else mu

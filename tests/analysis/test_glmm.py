@@ -103,3 +103,10 @@ def test_estimates_do_not_depend_on_row_order_or_cluster_labels(seed: int) -> No
     other = _fit(shuffled, nagq=7)
     np.testing.assert_allclose(other.params, base.params, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(other.std_errors, base.std_errors, rtol=1e-5)
+
+
+def test_a_count_outcome_with_no_events_at_all_is_refused() -> None:
+    # glmer "fits" it with an arbitrary intercept and standard errors in the millions
+    data = pd.read_csv(DATA / "sim_trial_counts.csv").assign(count=0)
+    with pytest.raises(DataError, match="no events"):
+        fit_glmm(data, "count ~ arm + post + treat", "borough", exposure="population")

@@ -132,3 +132,41 @@ def test_the_analyses_that_fit_glms_do_not_import_statsmodels_or_scipy_stats() -
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("family", "y", "trials", "message"),
+    [
+        ("poisson", [0, 0, 0, 0], None, "every outcome is 0"),
+        ("binomial", [0, 0, 0, 0], None, "every outcome is 0"),
+        ("binomial", [2, 3, 1, 4], [2, 3, 1, 4], "equal to its number of trials"),
+    ],
+)
+def test_data_with_no_finite_fit_are_refused_naming_why(
+    family: str, y: list[float], trials: list[float] | None, message: str
+) -> None:
+    from analysis.errors import DataError
+
+    X = np.column_stack([np.ones(4), [0, 1, 0, 1]])
+    m = None if trials is None else np.asarray(trials, dtype=float)
+    with pytest.raises(DataError, match=message):
+        fit_glm(np.asarray(y, dtype=float), X, family, trials=m)
+
+
+@pytest.mark.parametrize("residual", ["ratio", "difference"])
+def test_cluster_level_analysis_of_a_follow_up_with_no_events_is_refused(residual: str) -> None:
+    from analysis.cluster_level import cluster_level_analysis
+    from analysis.errors import DataError
+
+    data = COUNTS.assign(count=np.where(COUNTS["post"] == 1, 0, COUNTS["count"]))
+    with pytest.raises(DataError):
+        cluster_level_analysis(
+            data,
+            "count",
+            "borough",
+            "arm",
+            "C(quarter)",
+            exposure="population",
+            post_indicator="post",
+            residual=residual,
+        )
