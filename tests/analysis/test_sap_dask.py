@@ -14,8 +14,9 @@ distributed = pytest.importorskip("distributed")
 def test_a_local_dask_cluster_gives_the_local_results() -> None:
     plan = plan_for()
     local = run_simulations(plan, 3, workers=1)
+    # dashboard on a free port: None still asked for 8787 and warned when it was taken
     with distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
     ) as cluster:
         steps: list[int] = []
         remote = run_simulations(
