@@ -30,6 +30,8 @@ import pandas as pd
 from analysis.errors import DataError
 from analysis.families import family_info
 from protocols import Analysis, Protocol, Quarter
+from protocols.model import Unit
+from protocols.quarters import QuarterError
 
 __all__ = ["AnalysisFrame", "build_frame", "RATE_PER"]
 
@@ -70,13 +72,32 @@ def build_frame(
             f"arms must cover exactly the protocol's units; unknown or missing: "
             f"{unknown or sorted(set(units) - set(arms))}"
         )
+    codes = {a.code for a in protocol.arms}
+    strange = sorted(f"{u}: {a!r}" for u, a in arms.items() if a not in codes)
+    if strange:
+        # a code that is no arm of the protocol was silently counted as control
+        raise DataError(
+            f"arms must be the protocol's arm codes ({', '.join(sorted(codes))}); found "
+            f"{'; '.join(strange)}"
+        )
     sched = protocol.schedule
     indicator = protocol.indicator(analysis.outcome)
     denominator = indicator.denominator or analysis.offset
     rows = values.loc[values["indicator"] == analysis.outcome, ["unit", "period", "value"]]
+    _check_values(analysis, indicator.type, rows)
     # Quarters and their phases are looked up once per distinct period, not once per row:
     # power simulations build thousands of frames.
-    quarter = {p: Quarter.parse(p) for p in pd.unique(rows["period"])}
+    foreign = sorted(set(rows["unit"].astype(str)) - set(units))
+    if foreign:
+        # they raised a KeyError deep in the frame building (a traceback)
+        raise DataError(
+            f"analysis {analysis.name}: values of {analysis.outcome} for units that are not "
+            f"in the protocol: {', '.join(foreign[:5])}"
+        )
+    try:
+        quarter = {p: Quarter.parse(p) for p in pd.unique(rows["period"])}
+    except (QuarterError, TypeError, AttributeError) as exc:
+        raise DataError(f"analysis {analysis.name}: {exc}") from exc
     phase = {p: sched.phase(q) for p, q in quarter.items()}
     row_phase = np.array([phase[p] for p in rows["period"]], dtype=object)
     rows = rows[(row_phase == "baseline") | (row_phase == "follow_up")]
@@ -118,10 +139,10 @@ def build_frame(
         columns[name] = [per_unit[j] for j in which]
     offset = None
     if denominator:
-        denom = np.array([float(units[u].covariates[denominator]) for u in distinct])[which]
+        denom = np.array([_size(units[u], denominator) for u in distinct])[which]
         columns["rate"] = y / denom * RATE_PER
         if analysis.offset:
-            exposure = np.array([float(units[u].covariates[analysis.offset]) for u in distinct])
+            exposure = np.array([_size(units[u], analysis.offset) for u in distinct])
             columns["offset"] = np.log(exposure[which])
             offset = "offset"
     if "baseline" in analysis.fixed:
@@ -138,6 +159,63 @@ def build_frame(
         missing,
         tuple(str(u) for u in distinct),
     )
+
+
+def _size(unit: Unit, name: str) -> float:
+    """Unit ``unit``'s denominator or exposure covariate ``name``: a positive finite number.
+
+    A missing one raised a ``KeyError``, a text one a ``ValueError``, a negative one a
+    ``math domain error`` in the baseline log rate, and 0 gave infinite rates and offsets
+    that the fits turned into ``ZeroDivisionError`` or an SVD failure (found by
+    tests/analysis/test_sap_hostile.py): each is refused here, by name.
+    """
+    value = unit.covariates.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DataError(f"unit {unit.id} has no numeric {name} (found {value!r})")
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"unit {unit.id}'s {name} is {value!r}: it must be a positive number")
+    return float(value)
+
+
+def _check_values(analysis: Analysis, kind: str, rows: pd.DataFrame) -> None:
+    """Refuse outcome values no return could hold, naming them, before any model sees them.
+
+    The capture layer refuses such returns, but ``run_sap`` is also called on frames built
+    elsewhere: an infinite value made the randomisation test's root finder fail with a
+    scipy ``ValueError`` (a traceback), a duplicated unit-quarter row was silently counted
+    twice as if it were a second observation, and negative or fractional counts went
+    through the cluster-level and randomisation analyses as if they were counts (found by
+    tests/analysis/test_sap_hostile.py).
+    """
+    where = rows["unit"].astype(str) + " " + rows["period"].astype(str)
+    dup = where.duplicated(keep=False).to_numpy()
+    if dup.any():
+        repeated = ", ".join(sorted(set(where[dup]))[:3])
+        raise DataError(
+            f"analysis {analysis.name}: {analysis.outcome} has more than one row for "
+            f"{repeated}: each unit and quarter needs exactly one value"
+        )
+    try:
+        y = pd.to_numeric(rows["value"], errors="raise").to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"analysis {analysis.name}: {analysis.outcome} has values that are not numbers"
+        ) from exc
+    observed = ~np.isnan(y)
+    bad = observed & ~np.isfinite(y)
+    if bad.any():
+        first = ", ".join(where[bad][:3])
+        raise DataError(
+            f"analysis {analysis.name}: {analysis.outcome} has infinite values at {first}"
+        )
+    if kind == "count":
+        bad = observed & ((y < 0) | (y != np.floor(y)))
+        if bad.any():
+            first = ", ".join(f"{w} ({v:g})" for w, v in zip(where[bad][:3], y[bad][:3]))
+            raise DataError(
+                f"analysis {analysis.name}: {analysis.outcome} is a count, but has negative "
+                f"or fractional values at {first}"
+            )
 
 
 def _need_follow_up_in_both_arms(
@@ -160,8 +238,8 @@ def _need_follow_up_in_both_arms(
 
 def _baseline_log_rate(
     baseline_rows: pd.DataFrame,
-    units: Mapping[str, object],
-    denominator: str,
+    units: Mapping[str, Unit],
+    denominator: str | None,
     unit_col: np.ndarray,
 ) -> np.ndarray:
     obs = baseline_rows.dropna(subset=["value"])
@@ -170,7 +248,7 @@ def _baseline_log_rate(
         vals = obs.loc[obs["unit"] == u, "value"].astype(float)
         if vals.empty:
             raise DataError(f"unit {u} has no baseline values: the 'baseline' term needs them")
-        denom = float(units[u].covariates[denominator]) if denominator else 1.0  # type: ignore[attr-defined]
+        denom = _size(units[u], denominator) if denominator else 1.0
         total = float(vals.sum())
         out[u] = math.log(max(total, 0.5) / (len(vals) * denom) * RATE_PER)
     return np.array([out[u] for u in unit_col])
