@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from analysis.errors import DataError
 from analysis.families import family_info
 from analysis.sap.dataset import AnalysisFrame, build_frame
 from analysis.sap.methods import (
@@ -302,6 +303,33 @@ def _run_forked(
     return results
 
 
+def _check_run(protocol: Protocol, arms: Mapping[str, str]) -> None:
+    """Refuse, as a whole, a run whose inputs no real trial could give (DataError).
+
+    * Arms with other sizes than the protocol allocates (1 intervention borough of 7
+      where the protocol allocates 3): not the revealed allocation, whatever the data.
+      Each method then ran on it (the GEE failing with "Singular matrix").
+    * A protocol with no canonical form (a NaN covariate): the results record its
+      fingerprint, which raised ``CanonicalFormError`` after every fit had run.
+
+    Found by tests/analysis/test_sap_hostile.py.
+    """
+    sizes = dict(protocol.allocation.arm_sizes)
+    if sizes and set(arms) == {u.id for u in protocol.units}:
+        given = {code: sum(1 for a in arms.values() if a == code) for code in sizes}
+        if given != sizes and set(arms.values()) <= set(sizes):
+            wanted = ", ".join(f"{n} {code}" for code, n in sorted(sizes.items()))
+            found = ", ".join(f"{n} {code}" for code, n in sorted(given.items()))
+            raise DataError(
+                f"the arms give {found} units, but the protocol allocates {wanted}: this is "
+                "not the trial's allocation"
+            )
+    try:
+        protocol.fingerprint()
+    except ValueError as exc:  # CanonicalFormError: NaN, infinity, a set, ...
+        raise DataError(f"the protocol cannot be fingerprinted: {exc}") from exc
+
+
 def run_sap(
     protocol: Protocol,
     values: pd.DataFrame,
@@ -357,6 +385,7 @@ def run_sap(
     -------
     SapResults
     """
+    _check_run(protocol, arms)
     ctx = MethodContext(
         arms=dict(arms),
         intervention_arm=protocol.allocation.intervention_arm,
