@@ -41,7 +41,12 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from analysis.coded_warnings import CodedWarning
-from analysis.errors import AnalysisError, DataError, ModelSpecificationError
+from analysis.errors import (
+    AnalysisError,
+    ConvergenceError,
+    DataError,
+    ModelSpecificationError,
+)
 from analysis.families import FamilyInfo, family_info
 from analysis.sap.dataset import AnalysisFrame
 from analysis.sap.results import MethodResult
@@ -143,6 +148,7 @@ def _from_fit(
     b = float(fit.params[term])
     lo, hi = float(ci.loc[term, "lower"]), float(ci.loc[term, "upper"])
     df = float(fit.df[term])
+    _need_finite_fit(method, fit, term, b, lo, hi, df, log_scale=scale != "identity")
     return MethodResult(
         method=method,
         ok=True,
@@ -168,6 +174,63 @@ def _from_fit(
             **details,
         },
     )
+
+
+#: A coefficient beyond this (log scale: a ratio beyond e^300) is not an estimate but an
+#: optimiser running off towards an infinite one.
+_DEGENERATE_COEFFICIENT = 300.0
+
+
+def _need_finite_fit(
+    method: str,
+    fit: FitResults,
+    term: str,
+    b: float,
+    lo: float,
+    hi: float,
+    df: float,
+    *,
+    log_scale: bool,
+) -> None:
+    """Refuse to report a fit whose effect has no finite estimate, standard error,
+    interval, statistic or p-value (:class:`~analysis.errors.ConvergenceError`).
+
+    Degenerate data (no events in one arm's follow-up or in every baseline quarter, an
+    outcome that does not vary within clusters) drive a model to an estimate at the edge
+    of its space: the engines then returned an estimate with a NaN or zero standard error
+    and NaN interval (the negative-binomial GLMM, the LMM on a within-cluster constant
+    outcome, the GEE with one non-zero count), which the results stored as an ordinary
+    "ok" method, or an interval too wide for ``exp`` (an ``OverflowError`` reported as
+    "math range error"). Found by tests/analysis/test_sap_hostile.py.
+    """
+    se = float(fit.std_errors[term])
+    numbers = {
+        "estimate": b,
+        "standard error": se,
+        "confidence interval": lo + hi,
+        "test statistic": float(fit.tstats[term]),
+        "p-value": float(fit.pvalues[term]),
+    }
+    lacking = [name for name, v in numbers.items() if not math.isfinite(v)]
+    if math.isfinite(se) and se <= 0:
+        lacking.append("positive standard error")
+    if math.isnan(df) or df <= 0:
+        lacking.append("degrees of freedom")
+    if lacking:
+        raise ConvergenceError(
+            f"the {method} fit of {term} has no finite {', '.join(lacking)}: the model is "
+            "degenerate on these data (e.g. no events in an arm or in some quarters, or an "
+            "outcome that does not vary within clusters)"
+        )
+    # on the log scale only: a mean difference (identity link) has the outcome's own units
+    if log_scale and max(abs(b), abs(lo), abs(hi)) > _DEGENERATE_COEFFICIENT:
+        raise ConvergenceError(
+            f"the {method} fit of {term} ran off to an infinite estimate or interval "
+            f"({b:.3g}, interval {lo:.3g} to {hi:.3g}): the data cannot bound the effect "
+            "(e.g. no events in one arm's follow-up)"
+        )
+    if not 0.0 <= float(fit.pvalues[term]) <= 1.0:
+        raise ConvergenceError(f"the {method} fit of {term} gave a p-value outside [0, 1]")
 
 
 def random_terms(random: Sequence[str]) -> tuple[str, ...]:
