@@ -12,6 +12,7 @@ DDFM=BW, :mod:`analysis.shared.dof`), ``"residual"`` (``n - p``) or ``"normal"``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -21,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from analysis.coded_warnings import CodedWarning
 from analysis.lmm.design import MixedDesign, design_from_arrays, design_from_formula
-from analysis.lmm.errors import FitOptionError
+from analysis.lmm.errors import DesignError, FitOptionError
 from analysis.lmm.inference import kenward_roger, satterthwaite
 from analysis.lmm.likelihood import deviance_and_gradient, evaluate, profiled_deviance
 from analysis.lmm.optimize import ThetaOptimum, minimise_theta
@@ -235,12 +236,19 @@ class LinearMixedModel:
                 "Kenward-Roger inference is only defined for REML fits; use method='reml'"
             )
         d = self.design
+        _need_residual_variation(d)
         lower = d.covariance.lower_bounds
         theta0 = d.covariance.theta_start if start is None else np.asarray(start, dtype=float)
         opt = minimise_theta(
             lambda t: deviance_and_gradient(d, t, reml=reml), lower, theta0, d.lambda_basis
         )
         fitted = _Fitted(d, opt, reml)
+        if not (math.isfinite(fitted.sigma2) and fitted.sigma2 > 0):
+            raise DesignError(
+                f"the fit's residual variance is {fitted.sigma2:.3g}, not positive: the "
+                "outcome is on a scale (or fitted so closely) that the linear mixed model "
+                "cannot estimate its variance"
+            )
         df, cov, extra_inf, warns = DF_METHODS[df_method](d, fitted)
         names = list(d.fixed_names)
         table = d.covariance.variance_components(fitted.theta, float(np.sqrt(fitted.sigma2)))
@@ -290,6 +298,38 @@ class LinearMixedModel:
             tau2 = float(f.re_cov[0, 0])
             extra["icc"] = tau2 / (tau2 + f.sigma2)
         return extra
+
+
+def _need_residual_variation(d: MixedDesign) -> None:
+    """Refuse an outcome that the fixed terms and the clusters' own means fit exactly.
+
+    Then the residual variance is 0 at the optimum: the REML criterion divides by it (a
+    ``ZeroDivisionError`` for a constant outcome), Kenward-Roger's SVD fails, and an outcome
+    constant within each cluster (a count identical in every quarter, divided by the
+    cluster's population) left the optimiser stopped short with a made-up residual variance
+    and an ordinary-looking interval around an effect of exactly 0. Found by
+    tests/analysis/test_sap_hostile.py. Only when every cluster has a random intercept
+    (the structures the SAP fits); a structure without one leaves the check to the fit.
+    """
+    if "(Intercept)" not in d.random_names:
+        return
+    y = d.y
+    centred = y - y.mean()
+    tss = float(centred @ centred)
+    dummies = np.zeros((d.nobs, d.ngroups))
+    dummies[np.arange(d.nobs), d.codes] = 1.0
+    design = np.hstack([d.X, dummies])
+    rss = 0.0
+    if tss > 0:
+        fit, *_ = np.linalg.lstsq(design, y, rcond=None)
+        resid = y - design @ fit
+        rss = float(resid @ resid)
+    if rss <= 1e-20 * tss:
+        raise DesignError(
+            "the outcome does not vary within clusters beyond what the fixed terms explain "
+            "(it is constant, or constant within each cluster): a linear mixed model has no "
+            "residual variance to estimate"
+        )
 
 
 def _reml(method: str) -> bool:
