@@ -20,6 +20,7 @@ With seven clusters the simplest valid analysis works on one number per cluster:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -162,6 +163,13 @@ def cluster_level_analysis(
     if dfree < 1:
         raise DataError(
             f"{ngroups} clusters leave no degrees of freedom after {q} cluster-level covariates"
+        )
+    if not (math.isfinite(se) and se > 0):
+        # every cluster's residual equal within each arm (identical counts everywhere):
+        # the t statistic divided by zero (found by tests/analysis/test_sap_hostile.py)
+        raise DataError(
+            "the cluster residuals do not vary within either arm, so the t-test has no "
+            "variance to estimate (are the values identical in every cluster?)"
         )
     extra: dict[str, Any] = {
         "cluster_residuals": dict(zip(labels, (float(v) for v in resid))),

@@ -61,6 +61,11 @@ def icc_anova(data: pd.DataFrame, outcome: str, group: str, *, level: float = 0.
     ssb = float(np.sum((means - y.mean()) ** 2))
     ssw = float(np.sum((y - means) ** 2))
     msb, msw = ssb / (G - 1), ssw / (N - G)
+    if not msw > 0:
+        # F = msb / msw divided by zero (found by tests/analysis/test_sap_hostile.py)
+        raise DataError(
+            f"{outcome} does not vary within clusters: the ANOVA ICC and its interval are undefined"
+        )
     n0 = (N - np.sum(sizes**2) / N) / (G - 1)
     icc = (msb - msw) / (msb + (n0 - 1) * msw)
     F = msb / msw

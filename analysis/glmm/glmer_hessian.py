@@ -181,7 +181,9 @@ class GlmerLaplaceDevfun:
             weights = w
             eta = off + re.predictor(theta, uc, v)
             pdev = self._pdev(eta, uc, v)
-            if abs((oldpdev - pdev) / pdev) < self.tol:
+            # relative change, written without dividing by pdev: a saturated fit (every
+            # count equal, follow-up only) has pdev == 0 and divided by zero
+            if abs(oldpdev - pdev) < self.tol * abs(pdev) or pdev == oldpdev:
                 return PirlsState(eta, uc, v, weights, ldl2, it + 1)
             if pdev > oldpdev:  # step halving towards the previous delu, L not refactored
                 for _ in range(10):
@@ -238,7 +240,9 @@ class GlmerLaplaceDevfun:
             ldl2 = np.log(schur).sum(axis=1)
             new_eta = off + t * new_uc[:, g]
             pdev = pdev_of(new_eta, new_uc)
-            done = active & (np.abs((oldpdev - pdev) / pdev) < self.tol)
+            # as in pirls: no division, so a saturated fit (pdev == 0) converges
+            change = np.abs(oldpdev - pdev)
+            done = active & ((change < self.tol * np.abs(pdev)) | (pdev == oldpdev))
             if done.any():
                 nll = fam.neg2_loglik(new_eta[done]).sum(axis=1)
                 value[done] = ldl2[done] + (new_uc[done] ** 2).sum(axis=1) + nll
