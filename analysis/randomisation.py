@@ -26,6 +26,7 @@ when the test of that shifted null is not rejected at ``1 - level``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -186,12 +187,21 @@ def randomisation_test(
         return k / len(t), k, t_obs, r
 
     p0, k0, t0, r0 = pvalue(0.0)
+    if not (np.all(np.isfinite(r0)) and math.isfinite(t0)):
+        # a NaN statistic counted no scheme as extreme: p = 0 reported as "significant"
+        raise DataError(
+            "the cluster residuals of the null model are not finite numbers, so no "
+            "randomisation statistic can be computed from these data"
+        )
     warns: list[CodedWarning] = []
     alpha = 1 - level
     estimate = float("nan")
     lo, hi = -np.inf, np.inf
     if ci:
-        estimate = _zero_of_statistic(lambda d: pvalue(d)[2])
+        # a Gaussian effect is on the outcome's own scale: search as far as the interval
+        # does (the fixed +-64 failed to bracket an effect of -3e6 on rates of 1e7)
+        reach = 5.0 if family != "gaussian" else max(5.0, 10.0 * float(np.std(design.y)))
+        estimate = _zero_of_statistic(lambda d: pvalue(d)[2], reach)
         # beyond a rate/odds ratio of e^20 (or 100 outcome SDs) an effect is treated as unbounded
         span = 20.0 if family != "gaussian" else 100.0 * float(np.std(design.y) + 1e-12)
         lo, hi = _invert(lambda d: pvalue(d)[0], estimate, alpha, span)
