@@ -49,7 +49,16 @@ def format_p(p: float | None) -> str:
 
 
 def format_effect(m: MethodResult) -> str:
-    """``0.667 (CI 0.512 to 0.869)``: a method's effect on the natural scale."""
+    """``0.667 (CI 0.512 to 0.869)``: a method's effect on the natural scale.
+
+    A method without an estimate (a randomisation test run without test inversion stores
+    its estimate and interval as ``null``) reads ``not estimated``: it was rendered
+    "unbounded (CI unbounded to unbounded)", as if the data could not bound the effect
+    (found by tests/analysis/test_sap_hostile.py). Every estimate a method reports is
+    finite, so a missing one is never an unbounded one.
+    """
+    if m.effect is None or not math.isfinite(m.effect):
+        return "not estimated (p-value only)"
     return f"{_num(m.effect)} (CI {_num(m.effect_ci[0])} to {_num(m.effect_ci[1])})"
 
 
