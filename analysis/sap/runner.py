@@ -303,7 +303,7 @@ def _run_forked(
     return results
 
 
-def _check_run(protocol: Protocol, arms: Mapping[str, str]) -> None:
+def _check_run(protocol: Protocol, arms: Mapping[str, str], level: float) -> None:
     """Refuse, as a whole, a run whose inputs no real trial could give (DataError).
 
     * Arms with other sizes than the protocol allocates (1 intervention borough of 7
@@ -312,8 +312,14 @@ def _check_run(protocol: Protocol, arms: Mapping[str, str]) -> None:
     * A protocol with no canonical form (a NaN covariate): the results record its
       fingerprint, which raised ``CanonicalFormError`` after every fit had run.
 
+    * A confidence level outside (0, 1): the methods' intervals came out NaN (each method
+      then reported "no finite confidence interval"), the ANOVA ICC stored an interval
+      that misses its estimate, and a NaN level raised a ``TypeError``.
+
     Found by tests/analysis/test_sap_hostile.py.
     """
+    if not (isinstance(level, int | float) and 0.0 < level < 1.0):
+        raise DataError(f"the confidence level must be between 0 and 1, not {level!r}")
     sizes = dict(protocol.allocation.arm_sizes)
     if sizes and set(arms) == {u.id for u in protocol.units}:
         given = {code: sum(1 for a in arms.values() if a == code) for code in sizes}
@@ -385,7 +391,7 @@ def run_sap(
     -------
     SapResults
     """
-    _check_run(protocol, arms)
+    _check_run(protocol, arms, level)
     ctx = MethodContext(
         arms=dict(arms),
         intervention_arm=protocol.allocation.intervention_arm,

@@ -26,6 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analysis.errors import DataError
+from analysis.sap.runner import run_sap
 from analysis.sap.simulate import simulate_values
 from protocols import Protocol
 from tests.analysis.sap_hostile import (
@@ -320,6 +322,12 @@ def test_a_randomisation_test_without_inversion_is_summarised_as_not_estimated()
     line = next(x for x in md.splitlines() if "- Supportive - randomisation" in x)
     assert "rate ratio not estimated (p-value only), p = " in line
     assert "unbounded" not in line
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5, float("nan")])
+def test_a_confidence_level_outside_0_1_is_refused(level: float) -> None:
+    with pytest.raises(DataError, match="confidence level must be between 0 and 1"):
+        run_sap(NO_NB, VALUES, ARMS, SPACE, UNITS, level=level)
 
 
 # ------------------------------------------------------------------ mixed mutations
