@@ -167,7 +167,22 @@ def randomisation_test(
     labels = list(design.group_labels)
     order = labels if units is None else [str(u) for u in units]
     if sorted(order) != labels:
-        raise RandomisationSpaceError("units do not match the clusters in the data")
+        # name them: "units do not match" left a statistician to guess that a borough with
+        # no values at all cannot take part in a test over the whole scheme space
+        absent = sorted(set(order) - set(labels))
+        extra = sorted(set(labels) - set(order))
+        detail = "; ".join(
+            text
+            for text in (
+                f"no data for {', '.join(absent)}" if absent else "",
+                f"data for units outside the scheme space: {', '.join(extra)}" if extra else "",
+            )
+            if text
+        )
+        raise RandomisationSpaceError(
+            "units do not match the clusters in the data"
+            + (f" ({detail}): the test needs every unit of the scheme space" if detail else "")
+        )
     S = np.asarray(schemes)
     a = np.asarray(actual)
     _check_space(S, a, len(order))
