@@ -14,6 +14,7 @@ sum_k gamma_k G_k``, and the expected-information form of the bias correction is
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,16 @@ def satterthwaite(
     """Satterthwaite df for every coefficient, as ``lmerTest::contest1D`` computes them."""
     varpar = np.append(np.asarray(theta, dtype=float), sigma)
     hess = richardson_hessian(lambda v: deviance_varpar(design, v, reml=reml), varpar)
-    evals, evecs = np.linalg.eigh(hess)
+    # The Hessian in sigma / sigma-hat, not sigma: its sigma entries scale as 1 / sigma^2,
+    # so on an outcome of large scale (rates of 1e7) they fell below the absolute
+    # eigenvalue tolerance, were dropped as "singular", and the df (and p-value) changed
+    # with the outcome's units, silently (found by tests/analysis/test_sap_hostile.py). The
+    # thetas are already scale free. Where every eigenvalue passes, as on ordinary data,
+    # the inverse is the same as lmerTest's.
+    unit = np.ones_like(varpar)
+    if sigma > 0 and math.isfinite(sigma):
+        unit[-1] = sigma
+    evals, evecs = np.linalg.eigh(hess * np.outer(unit, unit))
     tol = 1e-8
     warns: list[CodedWarning] = []
     if np.any(evals < -tol):
@@ -67,7 +77,7 @@ def satterthwaite(
         )
     pos = evals > tol
     h_inv = (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
-    vcov_varpar = 2.0 * h_inv
+    vcov_varpar = 2.0 * h_inv * np.outer(unit, unit)
     jac = richardson_jacobian(lambda v: covbeta_varpar(design, v), varpar)
     p = vcov_beta.shape[0]
     df = np.empty(p)
