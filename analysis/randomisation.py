@@ -273,7 +273,11 @@ def _invert(
         if outside is None:
             limits.append(direction * np.inf)
             continue
-        while abs(outside - inside) > tol:
+        # at least a few float steps apart: on an outcome of scale 1e13 two neighbouring
+        # doubles are more than ``tol`` apart, the midpoint equalled an end and the loop
+        # never ended (found by tests/analysis/test_sap_hostile.py)
+        close = max(tol, 4.0 * float(np.spacing(max(abs(inside), abs(outside)))))
+        while abs(outside - inside) > close:
             mid = 0.5 * (inside + outside)
             if f(mid) > alpha:
                 inside = mid
