@@ -324,6 +324,38 @@ def test_a_randomisation_test_without_inversion_is_summarised_as_not_estimated()
     assert "unbounded" not in line
 
 
+@pytest.mark.parametrize("factor", [1e9 / 300, 1e15 / 300])
+def test_huge_counts_give_the_answers_of_ordinary_ones_in_other_units(factor: float) -> None:
+    """Counts multiplied by ``factor`` (about 1e9 and 1e15 per quarter): the rate
+    analyses' mean differences and intervals scale by the factor, their df and p-values do
+    not, and the cluster-level and randomisation ratios do not change at all. Before:
+    Satterthwaite's df and p changed with the units (0.0009 -> 0.0004), the cluster-level
+    mean difference came out 3% off at 1e15, and the randomisation interval's bisection
+    never ended there."""
+    base = judge(NO_NB, VALUES, ARMS, SPACE, UNITS, randomisation_ci=True).results
+    start = time.perf_counter()
+    verdict = judge(NO_NB, scale(VALUES, _w(), factor), ARMS, SPACE, UNITS, randomisation_ci=True)
+    assert time.perf_counter() - start < 60
+    assert verdict.problems == [] and verdict.results is not None and base is not None
+    big = {(a.name, m.method): m for a in verdict.results.analyses for m in a.methods}
+    for a in base.analyses:
+        for m in a.methods:
+            if not m.ok or a.name not in (LMM, PRIMARY):
+                continue
+            other = big[(a.name, m.method)]
+            k = factor if a.name == LMM else 1.0
+            assert other.ok, (a.name, m.method, other.error)
+            if a.name == PRIMARY and m.method not in ("cluster-level", "randomisation"):
+                continue  # the mixed models weigh the counts: more counts, other weights
+            # counts are rounded after scaling: agreement to about 1e-9 relative, at best
+            assert other.coefficient == pytest.approx(k * m.coefficient, rel=1e-6)
+            for got, want in zip(other.coefficient_ci, m.coefficient_ci, strict=True):
+                assert got == pytest.approx(k * want, rel=1e-5)
+            assert other.pvalue == pytest.approx(m.pvalue, rel=1e-5)
+            if m.df is not None:
+                assert other.df == pytest.approx(m.df, rel=1e-5)
+
+
 @pytest.mark.parametrize("level", [0.0, 1.0, 1.5, float("nan")])
 def test_a_confidence_level_outside_0_1_is_refused(level: float) -> None:
     with pytest.raises(DataError, match="confidence level must be between 0 and 1"):
