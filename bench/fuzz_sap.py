@@ -20,6 +20,7 @@ Run from the repository root: ``python bench/fuzz_sap.py [--examples 500] [--sec
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import traceback
@@ -37,12 +38,25 @@ from tests.analysis.test_sap_hostile import PROTOCOL, SIMULATED, hostile_values 
 from tests.analysis.test_sap_runner import ARMS, SPACE, UNITS  # noqa: E402
 
 
+class Hung(Exception):
+    """A run over three times ``--slow``."""
+
+
+def _hung(signum: int, frame: object) -> None:
+    raise Hung("the run did not finish")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=500)
     ap.add_argument("--seconds", type=float, default=0, help="stop after this long (0: no limit)")
     ap.add_argument("--slow", type=float, default=60.0, help="a run longer than this is a bug")
     ap.add_argument("--every", type=int, default=25, help="print the tally every N runs")
+    ap.add_argument(
+        "--huge",
+        action="store_true",
+        help="also scale counts to about 1e9 and 1e15 (slow: the negative-binomial fit)",
+    )
     args = ap.parse_args()
     tally: Counter[str] = Counter()
     bugs: list[str] = []
@@ -51,6 +65,8 @@ def main() -> int:
     started = time.perf_counter()
     longest = 0.0
 
+    factors = (1e3, 1e4, 1e9 / 300, 1e15 / 300) if args.huge else (1e3, 1e4)
+
     @settings(
         max_examples=args.examples,
         deadline=None,
@@ -58,19 +74,24 @@ def main() -> int:
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(hostile_values(), st.booleans(), st.booleans())
+    @given(hostile_values(factors), st.booleans(), st.booleans())
     def run(values: pd.DataFrame, icc: bool, randomisation_ci: bool) -> None:
         nonlocal longest
         if args.seconds and time.perf_counter() - started > args.seconds:
             return
         t0 = time.perf_counter()
+        # a run that hangs is stopped at 3 x --slow and counted as a bug
+        signal.signal(signal.SIGALRM, _hung)
+        signal.alarm(int(3 * args.slow))
         try:
             verdict = judge(
                 PROTOCOL, values, ARMS, SPACE, UNITS, icc=icc, randomisation_ci=randomisation_ci
             )
         except Exception:  # every exception that is not a refusal is a bug
+            signal.alarm(0)
             kind, detail = "bug", traceback.format_exc(limit=-3)
         else:
+            signal.alarm(0)
             took = time.perf_counter() - t0
             if verdict.problems:
                 kind, detail = "bug", "; ".join(verdict.problems)

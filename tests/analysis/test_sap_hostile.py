@@ -365,8 +365,11 @@ def test_a_confidence_level_outside_0_1_is_refused(level: float) -> None:
 # ------------------------------------------------------------------ mixed mutations
 
 
-def _mutation(draw: st.DrawFn, values: pd.DataFrame) -> pd.DataFrame:
-    """One hostile change to ``values`` (the outcome's rows only)."""
+def _mutation(
+    draw: st.DrawFn, values: pd.DataFrame, factors: tuple[float, ...] = (1e3, 1e4)
+) -> pd.DataFrame:
+    """One hostile change to ``values`` (the outcome's rows only); ``huge`` multiplies
+    counts by one of ``factors``."""
     unit = draw(st.sampled_from(UNITS))
     scope = draw(
         st.sampled_from(
@@ -397,7 +400,7 @@ def _mutation(draw: st.DrawFn, values: pd.DataFrame) -> pd.DataFrame:
     if kind == "constant":
         return set_value(values, rows, float(draw(st.sampled_from([1, 5, 1000]))))
     if kind == "huge":
-        return scale(values, rows, draw(st.sampled_from([1e3, 1e4])))
+        return scale(values, rows, draw(st.sampled_from(factors)))
     if kind == "single":
         return single_non_zero(values, rows, float(draw(st.integers(1, 50))))
     if kind == "duplicate":
@@ -412,10 +415,12 @@ SIMULATED = {seed: simulate_values(PROTOCOL, ARMS, seed=seed) for seed in (1, 2)
 
 
 @st.composite
-def hostile_values(draw: st.DrawFn) -> pd.DataFrame:
+def hostile_values(draw: st.DrawFn, factors: tuple[float, ...] = (1e3, 1e4)) -> pd.DataFrame:
+    """Simulated trial data with one to three hostile mutations (counts scaled by at most
+    1e4 by default: the negative-binomial fit takes seconds on counts of 1e9)."""
     values = SIMULATED[draw(st.sampled_from(sorted(SIMULATED)))]
     for _ in range(draw(st.integers(1, 3))):
-        values = _mutation(draw, values)
+        values = _mutation(draw, values, factors)
     return values
 
 
