@@ -37,6 +37,10 @@ __all__ = ["cluster_level_analysis", "cluster_arms"]
 _FAMILIES = GLM_FAMILIES
 
 
+#: Residuals spread less than this (relative to the outcome's scale) are rounding noise.
+_NO_SPREAD = 1e-10
+
+
 def cluster_arms(data: pd.DataFrame, group: str, arm: str) -> pd.Series:
     """The arm (0/1) of each cluster, indexed by sorted cluster label; refuses mixed arms."""
     for col in (group, arm):
@@ -164,9 +168,12 @@ def cluster_level_analysis(
         raise DataError(
             f"{ngroups} clusters leave no degrees of freedom after {q} cluster-level covariates"
         )
-    if not (math.isfinite(se) and se > 0):
+    # ratio residuals are on the log scale; difference residuals in the outcome's units
+    unit = 1.0 if residual == "ratio" else float(np.sqrt(np.mean(design.y**2)))
+    if not (math.isfinite(se) and se > _NO_SPREAD * max(unit, 1e-300)):
         # every cluster's residual equal within each arm (identical counts everywhere):
-        # the t statistic divided by zero (found by tests/analysis/test_sap_hostile.py)
+        # the t statistic divided by zero, or by rounding noise of 1e-15 and reported an
+        # ordinary-looking p-value (found by tests/analysis/test_sap_hostile.py)
         raise DataError(
             "the cluster residuals do not vary within either arm, so the t-test has no "
             "variance to estimate (are the values identical in every cluster?)"
