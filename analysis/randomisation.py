@@ -208,6 +208,14 @@ def randomisation_test(
             "the cluster residuals of the null model are not finite numbers, so no "
             "randomisation statistic can be computed from these data"
         )
+    unit = 1.0 if residual == "ratio" else float(np.sqrt(np.mean(design.y**2)))
+    if float(np.ptp(r0)) <= 1e-10 * max(unit, 1e-300):
+        # identical values everywhere: every scheme's statistic is 0 or rounding noise,
+        # and the p-value counts noise (found by tests/analysis/test_sap_hostile.py)
+        raise DataError(
+            "the cluster residuals of the null model do not vary (are the values identical "
+            "in every cluster?), so the randomisation test has nothing to compare"
+        )
     warns: list[CodedWarning] = []
     alpha = 1 - level
     estimate = float("nan")
