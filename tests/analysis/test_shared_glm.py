@@ -173,3 +173,24 @@ def test_cluster_level_analysis_of_a_follow_up_with_no_events_is_refused(residua
             post_indicator="post",
             residual=residual,
         )
+
+
+def test_ordinary_designs_are_solved_unscaled_and_wide_ones_equilibrated() -> None:
+    # Ordinary designs keep the bits earlier versions computed (a GLMM's start, and so
+    # where its optimiser stops, depends on them); a design whose columns differ in length
+    # by more than EQUILIBRATE_ABOVE is solved in unit-length columns, which recovers a
+    # planted coefficient that the unscaled solve loses digits of.
+    from analysis.shared.glm import _solve
+
+    rng = np.random.default_rng(7)
+    X = np.column_stack([np.ones(40), rng.integers(0, 2, 40), rng.normal(size=40)])
+    z, w = rng.normal(size=40), rng.uniform(0.5, 2.0, 40)
+    sw = np.sqrt(w)
+    plain = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
+    assert np.array_equal(_solve(X, z, w), plain)
+
+    wide = np.column_stack([np.ones(40), rng.integers(0, 2, 40), 1e13 + rng.normal(size=40) * 1e11])
+    beta = np.array([2.0, -0.5, 3e-13])
+    fitted = _solve(wide, wide @ beta, np.ones(40))
+    np.testing.assert_allclose(wide @ fitted, wide @ beta, rtol=1e-12)  # unscaled: 7e-3
+    np.testing.assert_allclose(fitted, beta, rtol=1e-8)
