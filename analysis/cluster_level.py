@@ -143,7 +143,12 @@ def cluster_level_analysis(
     exp_ = np.bincount(design.group, weights=expected, minlength=ngroups)
     if residual == "ratio":
         if np.any(obs <= 0):
-            raise DataError("a cluster has no events in follow-up; use residual='difference'")
+            empty = ", ".join(str(design.group_labels[i]) for i in np.flatnonzero(obs <= 0))
+            raise DataError(
+                f"a cluster has no events in follow-up ({empty}): the ratio residual "
+                "log(observed / expected) needs at least one event in every cluster (the "
+                "difference residual, residual='difference', does not)"
+            )
         resid = np.log(obs / exp_)
     else:
         if family == "poisson" and exposure is not None:

@@ -110,7 +110,12 @@ class _Tester:
             obs = np.bincount(g, weights=y, minlength=G)
             exp_ = np.bincount(g, weights=fitted, minlength=G)
             if np.any(obs <= 0):
-                raise DataError("a cluster has no events; use residual='mean'")
+                empty = ", ".join(str(d.group_labels[i]) for i in np.flatnonzero(obs <= 0))
+                raise DataError(
+                    f"a cluster has no events ({empty}): the ratio residual "
+                    "log(observed / expected) needs at least one event in every cluster "
+                    "(the mean residual, residual='mean', does not)"
+                )
             return np.asarray(np.log(obs / exp_))
         return np.asarray(
             np.bincount(g, weights=y - fitted, minlength=G) / np.bincount(g, minlength=G)

@@ -63,3 +63,18 @@ def test_arm_varying_within_a_cluster_is_refused() -> None:
 def test_ratio_residuals_for_gaussian_outcome_are_refused() -> None:
     with pytest.raises(ModelSpecificationError):
         cluster_level_analysis(COUNTS, "count", "borough", "arm", family="gaussian")
+
+
+def test_ratio_residuals_name_the_clusters_without_events() -> None:
+    data = pd.read_csv(DATA / "sim_trial_counts.csv")
+    data.loc[(data["borough"] == "B03") & (data["post"] == 1), "count"] = 0
+    with pytest.raises(DataError, match=r"no events in follow-up \(B03\)"):
+        cluster_level_analysis(
+            data,
+            "count",
+            "borough",
+            "arm",
+            "C(quarter)",
+            exposure="population",
+            post_indicator="post",
+        )
