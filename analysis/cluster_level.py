@@ -34,9 +34,6 @@ from analysis.shared.results import FitResults
 
 __all__ = ["cluster_level_analysis", "cluster_arms"]
 
-_FAMILIES = GLM_FAMILIES
-
-
 #: Residuals spread less than this (relative to the outcome's scale) are rounding noise.
 _NO_SPREAD = 1e-10
 
@@ -114,8 +111,8 @@ def cluster_level_analysis(
         ``G - 2 - q`` df. ``extra`` holds the cluster residuals, ``ratio`` and ``ratio_ci``
         (ratio residuals), ``t`` and ``q``.
     """
-    if family not in _FAMILIES:
-        raise ModelSpecificationError(f"unknown family {family!r}; choose from {_FAMILIES}")
+    if family not in GLM_FAMILIES:
+        raise ModelSpecificationError(f"unknown family {family!r}; choose from {GLM_FAMILIES}")
     if residual not in ("ratio", "difference"):
         raise ModelSpecificationError("residual must be 'ratio' or 'difference'")
     if residual == "ratio" and family == "gaussian":

@@ -365,7 +365,7 @@ def _mixed(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResul
 
 
 def _gee(frame: AnalysisFrame, method: str, ctx: MethodContext) -> MethodResult:
-    # lazy: loads scipy.stats, patsy (start-up time); no statsmodels since the numpy solver
+    # lazy: loads the GEE engine and patsy (start-up time)
     from analysis.gee import fit_gee
 
     a = frame.analysis

@@ -405,15 +405,15 @@ def run_sap(
     todo = sorted(protocol.analyses, key=lambda a: (order.get(a.role, 9), a.name))
     job = _Job(protocol, values, ctx, icc, marks, todo)
     with one_blas_thread():
-        results = []
+        results: list[AnalysisResult] | None = None
         if workers > 1 and len(todo) > 1 and "fork" in mp.get_all_start_methods():
             try:
                 results = _run_forked(job, workers, progress)
             except BrokenProcessPool:
                 # a worker died (killed, out of memory): the same analyses, in this process,
                 # give the same bytes
-                results = []
-        if not results:
+                results = None
+        if results is None:
             cache: dict[tuple[str, ...], IccSummary] = {}
             results = []
             for i, analysis in enumerate(todo):

@@ -1,8 +1,8 @@
 """Generalised linear models without random effects, by iteratively reweighted least squares.
 
-Three analyses need a plain GLM many times over: stage one of the cluster-level analysis
-(expected counts without the intervention), every refit of the randomisation test's
-confidence interval, and the fixed-effects start of every GLMM fit. Building a statsmodels
+Four analyses need a plain GLM, some of them many times over: stage one of the
+cluster-level analysis (expected counts without the intervention), every refit of the
+randomisation test's confidence interval, and the start of every GLMM and GEE fit. Building a statsmodels
 model for each costs milliseconds and importing statsmodels (with scipy.stats) about a
 second of every ``rct analyse run``; this module is the same algorithm in a few lines of
 numpy, checked against R's ``glm`` (``tools/r_reference``) and statsmodels in the tests.
@@ -15,7 +15,8 @@ changes by less than 1e-10 relative (R stops at 1e-8, statsmodels at 1e-8 absolu
 after 100 iterations (``converged=False``). Separated data are not an error here: the
 coefficients grow large while the deviance goes to 0, as in ``glm`` (which warns that
 fitted probabilities are numerically 0 or 1).
-Rank-deficient designs get the minimum-norm solution, as statsmodels' ``pinv`` gives.
+Rank-deficient designs get the minimum-norm solution, as statsmodels' ``pinv`` gives
+(in unit-length columns where :func:`_solve` equilibrates them).
 """
 
 from __future__ import annotations
